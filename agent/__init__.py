@@ -1,0 +1,1 @@
+"""Interviewer agent: the LiveKit Agents worker that runs one mock interview per dispatch."""

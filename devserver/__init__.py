@@ -1,0 +1,1 @@
+"""LiveKit-compatible development server for local development and tests (not for production)."""

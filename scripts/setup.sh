@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh Debian machine with Python 3.11 and Node 20:
+# Debian packages (espeak-ng for the offline voice, chromium for browser tests), the Python
+# distribution with its pinned models, and the browser client build. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
+
+apt_packages=(espeak-ng chromium chromium-driver)
+missing=()
+for pkg in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp=".setup-stamp"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "setup: installing Python packages (pinned, CPU-only torch)"
+    python3 -m pip install -q -e '.[dev]'
+    touch "$stamp"
+fi
+
+if [ -f web/client/package.json ]; then
+    if [ ! -d web/client/node_modules ] || [ web/client/package-lock.json -nt web/client/node_modules ]; then
+        echo "setup: installing the browser client's npm packages"
+        (cd web/client && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+    echo "setup: building the browser client"
+    (cd web/client && npm run --silent build)
+fi

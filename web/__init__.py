@@ -1,0 +1,1 @@
+"""Interview API and browser client."""
