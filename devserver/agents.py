@@ -109,12 +109,9 @@ class _Job:
 class Dispatcher:
     """Registered workers, dispatches and jobs of one dev server."""
 
-    def __init__(self, rooms: Any, keys: dict[str, str], public_url: str) -> None:
-        self._rooms = rooms
-        self._keys = keys
-        self._public_url = public_url.replace("http://", "ws://", 1).replace(
-            "https://", "wss://", 1
-        )
+    def __init__(self, app: web.Application) -> None:
+        self._app = app  # keys and public_url are read when used: a test may set them late
+        rooms = app["rooms"]
         self.workers: dict[str, Worker] = {}
         self._dispatches: dict[str, dict[str, _Dispatch]] = {}  # room name -> id -> dispatch
         self._jobs: dict[str, _Job] = {}
@@ -290,7 +287,10 @@ class Dispatcher:
         job.state.worker_id = worker.id
         job.state.updated_at = _now_ns()
         token = self._job_token(worker, room.name, identity, answer)
-        assignment = proto_agent.JobAssignment(job=job, url=self._public_url, token=token)
+        url = (
+            self._app["public_url"].replace("http://", "ws://", 1).replace("https://", "wss://", 1)
+        )
+        assignment = proto_agent.JobAssignment(job=job, url=url, token=token)
         if not await worker.send(proto_agent.ServerMessage(assignment=assignment)):
             return False
         self._jobs[job.id] = _Job(job=job, worker_id=worker.id)
@@ -330,7 +330,7 @@ class Dispatcher:
             agent=True,
         )
         return (
-            api.AccessToken(worker.api_key, self._keys[worker.api_key])
+            api.AccessToken(worker.api_key, self._app["keys"][worker.api_key])
             .with_identity(identity)
             .with_name(answer.participant_name)
             .with_metadata(answer.participant_metadata)
@@ -548,7 +548,7 @@ def _parse(raw: Any) -> proto_agent.WorkerMessage | None:
 
 def setup(app: web.Application) -> None:
     """Add the agent-worker WebSocket and the dispatcher (``app["agent_dispatcher"]``)."""
-    app["agent_dispatcher"] = Dispatcher(app["rooms"], app["keys"], app["public_url"])
+    app["agent_dispatcher"] = Dispatcher(app)
     app.router.add_get("/agent", _worker_socket)
 
     async def _close(app: web.Application) -> None:

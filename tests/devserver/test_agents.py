@@ -160,8 +160,8 @@ async def test_sdk_worker_dispatched_by_token_room_config(
 ) -> None:
     url, key, secret = livekit_server
     room = _room_name()
-    config = models.RoomConfiguration(
-        agents=[models.RoomAgentDispatch(agent_name="test-agent", metadata="from-token")]
+    config = api.RoomConfiguration(
+        agents=[api.RoomAgentDispatch(agent_name="test-agent", metadata="from-token")]
     )
     token = (
         api.AccessToken(key, secret)
@@ -213,7 +213,7 @@ async def test_unnamed_worker_is_dispatched_automatically(
         # A room that names its agents gets those, not the unnamed one.
         await lkapi.room.create_room(
             api.CreateRoomRequest(
-                name=explicit_room, agents=[models.RoomAgentDispatch(agent_name="absent-agent")]
+                name=explicit_room, agents=[api.RoomAgentDispatch(agent_name="absent-agent")]
             )
         )
         await asyncio.sleep(1.0)
@@ -301,7 +301,8 @@ async def _dispatch(lkapi: api.LiveKitAPI, agent_name: str, metadata: str = "") 
 async def test_full_worker_is_skipped(lkapi: api.LiveKitAPI, raw_workers) -> None:
     name = f"raw-{uuid.uuid4().hex[:6]}"
     full, free = await raw_workers(name), await raw_workers(name)
-    await full.status(proto_agent.WorkerStatus.WS_FULL, 1.0)
+    # The full worker reports the lower load: only its status can keep it from being asked.
+    await full.status(proto_agent.WorkerStatus.WS_FULL, 0.2)
     await free.status(proto_agent.WorkerStatus.WS_AVAILABLE, 0.9)
     await asyncio.sleep(0.2)
 
@@ -316,6 +317,7 @@ async def test_full_worker_is_skipped(lkapi: api.LiveKitAPI, raw_workers) -> Non
     await asyncio.sleep(0.2)
     room = await _dispatch(lkapi, name)
     await free.expect_nothing(0.5)
+    await full.expect_nothing(0.1)
     (dispatch,) = await lkapi.agent_dispatch.list_dispatch(room)
     assert list(dispatch.state.jobs) == []
 
