@@ -1,0 +1,145 @@
+"""Builds one interview: plan, state, providers and the AgentSession, plus live transcript saving.
+
+Used by the LiveKit worker (agent/worker.py), the rehearsal and the benchmark, so all three run
+exactly the same interviewer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from livekit.agents import AgentSession, ChatMessage, ConversationItemAddedEvent
+
+from .config import InterviewConfig
+from .flow import InterviewState, StageAgent, first_agent
+from .plan import InterviewPlan, build_plan
+from .providers import ProviderChoices, build_llm, build_stt, build_tts, choose_providers
+from .store import TranscriptStore
+from .transcript import Transcript
+from .turn_taking import TurnTakingOptions, load_vad, turn_detector, turn_handling
+
+logger = logging.getLogger("interview.session")
+
+_METRIC_KEYS = {
+    "candidate": ("transcription_delay", "end_of_turn_delay"),
+    "interviewer": ("e2e_latency", "llm_node_ttft", "tts_node_ttfb", "playback_latency"),
+}
+
+
+@dataclass
+class Interview:
+    interview_id: str
+    config: InterviewConfig
+    plan: InterviewPlan
+    state: InterviewState
+    session: AgentSession
+    choices: ProviderChoices | None
+    store: TranscriptStore
+    t0: float = field(default_factory=time.time)
+    turn_metrics: list[dict[str, Any]] = field(default_factory=list)
+
+    def first_agent(self) -> StageAgent:
+        return first_agent(self.state)
+
+    def transcript(self) -> Transcript:
+        return self.store.transcript(self.interview_id)
+
+    def finish(self) -> Transcript:
+        self.store.finish(self.interview_id)
+        return self.transcript()
+
+    def _on_item(self, ev: ConversationItemAddedEvent) -> None:
+        item = ev.item
+        if not isinstance(item, ChatMessage) or item.role not in ("user", "assistant"):
+            return
+        text = (item.text_content or "").strip()
+        if not text:
+            return
+        speaker = "candidate" if item.role == "user" else "interviewer"
+        m = item.metrics or {}
+        start_abs = m.get("started_speaking_at") or item.created_at
+        end_abs = m.get("stopped_speaking_at") or max(item.created_at, start_abs)
+        extra: dict[str, Any] = {
+            k: round(float(m[k]), 4) for k in _METRIC_KEYS[speaker] if m.get(k) is not None
+        }
+        if speaker == "interviewer":
+            extra["stage"] = self.state.stage
+        self.store.add_turn(
+            self.interview_id,
+            speaker,  # type: ignore[arg-type]
+            text,
+            start_abs - self.t0,
+            end_abs - self.t0,
+            interrupted=item.interrupted,
+            extra=extra,
+        )
+        self.turn_metrics.append({"speaker": speaker, "at": start_abs - self.t0, **extra})
+
+
+def create_interview(
+    config: InterviewConfig,
+    *,
+    text_only: bool = False,
+    interview_id: str | None = None,
+    store: TranscriptStore | None = None,
+    env: Mapping[str, str] | None = None,
+    turn_opts: TurnTakingOptions | None = None,
+    llm_override: Any = None,
+    log_extra: Mapping[str, object] | None = None,
+) -> Interview:
+    """Everything but starting: the caller wires inputs/outputs, then `session.start(...)`."""
+    plan = build_plan(config)
+    state = InterviewState(plan=plan)
+    interview_id = interview_id or uuid.uuid4().hex[:12]
+    extra = {"interview": interview_id, **(log_extra or {})}
+
+    choices: ProviderChoices | None = None
+    if llm_override is not None:
+        llm = llm_override
+        logger.info("llm: test double", extra=extra)
+    else:
+        choices = choose_providers(config.language, env)
+        choices.log(**extra)
+        llm = build_llm(choices.llm, plan, env)
+
+    if text_only:
+        session: AgentSession = AgentSession(llm=llm, vad=None, userdata=state)
+    else:
+        assert choices is not None, "audio interviews need real providers"
+        opts = turn_opts or TurnTakingOptions.from_env()
+        session = AgentSession(
+            stt=build_stt(choices.stt, config.language, env),
+            llm=llm,
+            tts=build_tts(choices.tts, config.language, env),
+            vad=load_vad(opts),
+            turn_handling=turn_handling(opts, detector=turn_detector(opts)),
+            userdata=state,
+            user_away_timeout=None,
+        )
+        logger.info(
+            "turn-taking: silero vad + turn-detector-v1-mini (livekit-local-inference)",
+            extra={
+                **extra,
+                "min_delay": opts.min_endpointing_delay,
+                "max_delay": opts.max_endpointing_delay,
+            },
+        )
+
+    store = store or TranscriptStore()
+    store.begin(interview_id, config)
+    interview = Interview(
+        interview_id=interview_id,
+        config=config,
+        plan=plan,
+        state=state,
+        session=session,
+        choices=choices,
+        store=store,
+    )
+    session.on("conversation_item_added", interview._on_item)
+    return interview
