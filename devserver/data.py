@@ -1,0 +1,83 @@
+"""Data routing: DataPackets from one participant (or the server) to the others in a room.
+
+User packets, chat, transcriptions, RPC request/ack/response and data-stream header/chunk/
+trailer packets are all DataPackets; the server only stamps the sender (identity and sid, as
+livekit-server does, so receivers can trust them) and delivers each packet to its
+`destination_identities`, or to everyone else when that list is empty, over the same kind of
+channel (reliable/lossy) it came in on.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from google.protobuf.message import DecodeError
+from livekit.protocol import models
+
+from devserver.rooms import Participant, Room
+
+logger = logging.getLogger("devserver.data")
+
+
+class DataError(ValueError):
+    """A data packet that cannot be routed (undecodable or not allowed)."""
+
+
+def parse_packet(raw: bytes) -> models.DataPacket:
+    packet = models.DataPacket()
+    try:
+        packet.ParseFromString(raw)
+    except DecodeError as e:
+        raise DataError(f"undecodable DataPacket: {e}") from None
+    return packet
+
+
+def stamp_sender(packet: models.DataPacket, sender: Participant) -> None:
+    """Fill in who sent the packet; clients must not be able to claim another identity."""
+    packet.participant_identity = sender.identity
+    packet.participant_sid = sender.sid
+    value = packet.WhichOneof("value")
+    if value == "user":
+        packet.user.participant_identity = sender.identity
+        packet.user.participant_sid = sender.sid
+    elif value == "transcription":
+        packet.transcription.transcribed_participant_identity = (
+            packet.transcription.transcribed_participant_identity or sender.identity
+        )
+
+
+def route_packet(
+    room: Room, sender: Participant | None, packet: models.DataPacket, *, reliable: bool
+) -> int:
+    """Deliver a packet; returns how many participants it was sent to."""
+    destinations = set(packet.destination_identities)
+    if not destinations and packet.WhichOneof("value") == "user":
+        destinations = set(packet.user.destination_identities)  # older clients set it here
+    packet.kind = models.DataPacket.Kind.RELIABLE if reliable else models.DataPacket.Kind.LOSSY
+    raw = packet.SerializeToString()
+    delivered = 0
+    for participant in list(room.participants.values()):
+        if participant is sender or participant.session is None:
+            continue
+        if destinations and participant.identity not in destinations:
+            continue
+        participant.session.send_data(packet, reliable=reliable, raw=raw)
+        delivered += 1
+    if destinations and delivered < len(destinations):
+        logger.debug(
+            "data packet for absent participants",
+            extra={"room": room.name, "destinations": sorted(destinations)},
+        )
+    return delivered
+
+
+def handle_incoming(room: Room, sender: Participant, raw: bytes, *, reliable: bool) -> None:
+    """A packet a participant sent on one of its data channels."""
+    packet = parse_packet(raw)
+    value = packet.WhichOneof("value")
+    if value in (None, "speaker"):
+        return  # nothing a client may send to others (speaker updates come from the server)
+    if not sender.permission.can_publish_data:
+        raise DataError(f"participant {sender.identity!r} may not publish data")
+    stamp_sender(packet, sender)
+    route_packet(room, sender, packet, reliable=reliable)

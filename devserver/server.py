@@ -1,0 +1,57 @@
+"""The dev server's aiohttp application: routes, shared state, startup and shutdown.
+
+RTC routes (signal WebSocket, validate, health) live here; the agent-worker WebSocket and the
+Twirp API are added by devserver.agents.setup and devserver.twirp.setup.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from aiohttp import web
+from livekit.protocol import models
+
+from devserver.rooms import RoomRegistry
+from devserver.signal import handle_rtc, handle_validate
+
+logger = logging.getLogger("devserver")
+
+
+async def _not_found(request: web.Request) -> web.Response:
+    # livekit-client and the Python SDK try the v1 signal path first and fall back on a 404.
+    return web.Response(status=404, text="v1 signal path not supported by the dev server")
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.Response(text="OK")
+
+
+async def _shutdown(app: web.Application) -> None:
+    registry: RoomRegistry = app["rooms"]
+    for room in registry.list():
+        for identity in list(room.participants):
+            await room.remove_participant(identity, reason=models.DisconnectReason.SERVER_SHUTDOWN)
+        await registry.delete(room.name)
+
+
+def build_app(keys: dict[str, str], *, public_url: str) -> web.Application:
+    app = web.Application()
+    app["rooms"] = RoomRegistry()
+    app["keys"] = keys
+    app["public_url"] = public_url
+    app.router.add_get("/", _health)
+    app.router.add_get("/rtc", handle_rtc)
+    app.router.add_get("/rtc/validate", handle_validate)
+    app.router.add_get("/rtc/v1", _not_found)
+    app.router.add_get("/rtc/v1/validate", _not_found)
+    app.on_shutdown.append(_shutdown)
+    for name in ("devserver.agents", "devserver.twirp"):
+        # TEMPORARY guard until devserver-agents commits these modules; then unconditional.
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            logger.warning("%s not available yet", name)
+            continue
+        module.setup(app)
+    return app

@@ -1,0 +1,433 @@
+"""The signal WebSocket (/rtc): authenticates a join, then speaks LiveKit's signal protocol.
+
+One `SignalSession` per connected participant. It turns `SignalRequest`s into room and media
+actions and pushes `SignalResponse`s through a single writer task so they keep their order. A
+malformed message or a protocol error closes this connection only; the participant is then
+removed from its room like any other departure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from aiohttp import WSMsgType, web
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from livekit import api
+from livekit.protocol import models
+from livekit.protocol import rtc as proto_rtc
+
+from devserver import __version__
+from devserver.auth import AuthError, check_join_grant, token_from_request, verify_token
+from devserver.data import DataError, handle_incoming
+from devserver.media import ParticipantMedia
+from devserver.rooms import Participant, PublishedTrack, Room, RoomRegistry, new_sid
+
+logger = logging.getLogger("devserver.signal")
+
+PROTOCOL_VERSION = 16
+PING_INTERVAL_S = 5
+PING_TIMEOUT_S = 15
+
+_KINDS = {
+    "": models.ParticipantInfo.Kind.STANDARD,
+    "standard": models.ParticipantInfo.Kind.STANDARD,
+    "ingress": models.ParticipantInfo.Kind.INGRESS,
+    "egress": models.ParticipantInfo.Kind.EGRESS,
+    "sip": models.ParticipantInfo.Kind.SIP,
+    "agent": models.ParticipantInfo.Kind.AGENT,
+}
+_SOURCES = {
+    "camera": models.TrackSource.CAMERA,
+    "microphone": models.TrackSource.MICROPHONE,
+    "screen_share": models.TrackSource.SCREEN_SHARE,
+    "screen_share_audio": models.TrackSource.SCREEN_SHARE_AUDIO,
+}
+_PUBLISH_CODECS = [
+    models.Codec(mime="audio/opus"),
+    models.Codec(mime="video/VP8"),
+    models.Codec(mime="video/H264"),
+]
+
+
+class ProtocolError(Exception):
+    """A client message that breaks the protocol: the connection is closed."""
+
+
+def participant_from_claims(claims: api.Claims) -> Participant:
+    video = claims.video or api.VideoGrants()
+    kind = _KINDS.get(claims.kind.lower(), models.ParticipantInfo.Kind.STANDARD)
+    permission = models.ParticipantPermission(
+        can_subscribe=video.can_subscribe,
+        can_publish=video.can_publish,
+        can_publish_data=video.can_publish_data,
+        can_publish_sources=[_SOURCES[s] for s in video.can_publish_sources or () if s in _SOURCES],
+        hidden=bool(video.hidden),
+        recorder=bool(video.recorder),
+        can_update_metadata=bool(video.can_update_own_metadata),
+        agent=kind == models.ParticipantInfo.Kind.AGENT or bool(video.agent),
+        can_subscribe_metrics=bool(video.can_subscribe_metrics),
+        can_manage_agent_session=bool(video.can_manage_agent_session),
+    )
+    return Participant(
+        identity=claims.identity,
+        name=claims.name or "",
+        kind=kind,
+        metadata=claims.metadata or "",
+        attributes=dict(claims.attributes or {}),
+        permission=permission,
+    )
+
+
+class SignalSession:
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        room: Room,
+        participant: Participant,
+        *,
+        auto_subscribe: bool,
+    ) -> None:
+        self.ws = ws
+        self.room = room
+        self.participant = participant
+        self.auto_subscribe = auto_subscribe
+        self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._writer = asyncio.ensure_future(self._write_loop())
+        self._closing = False
+        self.media = ParticipantMedia(
+            participant,
+            room_name=room.name,
+            send_signal=self.send_signal,
+            on_data=self._on_data,
+            on_track_bound=self._on_track_bound,
+        )
+
+    @property
+    def _log(self) -> dict[str, str]:
+        return {"room": self.room.name, "identity": self.participant.identity}
+
+    # -- ParticipantSession (called by the room) --------------------------------------------
+
+    def send_signal(self, message: proto_rtc.SignalResponse) -> None:
+        if not self._closing:
+            self._outbox.put_nowait(message.SerializeToString())
+
+    def send_data(
+        self, packet: models.DataPacket, *, reliable: bool, raw: bytes | None = None
+    ) -> None:
+        self.media.send_data(raw or packet.SerializeToString(), reliable=reliable)
+
+    def track_published(self, publisher: Participant, track: PublishedTrack) -> None:
+        if self.auto_subscribe and self.participant.permission.can_subscribe:
+            self.media.subscribe(publisher, track)
+
+    def track_unpublished(self, publisher: Participant, track: PublishedTrack) -> None:
+        self.media.unsubscribe(track.info.sid)
+
+    async def close(self, reason: int) -> None:
+        if self._closing:
+            return
+        if reason != models.DisconnectReason.CLIENT_INITIATED:
+            self.send_signal(
+                proto_rtc.SignalResponse(
+                    leave=proto_rtc.LeaveRequest(
+                        reason=reason, action=proto_rtc.LeaveRequest.Action.DISCONNECT
+                    )
+                )
+            )
+        self._closing = True
+        self._outbox.put_nowait(None)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._writer, 2)
+        await self.media.close()
+        await self.ws.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while True:
+            data = await self._outbox.get()
+            if data is None:
+                return
+            try:
+                await self.ws.send_bytes(data)
+            except (ConnectionError, RuntimeError):
+                return
+
+    def _on_data(self, raw: bytes, reliable: bool) -> None:
+        try:
+            handle_incoming(self.room, self.participant, raw, reliable=reliable)
+        except DataError as e:
+            logger.warning("data packet dropped: %s", e, extra=self._log)
+
+    def _on_track_bound(self, track: PublishedTrack) -> None:
+        self.room.publish_track(self.participant, track)
+        self.room.track_ready(self.participant, track)
+
+    # -- join -------------------------------------------------------------------------------
+
+    def join_response(self) -> proto_rtc.SignalResponse:
+        others = [p.to_proto() for p in self.room.others(self.participant)]
+        return proto_rtc.SignalResponse(
+            join=proto_rtc.JoinResponse(
+                room=self.room.to_proto(),
+                participant=self.participant.to_proto(),
+                other_participants=others,
+                server_version=__version__,
+                subscriber_primary=True,
+                ping_interval=PING_INTERVAL_S,
+                ping_timeout=PING_TIMEOUT_S,
+                server_info=models.ServerInfo(
+                    edition=models.ServerInfo.Edition.Standard,
+                    version=__version__,
+                    protocol=PROTOCOL_VERSION,
+                    node_id="devserver",
+                    region="local",
+                ),
+                enabled_publish_codecs=_PUBLISH_CODECS,
+            )
+        )
+
+    async def start(self) -> None:
+        self.send_signal(self.join_response())
+        self.room.mark_active(self.participant)
+        self.media.negotiate()  # the first subscriber offer carries the data channels
+        for other in self.room.others(self.participant):
+            for track in other.tracks.values():
+                if track.source is not None:
+                    self.track_published(other, track)
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        async for msg in self.ws:
+            if msg.type == WSMsgType.BINARY:
+                request = proto_rtc.SignalRequest()
+                try:
+                    request.ParseFromString(msg.data)
+                except DecodeError as e:
+                    raise ProtocolError(f"undecodable SignalRequest: {e}") from None
+            elif msg.type == WSMsgType.TEXT:
+                try:
+                    request = json_format.Parse(msg.data, proto_rtc.SignalRequest())
+                except json_format.ParseError as e:
+                    raise ProtocolError(f"undecodable SignalRequest JSON: {e}") from None
+            else:
+                break
+            if await self.handle(request):
+                break
+
+    async def handle(self, request: proto_rtc.SignalRequest) -> bool:
+        """Act on one request; True when the client is leaving."""
+        kind = request.WhichOneof("message")
+        media = self.media
+        try:
+            if kind == "offer":
+                await media.handle_publisher_offer(request.offer)
+            elif kind == "answer":
+                await media.handle_subscriber_answer(request.answer)
+            elif kind == "trickle":
+                await media.add_candidate(request.trickle.target, request.trickle.candidateInit)
+            elif kind == "add_track":
+                self._add_track(request.add_track)
+            elif kind == "mute":
+                self._mute(request.mute)
+            elif kind == "subscription":
+                self._update_subscription(request.subscription)
+            elif kind == "track_setting":
+                for sid in request.track_setting.track_sids:
+                    media.set_subscription_enabled(sid, not request.track_setting.disabled)
+            elif kind == "leave":
+                return True
+            elif kind == "ping":
+                self.send_signal(proto_rtc.SignalResponse(pong=int(time.time() * 1000)))
+            elif kind == "ping_req":
+                self.send_signal(
+                    proto_rtc.SignalResponse(
+                        pong_resp=proto_rtc.Pong(
+                            last_ping_timestamp=request.ping_req.timestamp,
+                            timestamp=int(time.time() * 1000),
+                        )
+                    )
+                )
+            elif kind == "update_metadata":
+                await self._update_metadata(request.update_metadata)
+            elif kind == "update_audio_track":
+                self._update_track_features(request.update_audio_track)
+            elif kind == "update_video_track":
+                self._update_video_size(request.update_video_track)
+            else:
+                logger.debug("signal request ignored: %s", kind, extra=self._log)
+        except (ValueError, KeyError, TypeError) as e:
+            raise ProtocolError(f"bad {kind} request: {e}") from None
+        return False
+
+    def _add_track(self, req: proto_rtc.AddTrackRequest) -> None:
+        permission = self.participant.permission
+        allowed = permission.can_publish and (
+            not permission.can_publish_sources or req.source in permission.can_publish_sources
+        )
+        if not allowed:
+            logger.warning("add_track refused: no publish permission", extra=self._log)
+            self.send_signal(
+                proto_rtc.SignalResponse(
+                    request_response=proto_rtc.RequestResponse(
+                        reason=proto_rtc.RequestResponse.Reason.NOT_ALLOWED,
+                        message="the token does not allow publishing this track",
+                        add_track=req,
+                    )
+                )
+            )
+            return
+        type_prefix = "TR_A" if req.type == models.TrackType.AUDIO else "TR_V"
+        info = models.TrackInfo(
+            sid=req.sid or new_sid(type_prefix)[:16],
+            type=req.type,
+            name=req.name,
+            muted=req.muted,
+            width=req.width,
+            height=req.height,
+            simulcast=len(req.layers) > 1,
+            disable_dtx=req.disable_dtx,
+            source=req.source,
+            layers=list(req.layers),
+            stereo=req.stereo,
+            disable_red=req.disable_red,
+            encryption=req.encryption,
+            stream=req.stream,
+            audio_features=list(req.audio_features),
+            backup_codec_policy=req.backup_codec_policy,
+        )
+        self.media.pending_tracks[req.cid] = PublishedTrack(info=info)
+        self.send_signal(
+            proto_rtc.SignalResponse(
+                track_published=proto_rtc.TrackPublishedResponse(cid=req.cid, track=info)
+            )
+        )
+
+    def _mute(self, req: proto_rtc.MuteTrackRequest) -> None:
+        if req.sid in self.participant.tracks:
+            self.room.set_track_muted(self.participant, req.sid, req.muted)
+            return
+        for pending in self.media.pending_tracks.values():
+            if pending.info.sid == req.sid:
+                pending.info.muted = req.muted
+
+    def _update_subscription(self, req: proto_rtc.UpdateSubscription) -> None:
+        if not self.participant.permission.can_subscribe:
+            return
+        wanted = set(req.track_sids)
+        for pt in req.participant_tracks:
+            wanted.update(pt.track_sids)
+        for sid in wanted:
+            if not req.subscribe:
+                self.media.unsubscribe(sid)
+                continue
+            for other in self.room.others(self.participant):
+                track = other.tracks.get(sid)
+                if track is not None:
+                    self.media.subscribe(other, track)
+
+    async def _update_metadata(self, req: proto_rtc.UpdateParticipantMetadata) -> None:
+        if not self.participant.permission.can_update_metadata:
+            logger.warning("metadata update refused: no canUpdateOwnMetadata", extra=self._log)
+            self.send_signal(
+                proto_rtc.SignalResponse(
+                    request_response=proto_rtc.RequestResponse(
+                        request_id=req.request_id,
+                        reason=proto_rtc.RequestResponse.Reason.NOT_ALLOWED,
+                        message="the token does not allow updating own metadata",
+                        update_metadata=req,
+                    )
+                )
+            )
+            return
+        await self.room.update_participant(
+            self.participant.identity,
+            metadata=req.metadata if req.metadata else None,
+            name=req.name if req.name else None,
+            attributes=dict(req.attributes),
+        )
+        if req.request_id:
+            self.send_signal(
+                proto_rtc.SignalResponse(
+                    request_response=proto_rtc.RequestResponse(
+                        request_id=req.request_id, reason=proto_rtc.RequestResponse.Reason.OK
+                    )
+                )
+            )
+
+    def _update_track_features(self, req: proto_rtc.UpdateLocalAudioTrack) -> None:
+        track = self.participant.tracks.get(req.track_sid)
+        if track is not None:
+            del track.info.audio_features[:]
+            track.info.audio_features.extend(req.features)
+            self.room.broadcast_participant(self.participant)
+
+    def _update_video_size(self, req: proto_rtc.UpdateLocalVideoTrack) -> None:
+        track = self.participant.tracks.get(req.track_sid)
+        if track is not None:
+            track.info.width, track.info.height = req.width, req.height
+            self.room.broadcast_participant(self.participant)
+
+
+async def handle_rtc(request: web.Request) -> web.StreamResponse:
+    """GET /rtc: the signal WebSocket. Refusals are plain HTTP answers before the upgrade."""
+    registry: RoomRegistry = request.app["rooms"]
+    try:
+        claims = verify_token(token_from_request(request), request.app["keys"])
+        room_name = check_join_grant(claims, request.query.get("room", ""))
+    except AuthError as e:
+        logger.warning("join refused: %s", e.reason, extra={"path": request.path})
+        return web.Response(status=e.status, text=e.reason)
+    config = claims.room_config
+    room = await registry.get_or_create(
+        room_name,
+        empty_timeout=config.empty_timeout if config else 0,
+        departure_timeout=config.departure_timeout if config else 0,
+        max_participants=config.max_participants if config else 0,
+        metadata=config.metadata if config else "",
+        agents=list(config.agents) if config else (),
+    )
+    participant = participant_from_claims(claims)
+    ws = web.WebSocketResponse(max_msg_size=16 * 1024 * 1024)
+    await ws.prepare(request)
+    session = SignalSession(
+        ws, room, participant, auto_subscribe=request.query.get("auto_subscribe", "1") != "0"
+    )
+    participant.session = session
+    try:
+        await room.add_participant(participant)
+    except RuntimeError as e:
+        logger.warning("join refused: %s", e, extra={"room": room_name})
+        await session.close(models.DisconnectReason.JOIN_FAILURE)
+        return ws
+    try:
+        await session.start()
+        await session.run()
+    except ProtocolError as e:
+        logger.warning("closing connection: %s", e, extra=session._log)
+    except Exception:
+        logger.exception("signal session failed", extra=session._log)
+    finally:
+        if room.participants.get(participant.identity) is participant:
+            await room.remove_participant(
+                participant.identity, reason=models.DisconnectReason.CLIENT_INITIATED
+            )
+        else:
+            await session.close(models.DisconnectReason.CLIENT_INITIATED)
+    return ws
+
+
+async def handle_validate(request: web.Request) -> web.Response:
+    """GET /rtc/validate: livekit-client asks here why a WebSocket upgrade failed."""
+    try:
+        claims = verify_token(token_from_request(request), request.app["keys"])
+        check_join_grant(claims, request.query.get("room", ""))
+    except AuthError as e:
+        return web.Response(status=e.status, text=e.reason)
+    return web.Response(text="success")
