@@ -315,10 +315,27 @@ _METHODS: dict[tuple[str, str], _Method] = {
 }
 
 
+# LiveKit methods this dev server does not implement: a clear "unimplemented", not a bad route.
+_UNSUPPORTED = frozenset(
+    {
+        ("RoomService", "UpdateRoomMetadata"),
+        ("RoomService", "ForwardParticipant"),
+        ("RoomService", "MoveParticipant"),
+        ("RoomService", "MutePublishedTrack"),
+        ("RoomService", "UpdateSubscriptions"),
+    }
+)
+
+
 async def _handle(request: web.Request) -> web.Response:
     service, method_name = request.match_info["service"], request.match_info["method"]
     try:
         method = _METHODS.get((service, method_name))
+        if (service, method_name) in _UNSUPPORTED:
+            raise TwirpError(
+                "unimplemented",
+                f"livekit.{service}/{method_name} is not supported by the dev server",
+            )
         if method is None:
             raise TwirpError("bad_route", f"no method livekit.{service}/{method_name} here")
         body = _decode(request, await request.read(), method.request_cls)

@@ -281,6 +281,8 @@ async def test_unknown_method_and_malformed_body(livekit_server) -> None:
     token = _token(livekit_server, api.VideoGrants(room_list=True))
     status, body = await _post(livekit_server, "RoomService/Explode", {}, token)
     assert (status, body["code"]) == (404, "bad_route")
+    status, body = await _post(livekit_server, "RoomService/MutePublishedTrack", {}, token)
+    assert (status, body["code"]) == (501, "unimplemented") and "dev server" in body["msg"]
     url = livekit_server[0].replace("ws://", "http://", 1)
     async with (
         aiohttp.ClientSession() as session,
