@@ -1,0 +1,42 @@
+"""Interview evaluation: per-answer assessment, delivery metrics, report.json and report.html.
+
+Interface used by the interviewer agent
+---------------------------------------
+* ``await generate_report_async(transcript, out_dir, *, llm=None, assessor=None) -> Report``
+  (async; use it inside the agent's event loop). Writes ``out_dir/report.json`` (DESIGN.md
+  contract, extended) and ``out_dir/report.html`` (self-contained page).
+* ``generate_report(transcript, out_dir, *, llm=None) -> Report`` — the same, synchronous, for
+  scripts; raises RuntimeError if called inside a running event loop.
+* ``cli.main(argv) -> int`` — ``python -m agent report TRANSCRIPT.json --out DIR
+  [--assessor auto|heuristic|llm]``.
+
+Background assessment during the live interview (never delays the conversation)::
+
+    assessor = AnswerAssessor(config.language, llm=judge_llm_or_None,
+                              interview_type=config.interview_type)
+    ...
+    # when a candidate answer is final (question = the interviewer's question text):
+    assessor.submit(question, answer)            # schedules an asyncio task, returns at once
+    ...
+    # at the end of the interview:
+    report = await generate_report_async(transcript, out_dir, llm=judge_llm_or_None,
+                                         assessor=assessor)
+
+``generate_report_async`` awaits ``assessor.results()`` and reuses each assessment whose
+(question, answer) text matches an exchange in the transcript (whitespace/case-insensitive);
+answers the assessor did not see (or saw split differently) are assessed then. With ``llm``
+the judge is ``"llm:<model>"``; without, the heuristic (``"heuristic"``). A judge reply that is
+missing or invalid twice marks that answer ``"status": "failed"`` with no scores.
+"""
+
+from .assessor import AnswerAssessor
+from .models import AnswerAssessment, Report
+from .report import generate_report, generate_report_async
+
+__all__ = [
+    "AnswerAssessment",
+    "AnswerAssessor",
+    "Report",
+    "generate_report",
+    "generate_report_async",
+]

@@ -1,0 +1,292 @@
+"""Offline heuristic assessor ("assessor": "heuristic"): scores from measurable cues only.
+
+It looks for the presence of structure cues (STAR, 계기-행동-배운 점), the question's key words,
+numbers and named tools, and reasoning/trade-off markers, as listed in
+prompts/rubrics/cues.{ko,en}.yaml, and maps counts onto the 1-5 anchors of
+prompts/rubrics/criteria.{ko,en}.yaml. It cannot tell whether an answer is true or good; the
+report labels its scores as heuristic. Every piece of evidence is a verbatim span of the answer.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import resources
+from .delivery import count_units
+from .models import AnswerAssessment, CriterionResult, QuestionKind
+from .resources import Language
+from .text import quote_around
+
+ASSESSOR_NAME = "heuristic"
+
+
+def _compile(patterns: list[str]) -> list[re.Pattern[str]]:
+    return [re.compile(p, re.IGNORECASE) for p in patterns]
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    start: int
+    end: int
+
+
+def _first(patterns: list[re.Pattern[str]], text: str) -> _Found | None:
+    best: _Found | None = None
+    for p in patterns:
+        m = p.search(text)
+        if m and (best is None or m.start() < best.start):
+            best = _Found(m.start(), m.end())
+    return best
+
+
+def _all(patterns: list[re.Pattern[str]], text: str) -> list[re.Match[str]]:
+    return [m for p in patterns for m in p.finditer(text)]
+
+
+def classify_question(
+    question: str,
+    language: Language,
+    interview_type: str = "mixed",
+    meta: Mapping[str, object] | None = None,
+) -> QuestionKind:
+    """The question's kind: the plan's own label if the transcript has one, else its wording."""
+    for key in ("kind", "question_kind", "category"):
+        value = (meta or {}).get(key)
+        if value in ("behavioral", "technical", "general"):
+            return value  # type: ignore[return-value]
+    cues = resources.cues(language)
+    stage = (meta or {}).get("stage")
+    if isinstance(stage, str) and stage in cues.get("stage_kinds", {}):
+        return cues["stage_kinds"][stage]
+    kinds = cues["question_kind"]
+    for kind in ("general", "behavioral", "technical"):
+        if _first(_compile(kinds[kind]), question):
+            return kind  # type: ignore[return-value]
+    return "technical" if interview_type == "technical" else "behavioral"
+
+
+class HeuristicAssessor:
+    """Scores one answer from cue counts; synchronous and fast (well under a millisecond)."""
+
+    name = ASSESSOR_NAME
+
+    def __init__(self, language: Language) -> None:
+        self.language = language
+        self.cues: dict[str, Any] = resources.cues(language)
+        self.rubric: dict[str, Any] = resources.rubric(language)["criteria"]
+        self.text: dict[str, Any] = resources.feedback(language)["heuristic"]
+        self._numbers = _compile(self.cues["number_patterns"])
+        self._structure = {
+            kind: {name: (spec, _compile(spec["patterns"])) for name, spec in comps.items()}
+            for kind, comps in self.cues["structure"].items()
+        }
+        self._terms = [
+            re.compile(rf"(?<![\w]){re.escape(t) if not _looks_regex(t) else t}(?![\w])", re.I)
+            for t in map(str, self.cues["tech_terms"])
+        ]
+        self._proper = re.compile(self.cues["proper_noun_pattern"])
+        self._depth = {k: _compile(v) for k, v in self.cues["depth"].items()}
+        self._stop = {str(w).lower() for w in self.cues["stopwords"]}
+
+    def criteria_for(self, kind: QuestionKind) -> list[str]:
+        return [name for name, spec in self.rubric.items() if kind in spec["applies_to"]]
+
+    def assess(self, question: str, answer: str, kind: QuestionKind) -> AnswerAssessment:
+        results: dict[str, CriterionResult] = {}
+        tips: list[tuple[int, str]] = []
+        outline: list[str] = []
+        for criterion in self.criteria_for(kind):
+            if criterion == "structure":
+                result, tip, outline = self._structure_score(answer, kind)
+            elif criterion == "relevance":
+                result, tip = self._relevance(question, answer)
+            elif criterion == "specificity":
+                result, tip = self._specificity(answer)
+            elif criterion == "depth":
+                result, tip = self._depth_score(answer)
+            else:  # a criterion added to the rubric file that the heuristic cannot measure
+                continue
+            results[criterion] = result
+            if tip and result.score <= 3:
+                tips.append((result.score, tip))
+        tips.sort(key=lambda t: t[0])
+        feedback = " ".join(t for _, t in tips[:2]) or self.text["tip_good"]
+        return AnswerAssessment(
+            question=question,
+            answer=answer,
+            kind=kind,
+            assessor=ASSESSOR_NAME,
+            criteria=results,
+            feedback=feedback,
+            better_answer_outline=outline,
+        )
+
+    # -- criteria ----------------------------------------------------------------------------
+
+    def _has_number(self, text: str) -> bool:
+        return any(p.search(text) for p in self._numbers)
+
+    def _structure_score(
+        self, answer: str, kind: QuestionKind
+    ) -> tuple[CriterionResult, str | None, list[str]]:
+        comps = self._structure[kind]
+        text = self.text
+        points, max_points = 0.0, 0.0
+        found, missing, evidence, outline = [], [], [], []
+        first_missing: str | None = None
+        for name, (spec, patterns) in comps.items():
+            bonus = bool(spec.get("bonus"))
+            if not bonus:
+                max_points += 1
+            hit = self._best_hit(patterns, answer, spec.get("needs_number", False))
+            hint = text["outline"][kind][name]
+            if hit is None:
+                if not bonus:
+                    missing.append(spec["label"])
+                    first_missing = first_missing or name
+                outline.append(f"{spec['label']}: {hint}")
+                continue
+            quote = quote_around(answer, hit.start, hit.end)
+            gain = 1.0
+            if spec.get("needs_number") and not self._has_number(quote):
+                gain = 0.5
+                first_missing = first_missing or f"{name}_number"
+                found.append(f"{spec['label']} ({text['no_number']})")
+                outline.append(f"{spec['label']}: {text['outline_number'][kind]}")
+            else:
+                found.append(spec["label"])
+                outline.append(f"{spec['label']}: “{_shorten(quote)}”")
+            points += 0.5 if bonus else gain
+            evidence.append(quote)
+        score = _clamp(1 + math.floor(4 * min(points, max_points) / max_points + 0.5))
+        reason = text["structure_reason"].format(
+            found=", ".join(found) or text["none"], missing=", ".join(missing) or text["none"]
+        )
+        tip = None
+        if kind == "behavioral":
+            we = len(re.findall(self.cues["we_pattern"], answer, re.I))
+            me = len(re.findall(self.cues["i_pattern"], answer))
+            if we > me:
+                tip = text["tip_we"].format(we=we, i=me)
+        if tip is None and first_missing:
+            tip = text["tips"][kind].get(first_missing)
+        return CriterionResult(score=score, reason=reason, evidence=_unique(evidence)), tip, outline
+
+    def _best_hit(
+        self, patterns: list[re.Pattern[str]], answer: str, needs_number: bool
+    ) -> _Found | None:
+        matches = _all(patterns, answer)
+        if not matches:
+            return None
+        if needs_number:
+            for m in sorted(matches, key=lambda m: m.start()):
+                if self._has_number(quote_around(answer, m.start(), m.end())):
+                    return _Found(m.start(), m.end())
+        m = min(matches, key=lambda m: m.start())
+        return _Found(m.start(), m.end())
+
+    def _keywords(self, question: str) -> list[str]:
+        words = re.findall(r"[\w'+#]+", question.lower())
+        keys: list[str] = []
+        for w in words:
+            if w in self._stop or w.isdigit():
+                continue
+            if self.language == "ko":
+                hangul = re.match(r"[\uac00-\ud7a3]+", w)
+                # the first two syllables approximate the stem, dropping particles and endings
+                stem = hangul.group()[:2] if hangul and len(hangul.group()) >= 2 else None
+                if stem is None and re.fullmatch(r"[a-z][\w+#]*", w):
+                    stem = w
+            else:
+                stem = w[:5] if len(w) >= 4 else None
+            if stem and stem not in keys and stem not in self._stop:
+                keys.append(stem)
+        return keys
+
+    def _relevance(self, question: str, answer: str) -> tuple[CriterionResult, str | None]:
+        text = self.text
+        units = count_units(answer, self.language)
+        if units < int(self.cues["min_units"]):
+            reason = text["relevance_short"].format(units=units)
+            return CriterionResult(score=1, reason=reason), text["tip_short"]
+        keys = self._keywords(question)
+        low = answer.lower()
+        hits = [k for k in keys if k in low]
+        evidence = []
+        for k in hits[:3]:
+            i = low.index(k)
+            evidence.append(quote_around(answer, i, i + len(k)))
+        if not keys:
+            return CriterionResult(score=3, reason=text["relevance_no_keywords"]), None
+        cover = len(hits) / len(keys)
+        score = 5 if cover >= 0.5 else 4 if cover >= 0.34 else 3 if cover >= 0.2 else 2
+        reason = text["relevance_reason"].format(
+            hits=len(hits), total=len(keys), words=", ".join(hits) or text["none"]
+        )
+        missing = [k for k in keys if k not in hits][:4]
+        tip = text["tip_relevance"].format(words=", ".join(missing)) if missing else None
+        return CriterionResult(score=score, reason=reason, evidence=_unique(evidence)), tip
+
+    def _concrete(self, answer: str) -> list[re.Match[str]]:
+        items = _all(self._numbers, answer) + _all(self._terms, answer)
+        items += list(self._proper.finditer(answer))
+        # one detail per distinct surface form
+        seen: dict[str, re.Match[str]] = {}
+        for m in sorted(items, key=lambda m: m.start()):
+            seen.setdefault(m.group().lower(), m)
+        return list(seen.values())
+
+    def _specificity(self, answer: str) -> tuple[CriterionResult, str | None]:
+        items = self._concrete(answer)
+        n = len(items)
+        score = 1 if n == 0 else 2 if n == 1 else 3 if n <= 3 else 4 if n <= 5 else 5
+        # quote the sentences that carry the most details
+        by_quote: dict[str, int] = {}
+        for m in items:
+            q = quote_around(answer, m.start(), m.end())
+            by_quote[q] = by_quote.get(q, 0) + 1
+        evidence = sorted(by_quote, key=lambda q: -by_quote[q])[:2]
+        reason = self.text["specificity_reason"].format(
+            n=n, items=", ".join(m.group() for m in items[:6]) or self.text["none"]
+        )
+        return CriterionResult(score=score, reason=reason, evidence=evidence), self.text[
+            "tip_specificity"
+        ]
+
+    def _depth_score(self, answer: str) -> tuple[CriterionResult, str | None]:
+        terms = {m.group().lower() for m in _all(self._terms, answer)}
+        found = {k: _first(p, answer) for k, p in self._depth.items()}
+        points = min(2.0, len(terms) / 2)
+        points += sum(1 for k in ("reasoning", "tradeoff") if found.get(k))
+        points += 0.5 if found.get("example") else 0
+        score = _clamp(1 + math.floor(points))
+        evidence = [quote_around(answer, f.start, f.end) for f in found.values() if f]
+        yes, no = self.text["present"], self.text["absent"]
+        reason = self.text["depth_reason"].format(
+            terms=len(terms),
+            reasoning=yes if found.get("reasoning") else no,
+            tradeoff=yes if found.get("tradeoff") else no,
+        )
+        return CriterionResult(score=score, reason=reason, evidence=_unique(evidence)), self.text[
+            "tip_depth"
+        ]
+
+
+def _looks_regex(term: str) -> bool:
+    return "\\" in term
+
+
+def _clamp(score: int) -> int:
+    return max(1, min(5, score))
+
+
+def _shorten(quote: str, limit: int = 90) -> str:
+    return quote if len(quote) <= limit else quote[: limit - 1].rstrip() + "…"
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(i for i in items if i))
