@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -222,6 +224,70 @@ async def test_unnamed_worker_is_dispatched_automatically(
         assert [j.room for j in worker.seen()] == [room]
         for name in (room, explicit_room):
             await lkapi.room.delete_room(api.DeleteRoomRequest(room=name))
+
+
+CLI_WORKER = """
+import json, os
+from livekit.agents import JobContext, WorkerOptions, cli
+
+async def entrypoint(ctx: JobContext) -> None:
+    await ctx.connect()
+    seen = {"metadata": ctx.job.metadata, "identity": ctx.room.local_participant.identity}
+    with open(os.environ["JOB_SEEN_PATH"], "w") as f:
+        json.dump(seen, f)
+
+if __name__ == "__main__":
+    # port 0 and no idle processes: production defaults would take port 8081 and two processes
+    options = WorkerOptions(
+        entrypoint_fnc=entrypoint, agent_name="cli-agent", port=0, num_idle_processes=0
+    )
+    cli.run_app(options)
+"""
+
+
+async def test_cli_worker_process_takes_job(
+    livekit_server, lkapi: api.LiveKitAPI, tmp_path
+) -> None:
+    """A worker as `python worker.py start` runs it: own process, jobs in forked processes."""
+    url, key, secret = livekit_server
+    script, seen_path = tmp_path / "worker.py", tmp_path / "seen.json"
+    script.write_text(CLI_WORKER)
+    env = {
+        **os.environ,
+        "LIVEKIT_URL": url,
+        "LIVEKIT_API_KEY": key,
+        "LIVEKIT_API_SECRET": secret,
+        "JOB_SEEN_PATH": str(seen_path),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), "start", env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    drain: asyncio.Task[bytes] | None = None
+    try:
+        async with asyncio.timeout(60):  # `start` logs JSON lines on stdout
+            while b'"registered worker"' not in await proc.stdout.readline():
+                assert proc.returncode is None, "the worker exited before registering"
+        drain = asyncio.create_task(proc.stdout.read())  # a full pipe would stall the worker
+        room = await _dispatch(lkapi, "cli-agent", metadata="cli-metadata")
+
+        async def joined() -> bool:
+            return seen_path.exists() and await _agent_in_room(lkapi, room) is not None
+
+        await _until(joined, "the CLI worker's job to join")
+        seen = json.loads(seen_path.read_text())
+        assert seen["metadata"] == "cli-metadata" and seen["identity"].startswith("agent-AJ_")
+        await lkapi.room.delete_room(api.DeleteRoomRequest(room=room))
+    finally:
+        proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), 20)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+        if drain is not None:
+            await drain
 
 
 # -- the bare worker protocol -------------------------------------------------------------------
