@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from livekit.agents import llm as lk_llm
 
+from . import resources
 from .heuristic import HeuristicAssessor, classify_question
 from .judge import LLMJudge
 from .models import AnswerAssessment, QuestionKind
@@ -68,6 +69,15 @@ class AnswerAssessor:
 
     async def assess(self, question: str, answer: str, kind: QuestionKind) -> AnswerAssessment:
         """Assess one answer now (the judge never raises; failures come back marked failed)."""
+        if not self._heuristic.criteria_for(kind):
+            return AnswerAssessment(
+                question=question,
+                answer=answer,
+                kind=kind,
+                assessor=self.name,
+                status="not_scored",
+                feedback=resources.feedback(self.language)["not_scored"],
+            )
         if self._judge is None:
             return self._heuristic.assess(question, answer, kind)
         async with self._limit:

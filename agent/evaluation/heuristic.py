@@ -19,7 +19,7 @@ from . import resources
 from .delivery import count_units
 from .models import AnswerAssessment, CriterionResult, QuestionKind
 from .resources import Language
-from .text import quote_around
+from .text import quote_around, sentences
 
 ASSESSOR_NAME = "heuristic"
 
@@ -56,15 +56,15 @@ def classify_question(
     """The question's kind: the plan's own label if the transcript has one, else its wording."""
     for key in ("kind", "question_kind", "category"):
         value = (meta or {}).get(key)
-        if value in ("behavioral", "technical", "general"):
+        if value in ("behavioral", "technical", "general", "closing"):
             return value  # type: ignore[return-value]
     cues = resources.cues(language)
     stage = (meta or {}).get("stage")
     if isinstance(stage, str) and stage in cues.get("stage_kinds", {}):
         return cues["stage_kinds"][stage]
     kinds = cues["question_kind"]
-    for kind in ("general", "behavioral", "technical"):
-        if _first(_compile(kinds[kind]), question):
+    for kind in ("closing", "general", "behavioral", "technical"):
+        if _first(_compile(kinds.get(kind, [])), question):
             return kind  # type: ignore[return-value]
     return "technical" if interview_type == "technical" else "behavioral"
 
@@ -84,10 +84,7 @@ class HeuristicAssessor:
             kind: {name: (spec, _compile(spec["patterns"])) for name, spec in comps.items()}
             for kind, comps in self.cues["structure"].items()
         }
-        self._terms = [
-            re.compile(rf"(?<![\w]){re.escape(t) if not _looks_regex(t) else t}(?![\w])", re.I)
-            for t in map(str, self.cues["tech_terms"])
-        ]
+        self._terms = [_term_pattern(str(t)) for t in self.cues["tech_terms"]]
         self._proper = re.compile(self.cues["proper_noun_pattern"])
         self._depth = {k: _compile(v) for k, v in self.cues["depth"].items()}
         self._stop = {str(w).lower() for w in self.cues["stopwords"]}
@@ -103,7 +100,10 @@ class HeuristicAssessor:
             if criterion == "structure":
                 result, tip, outline = self._structure_score(answer, kind)
             elif criterion == "relevance":
-                result, tip = self._relevance(question, answer)
+                measured = self._relevance(question, answer)
+                if measured is None:  # too few topic words to compare: not measurable here
+                    continue
+                result, tip = measured
             elif criterion == "specificity":
                 result, tip = self._specificity(answer)
             elif criterion == "depth":
@@ -162,7 +162,7 @@ class HeuristicAssessor:
                 outline.append(f"{spec['label']}: “{_shorten(quote)}”")
             points += 0.5 if bonus else gain
             evidence.append(quote)
-        score = _clamp(1 + math.floor(4 * min(points, max_points) / max_points + 0.5))
+        score = _clamp(1 + math.floor(4 * min(points, max_points) / max_points))
         reason = text["structure_reason"].format(
             found=", ".join(found) or text["none"], missing=", ".join(missing) or text["none"]
         )
@@ -189,9 +189,13 @@ class HeuristicAssessor:
         m = min(matches, key=lambda m: m.start())
         return _Found(m.start(), m.end())
 
-    def _keywords(self, question: str) -> list[str]:
-        words = re.findall(r"[\w'+#]+", question.lower())
-        keys: list[str] = []
+    def _keywords(self, question: str) -> dict[str, str]:
+        """Topic words of the question's asking sentence: stem -> the word as asked."""
+        spans = sentences(question)
+        asking = [sp for sp in spans if "?" in question[sp[0] : sp[1]]] or spans[-1:]
+        focus = question[asking[-1][0] : asking[-1][1]] if asking else question
+        words = re.findall(r"[\w'+#]+", focus.lower())
+        keys: dict[str, str] = {}
         for w in words:
             if w in self._stop or w.isdigit():
                 continue
@@ -204,10 +208,10 @@ class HeuristicAssessor:
             else:
                 stem = w[:5] if len(w) >= 4 else None
             if stem and stem not in keys and stem not in self._stop:
-                keys.append(stem)
+                keys[stem] = w
         return keys
 
-    def _relevance(self, question: str, answer: str) -> tuple[CriterionResult, str | None]:
+    def _relevance(self, question: str, answer: str) -> tuple[CriterionResult, str | None] | None:
         text = self.text
         units = count_units(answer, self.language)
         if units < int(self.cues["min_units"]):
@@ -216,28 +220,33 @@ class HeuristicAssessor:
         keys = self._keywords(question)
         low = answer.lower()
         hits = [k for k in keys if k in low]
+        hit_words = [keys[k] for k in hits]
         evidence = []
         for k in hits[:3]:
             i = low.index(k)
             evidence.append(quote_around(answer, i, i + len(k)))
-        if not keys:
-            return CriterionResult(score=3, reason=text["relevance_no_keywords"]), None
+        if len(keys) < 2:
+            return None
         cover = len(hits) / len(keys)
         score = 5 if cover >= 0.5 else 4 if cover >= 0.34 else 3 if cover >= 0.2 else 2
         reason = text["relevance_reason"].format(
-            hits=len(hits), total=len(keys), words=", ".join(hits) or text["none"]
+            hits=len(hits), total=len(keys), words=", ".join(hit_words) or text["none"]
         )
-        missing = [k for k in keys if k not in hits][:4]
+        missing = [w for k, w in keys.items() if k not in hits][:4]
         tip = text["tip_relevance"].format(words=", ".join(missing)) if missing else None
         return CriterionResult(score=score, reason=reason, evidence=_unique(evidence)), tip
 
     def _concrete(self, answer: str) -> list[re.Match[str]]:
         items = _all(self._numbers, answer) + _all(self._terms, answer)
         items += list(self._proper.finditer(answer))
-        # one detail per distinct surface form
+        # one detail per distinct surface form; overlapping matches ("이백 건", "백 건") count once
         seen: dict[str, re.Match[str]] = {}
-        for m in sorted(items, key=lambda m: m.start()):
-            seen.setdefault(m.group().lower(), m)
+        covered_to = -1
+        for m in sorted(items, key=lambda m: (m.start(), -m.end())):
+            if m.start() < covered_to:
+                continue
+            covered_to = m.end()
+            seen.setdefault(m.group().strip().lower(), m)
         return list(seen.values())
 
     def _specificity(self, answer: str) -> tuple[CriterionResult, str | None]:
@@ -251,7 +260,7 @@ class HeuristicAssessor:
             by_quote[q] = by_quote.get(q, 0) + 1
         evidence = sorted(by_quote, key=lambda q: -by_quote[q])[:2]
         reason = self.text["specificity_reason"].format(
-            n=n, items=", ".join(m.group() for m in items[:6]) or self.text["none"]
+            n=n, items=", ".join(m.group().strip() for m in items[:6]) or self.text["none"]
         )
         return CriterionResult(score=score, reason=reason, evidence=evidence), self.text[
             "tip_specificity"
@@ -276,8 +285,12 @@ class HeuristicAssessor:
         ]
 
 
-def _looks_regex(term: str) -> bool:
-    return "\\" in term
+def _term_pattern(term: str) -> re.Pattern[str]:
+    body = term if "\\" in term else re.escape(term)
+    if re.match(r"[\uac00-\ud7a3]", term):
+        # Korean words carry particles ("인덱스는"): match the start of a word only
+        return re.compile(rf"(?<![\uac00-\ud7a3]){body}")
+    return re.compile(rf"(?<![\w]){body}(?![\w])", re.IGNORECASE)
 
 
 def _clamp(score: int) -> int:

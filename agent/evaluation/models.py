@@ -11,8 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-QuestionKind = Literal["behavioral", "technical", "general"]
-AssessmentStatus = Literal["ok", "failed"]
+# closing: "Do you have any questions for us?" — the candidate asks; nothing to score.
+QuestionKind = Literal["behavioral", "technical", "general", "closing"]
+AssessmentStatus = Literal["ok", "failed", "not_scored"]
 RateUnit = Literal["syllables_per_second", "words_per_minute"]
 
 

@@ -130,6 +130,7 @@ def build_report(
     detector = FillerDetector(language)
     deliveries = [answer_delivery(ex, language, detector, options) for ex in exchanges]
     delivery = overall_delivery(deliveries, language, options)
+    delivery.method = resources.feedback(language)["delivery_method"]
     rubric = resources.rubric(language)["criteria"]
     texts = resources.feedback(language)
     labels = {name: spec["label"] for name, spec in rubric.items()}
@@ -200,7 +201,7 @@ def _overall(
     language: Language,
 ) -> Overall:
     ok = [a for a in assessments if a.status == "ok" and a.criteria]
-    failed = len(assessments) - len(ok)
+    failed = sum(1 for a in assessments if a.status == "failed")
     ui = texts["ui"]
     unit = ui[f"unit_{delivery.speaking_rate_unit}"]
     per_criterion: dict[str, list[int]] = {}
@@ -216,13 +217,17 @@ def _overall(
     summary_t = texts["summary"]
     if not assessments:
         summary = summary_t["no_answers"]
+    elif not ok and not failed:
+        summary = summary_t["nothing_scored"]
     elif not ok:
         summary = summary_t["all_failed"].format(failed=failed)
     else:
         summary = summary_t["scored"].format(
             answered=len(ok),
             score=score,
-            assessor=ui["assessor_heuristic"] if assessor_name == "heuristic" else assessor_name,
+            assessor=ui["assessor_heuristic_short"]
+            if assessor_name == "heuristic"
+            else assessor_name,
             best=labels.get(ranked[0], ranked[0]),
             worst=labels.get(ranked[-1], ranked[-1]),
             rate=_fmt(delivery.speaking_rate),
