@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 from google.protobuf.message import DecodeError
 from livekit import api
 from livekit.protocol import agent as proto_agent
@@ -29,6 +28,7 @@ from livekit.protocol import agent_dispatch as proto_dispatch
 from livekit.protocol import models
 
 from devserver.auth import AuthError, token_from_request, verify_token
+from devserver.rooms import Room, RoomRegistry, new_sid
 
 logger = logging.getLogger("devserver.agents")
 
@@ -48,10 +48,6 @@ _SOURCE_NAMES = {
     models.TrackSource.SCREEN_SHARE: "screen_share",
     models.TrackSource.SCREEN_SHARE_AUDIO: "screen_share_audio",
 }
-
-
-def _guid(prefix: str) -> str:
-    return prefix + secrets.token_urlsafe(9).replace("-", "x").replace("_", "y")
 
 
 def _now_ns() -> int:
@@ -111,7 +107,7 @@ class Dispatcher:
 
     def __init__(self, app: web.Application) -> None:
         self._app = app  # keys and public_url are read when used: a test may set them late
-        rooms = app["rooms"]
+        rooms: RoomRegistry = app["rooms"]
         self.workers: dict[str, Worker] = {}
         self._dispatches: dict[str, dict[str, _Dispatch]] = {}  # room name -> id -> dispatch
         self._jobs: dict[str, _Job] = {}
@@ -121,10 +117,12 @@ class Dispatcher:
 
     # -- dispatches ---------------------------------------------------------------------------
 
-    def create_dispatch(self, room: Any, spec: proto_dispatch.RoomAgentDispatch) -> Any:
+    def create_dispatch(
+        self, room: Room, spec: proto_dispatch.RoomAgentDispatch
+    ) -> proto_dispatch.AgentDispatch:
         """Record a dispatch for ``room`` and start looking for a worker; returns its proto."""
         dispatch = proto_dispatch.AgentDispatch(
-            id=_guid("AD_"),
+            id=new_sid("AD_"),
             agent_name=spec.agent_name,
             room=room.name,
             metadata=spec.metadata,
@@ -142,10 +140,12 @@ class Dispatcher:
         self._spawn(self._launch_job(room, record))
         return self.dispatch_proto(record)
 
-    def list_dispatches(self, room_name: str) -> list[Any]:
+    def list_dispatches(self, room_name: str) -> list[proto_dispatch.AgentDispatch]:
         return [self.dispatch_proto(d) for d in self._dispatches.get(room_name, {}).values()]
 
-    async def delete_dispatch(self, room_name: str, dispatch_id: str) -> Any | None:
+    async def delete_dispatch(
+        self, room_name: str, dispatch_id: str
+    ) -> proto_dispatch.AgentDispatch | None:
         """Remove a dispatch and terminate its job; None when there is no such dispatch."""
         record = self._dispatches.get(room_name, {}).pop(dispatch_id, None)
         if record is None:
@@ -155,13 +155,15 @@ class Dispatcher:
         logger.info("agent dispatch deleted", extra={"room": room_name, "dispatch_id": dispatch_id})
         return self.dispatch_proto(record)
 
-    def dispatch_proto(self, record: _Dispatch) -> Any:
+    def dispatch_proto(self, record: _Dispatch) -> proto_dispatch.AgentDispatch:
         out = proto_dispatch.AgentDispatch()
         out.CopyFrom(record.proto)
         out.state.jobs.extend(self._jobs[j].job for j in record.job_ids if j in self._jobs)
         return out
 
-    def _on_room_created(self, room: Any, agents: Sequence[Any] = ()) -> None:
+    def _on_room_created(
+        self, room: Room, agents: Sequence[proto_dispatch.RoomAgentDispatch] = ()
+    ) -> None:
         if agents:
             for spec in agents:
                 self.create_dispatch(room, spec)
@@ -171,7 +173,7 @@ class Dispatcher:
             logger.info("automatic agent dispatch", extra={"room": room.name})
             self.create_dispatch(room, proto_dispatch.RoomAgentDispatch())
 
-    def _on_room_closed(self, room: Any) -> None:
+    def _on_room_closed(self, room: Room) -> None:
         for record in self._dispatches.pop(room.name, {}).values():
             record.proto.state.deleted_at = _now_ns()
             self._spawn(self._forget(record))
@@ -213,10 +215,10 @@ class Dispatcher:
         ]
         return sorted(found, key=lambda w: (w.load, len(w.job_ids)))
 
-    async def _launch_job(self, room: Any, record: _Dispatch) -> None:
+    async def _launch_job(self, room: Room, record: _Dispatch) -> None:
         dispatch = record.proto
         job = proto_agent.Job(
-            id=_guid("AJ_"),
+            id=new_sid("AJ_"),
             dispatch_id=dispatch.id,
             type=proto_agent.JobType.JT_ROOM,
             room=room.to_proto(),
@@ -277,7 +279,7 @@ class Dispatcher:
     async def _assign(
         self,
         worker: Worker,
-        room: Any,
+        room: Room,
         record: _Dispatch,
         job: proto_agent.Job,
         answer: proto_agent.AvailabilityResponse,
@@ -352,7 +354,7 @@ class Dispatcher:
         if req.HasField("allowed_permissions"):
             permissions.CopyFrom(req.allowed_permissions)
         worker = Worker(
-            id=_guid("AW_"),
+            id=new_sid("AW_"),
             ws=ws,
             api_key=api_key,
             agent_name=req.agent_name,
@@ -471,7 +473,7 @@ class Dispatcher:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -535,7 +537,7 @@ async def _worker_socket(request: web.Request) -> web.StreamResponse:
     return ws
 
 
-def _parse(raw: Any) -> proto_agent.WorkerMessage | None:
+def _parse(raw: WSMessage) -> proto_agent.WorkerMessage | None:
     if raw.type != WSMsgType.BINARY:
         return None
     msg = proto_agent.WorkerMessage()

@@ -23,6 +23,7 @@ from livekit.protocol import models
 from livekit.protocol import room as proto_room
 
 from devserver.auth import AuthError, token_from_request, verify_token
+from devserver.rooms import Participant, Room
 
 logger = logging.getLogger("devserver.twirp")
 
@@ -125,14 +126,14 @@ def _required(value: str, field: str) -> str:
     return value
 
 
-def _room(app: web.Application, name: str) -> Any:
+def _room(app: web.Application, name: str) -> Room:
     room = app["rooms"].get(_required(name, "room"))
     if room is None:
         raise TwirpError("not_found", f"requested room {name!r} does not exist")
     return room
 
 
-def _participant(room: Any, identity: str) -> Any:
+def _participant(room: Room, identity: str) -> Participant:
     participant = room.participants.get(_required(identity, "identity"))
     if participant is None:
         raise TwirpError(
@@ -247,7 +248,9 @@ async def _create_dispatch(
     return dispatcher.create_dispatch(room, spec)
 
 
-def _room_agent(req: proto_dispatch.CreateAgentDispatchRequest) -> Any:
+def _room_agent(
+    req: proto_dispatch.CreateAgentDispatchRequest,
+) -> proto_dispatch.RoomAgentDispatch:
     """The RoomAgentDispatch equivalent of a CreateAgentDispatchRequest."""
     return proto_dispatch.RoomAgentDispatch(
         agent_name=req.agent_name,
