@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,3 +23,85 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 @pytest.fixture(autouse=True)
 def _isolated_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("INTERVIEW_DATA_DIR", str(tmp_path / "data"))
+
+
+# -- dev server ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LiveKitServer:
+    """A running dev server (see the `livekit_server` fixture)."""
+
+    url: str
+    api_key: str
+    api_secret: str
+    log_path: pathlib.Path
+
+    def __iter__(self) -> Iterator[str]:
+        """`url, api_key, api_secret = livekit_server` (and indexing) work too."""
+        return iter((self.url, self.api_key, self.api_secret))
+
+    def __getitem__(self, index: int) -> str:
+        return (self.url, self.api_key, self.api_secret)[index]
+
+    def token(
+        self,
+        identity: str,
+        room: str,
+        *,
+        name: str = "",
+        kind: str = "",
+        attributes: dict[str, str] | None = None,
+        **grants: object,
+    ) -> str:
+        """A join token for `room`; extra keyword arguments are VideoGrants fields."""
+        from livekit import api
+
+        token = (
+            api.AccessToken(self.api_key, self.api_secret)
+            .with_identity(identity)
+            .with_name(name or identity)
+            .with_grants(api.VideoGrants(room_join=True, room=room, **grants))  # type: ignore[arg-type]
+        )
+        if kind:
+            token = token.with_kind(kind)  # type: ignore[arg-type]
+        if attributes:
+            token = token.with_attributes(attributes)
+        return token.to_jwt()
+
+
+@pytest.fixture(scope="session")
+def livekit_server(tmp_path_factory):
+    """The dev server in a subprocess on a free loopback port, shared by the whole session."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log_path = tmp_path_factory.mktemp("devserver") / "devserver.log"
+    root = pathlib.Path(__file__).resolve().parent.parent
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "devserver", "--port", str(port), "--keys", "devkey: secret"],
+            cwd=root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"devserver exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"devserver did not start listening: {log_path.read_text()[-2000:]}")
+            time.sleep(0.1)
+    try:
+        yield LiveKitServer(f"ws://127.0.0.1:{port}", "devkey", "secret", log_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

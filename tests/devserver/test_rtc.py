@@ -1,0 +1,288 @@
+"""The dev server with the real `livekit` SDK: media, data, streams, RPC, attributes, tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+import jwt
+import numpy as np
+import pytest
+from livekit import rtc
+from livekit.protocol import rtc as proto_rtc
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT = 15
+
+
+def room_name() -> str:
+    return f"test-{uuid.uuid4().hex[:8]}"
+
+
+@asynccontextmanager
+async def joined(server, identity: str, room: str, **grants: object) -> AsyncIterator[rtc.Room]:
+    lk_room = rtc.Room()
+    await lk_room.connect(server.url, server.token(identity, room, **grants))
+    try:
+        yield lk_room
+    finally:
+        await lk_room.disconnect()
+
+
+@pytest.fixture
+async def pair(livekit_server) -> AsyncIterator[tuple[rtc.Room, rtc.Room]]:
+    """alice and bob, connected to a fresh room."""
+    room = room_name()
+    async with (
+        joined(livekit_server, "alice", room) as alice,
+        joined(livekit_server, "bob", room) as bob,
+    ):
+        yield alice, bob
+
+
+async def subscribed_track(lk_room: rtc.Room, kind: int) -> rtc.Track:
+    """The first remote track of `kind` the room subscribes to (already or in the future)."""
+    for participant in lk_room.remote_participants.values():
+        for publication in participant.track_publications.values():
+            if publication.track is not None and publication.kind == kind:
+                return publication.track
+    future: asyncio.Future[rtc.Track] = asyncio.get_running_loop().create_future()
+
+    def on_subscribed(track: rtc.Track, *_: object) -> None:
+        if track.kind == kind and not future.done():
+            future.set_result(track)
+
+    lk_room.on("track_subscribed", on_subscribed)
+    try:
+        return await asyncio.wait_for(future, TIMEOUT)
+    finally:
+        lk_room.off("track_subscribed", on_subscribed)
+
+
+async def test_audio_tone_arrives_at_the_other_participant(pair: tuple[rtc.Room, rtc.Room]) -> None:
+    alice, bob = pair
+    source = rtc.AudioSource(48000, 1)
+    track = rtc.LocalAudioTrack.create_audio_track("tone", source)
+    await alice.local_participant.publish_track(
+        track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+    )
+
+    async def play(seconds: float) -> None:
+        t = np.arange(480)
+        for i in range(int(seconds * 100)):
+            samples = 0.3 * np.sin(2 * np.pi * 440 * (t + i * 480) / 48000)
+            frame = rtc.AudioFrame((samples * 32767).astype(np.int16).tobytes(), 48000, 1, 480)
+            await source.capture_frame(frame)
+
+    player = asyncio.ensure_future(play(4.0))
+    remote = await subscribed_track(bob, rtc.TrackKind.KIND_AUDIO)
+    received: list[np.ndarray] = []
+    async with asyncio.timeout(TIMEOUT):
+        async for event in rtc.AudioStream(remote, sample_rate=48000, num_channels=1):
+            data = np.frombuffer(event.frame.data, dtype=np.int16).astype(np.float64)
+            if np.abs(data).max() > 1000:  # skip silence before the tone arrives
+                received.append(data)
+            if len(received) * 480 >= 48000:
+                break
+    player.cancel()
+
+    signal = np.concatenate(received)[:48000]
+    spectrum = np.abs(np.fft.rfft(signal * np.hanning(len(signal))))
+    peak_hz = np.argmax(spectrum) * 48000 / len(signal)
+    assert abs(peak_hz - 440) < 3, peak_hz
+    assert np.sqrt(np.mean(signal**2)) > 0.1 * 32767  # not just a faint leak
+
+
+async def test_video_arrives_with_its_size_and_colour(pair: tuple[rtc.Room, rtc.Room]) -> None:
+    alice, bob = pair
+    source = rtc.VideoSource(512, 512)
+    track = rtc.LocalVideoTrack.create_video_track("cam", source)
+    await alice.local_participant.publish_track(
+        track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA, simulcast=False)
+    )
+    rgba = np.zeros((512, 512, 4), dtype=np.uint8)
+    rgba[...] = (200, 40, 40, 255)
+    frame = rtc.VideoFrame(512, 512, rtc.VideoBufferType.RGBA, rgba.tobytes())
+
+    async def feed() -> None:
+        while True:
+            source.capture_frame(frame)
+            await asyncio.sleep(0.04)
+
+    feeder = asyncio.ensure_future(feed())
+    remote = await subscribed_track(bob, rtc.TrackKind.KIND_VIDEO)
+    frames = 0
+    async with asyncio.timeout(TIMEOUT):
+        async for event in rtc.VideoStream(remote, format=rtc.VideoBufferType.RGBA):
+            frames += 1
+            if frames == 10:  # past the first, blurrier frames of the encoder
+                got = event.frame
+                break
+    feeder.cancel()
+
+    assert (got.width, got.height) == (512, 512)
+    pixels = np.frombuffer(got.data, dtype=np.uint8).reshape(512, 512, 4)
+    mean = pixels[..., :3].reshape(-1, 3).mean(axis=0)
+    assert np.allclose(mean, (200, 40, 40), atol=25), mean
+
+
+async def test_data_packets_carry_sender_topic_and_destinations(livekit_server) -> None:
+    room = room_name()
+    async with (
+        joined(livekit_server, "alice", room) as alice,
+        joined(livekit_server, "bob", room) as bob,
+        joined(livekit_server, "carol", room) as carol,
+    ):
+        inbox: dict[str, asyncio.Queue[rtc.DataPacket]] = {
+            "bob": asyncio.Queue(),
+            "carol": asyncio.Queue(),
+        }
+        bob.on("data_received", inbox["bob"].put_nowait)
+        carol.on("data_received", inbox["carol"].put_nowait)
+
+        await alice.local_participant.publish_data(b"to all", reliable=True, topic="chat")
+        for name in ("bob", "carol"):
+            packet = await asyncio.wait_for(inbox[name].get(), TIMEOUT)
+            assert packet.data == b"to all"
+            assert packet.topic == "chat"
+            assert packet.participant is not None and packet.participant.identity == "alice"
+            assert packet.kind == rtc.DataPacketKind.KIND_RELIABLE
+
+        await alice.local_participant.publish_data(
+            b"only carol", reliable=True, destination_identities=["carol"]
+        )
+        packet = await asyncio.wait_for(inbox["carol"].get(), TIMEOUT)
+        assert packet.data == b"only carol"
+
+        # lossy packets go over the lossy channel; loopback loses none of a few
+        await alice.local_participant.publish_data(b"lossy", reliable=False)
+        packet = await asyncio.wait_for(inbox["bob"].get(), TIMEOUT)
+        assert (packet.data, packet.kind) == (b"lossy", rtc.DataPacketKind.KIND_LOSSY)
+        assert inbox["bob"].empty()  # bob never saw carol's private packet
+
+
+async def test_byte_stream_and_rpc_round_trip(pair: tuple[rtc.Room, rtc.Room]) -> None:
+    alice, bob = pair
+    received: asyncio.Future[tuple[str, bytes]] = asyncio.get_running_loop().create_future()
+
+    async def read_stream(reader: rtc.ByteStreamReader, sender: str) -> None:
+        chunks = [chunk async for chunk in reader]
+        received.set_result((sender, b"".join(chunks)))
+
+    tasks: set[asyncio.Task[None]] = set()
+
+    def on_stream(reader: rtc.ByteStreamReader, sender: str) -> None:
+        tasks.add(asyncio.ensure_future(read_stream(reader, sender)))
+
+    bob.register_byte_stream_handler("files", on_stream)
+    payload = os.urandom(300_000)  # many chunks
+    await alice.local_participant.send_bytes(payload, topic="files", name="blob.bin")
+    sender, data = await asyncio.wait_for(received, TIMEOUT)
+    assert sender == "alice"
+    assert hashlib.sha256(data).digest() == hashlib.sha256(payload).digest()
+
+    callers: list[str] = []
+
+    @bob.local_participant.register_rpc_method("shout")
+    async def shout(data: rtc.RpcInvocationData) -> str:
+        callers.append(data.caller_identity)
+        return data.payload.upper()
+
+    reply = await alice.local_participant.perform_rpc(
+        destination_identity="bob", method="shout", payload="hello", response_timeout=TIMEOUT
+    )
+    assert reply == "HELLO"
+    assert callers == ["alice"]
+
+
+async def test_attribute_and_metadata_updates_reach_the_other_side(livekit_server) -> None:
+    room = room_name()
+    async with (
+        joined(livekit_server, "alice", room, can_update_own_metadata=True) as alice,
+        joined(livekit_server, "bob", room) as bob,
+    ):
+        changed: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+        bob.on(
+            "participant_attributes_changed",
+            lambda attrs, p: changed.put_nowait(dict(p.attributes)),
+        )
+        metadata: asyncio.Queue[str] = asyncio.Queue()
+        bob.on("participant_metadata_changed", lambda p, old, new: metadata.put_nowait(new))
+
+        await alice.local_participant.set_attributes({"stage": "intro"})
+        attrs = await asyncio.wait_for(changed.get(), TIMEOUT)
+        assert attrs == {"stage": "intro"}
+        await alice.local_participant.set_metadata('{"score": 3}')
+        assert await asyncio.wait_for(metadata.get(), TIMEOUT) == '{"score": 3}'
+        assert bob.remote_participants["alice"].attributes == {"stage": "intro"}
+
+
+async def _http_status(server, token: str | None) -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    http_url = server.url.replace("ws://", "http://") + "/rtc"
+    async with aiohttp.ClientSession() as session, session.get(http_url, headers=headers) as resp:
+        return resp.status, await resp.text()
+
+
+async def test_bad_tokens_are_refused_with_401_and_a_reason(livekit_server) -> None:
+    room = room_name()
+    good = livekit_server.token("mallory", room)
+    claims = jwt.decode(good, options={"verify_signature": False})
+    forged = jwt.encode(claims, "not-the-secret", algorithm="HS256")
+    expired = jwt.encode({**claims, "exp": int(time.time()) - 3600}, "secret", algorithm="HS256")
+    no_join = jwt.encode(
+        {**claims, "video": {"room": room, "roomJoin": False}}, "secret", algorithm="HS256"
+    )
+    cases = {
+        "signature": forged,
+        "expired": expired,
+        "roomJoin": no_join,
+        "no access token": None,
+    }
+    for reason, token in cases.items():
+        status, text = await _http_status(livekit_server, token)
+        assert status == 401, (reason, status, text)
+        assert reason.lower() in text.lower(), text
+
+    with pytest.raises(rtc.ConnectError):
+        await rtc.Room().connect(livekit_server.url, forged, rtc.RoomOptions())
+
+
+async def test_malformed_signal_message_closes_only_that_connection(livekit_server) -> None:
+    room = room_name()
+    async with joined(livekit_server, "bob", room) as bob:
+        left: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        bob.on("participant_disconnected", lambda p: left.done() or left.set_result(p.identity))
+        url = f"{livekit_server.url}/rtc?access_token={livekit_server.token('raw', room)}"
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            first = proto_rtc.SignalResponse.FromString(await ws.receive_bytes(timeout=TIMEOUT))
+            assert first.WhichOneof("message") == "join"
+            assert [p.identity for p in first.join.other_participants] == ["bob"]
+            assert first.join.subscriber_primary
+
+            await ws.send_bytes(
+                proto_rtc.SignalRequest(ping_req=proto_rtc.Ping(timestamp=1234)).SerializeToString()
+            )
+            while True:
+                reply = proto_rtc.SignalResponse.FromString(await ws.receive_bytes(timeout=TIMEOUT))
+                if reply.WhichOneof("message") == "pong_resp":
+                    assert reply.pong_resp.last_ping_timestamp == 1234
+                    break
+
+            await ws.send_bytes(b"\xff\xff\xff not a protobuf")
+            async with asyncio.timeout(TIMEOUT):
+                while (await ws.receive()).type not in (
+                    aiohttp.WSMsgType.CLOSE,
+                    aiohttp.WSMsgType.CLOSED,
+                    aiohttp.WSMsgType.CLOSING,
+                ):
+                    pass
+        assert await asyncio.wait_for(left, TIMEOUT) == "raw"
+        assert bob.connection_state == rtc.ConnectionState.CONN_CONNECTED
