@@ -6,12 +6,12 @@ Twirp API are added by devserver.agents.setup and devserver.twirp.setup.
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from aiohttp import web
 from livekit.protocol import models
 
+from devserver import agents, twirp
 from devserver.rooms import RoomRegistry
 from devserver.signal import handle_rtc, handle_validate
 
@@ -46,12 +46,6 @@ def build_app(keys: dict[str, str], *, public_url: str) -> web.Application:
     app.router.add_get("/rtc/v1", _not_found)
     app.router.add_get("/rtc/v1/validate", _not_found)
     app.on_shutdown.append(_shutdown)
-    for name in ("devserver.agents", "devserver.twirp"):
-        # TEMPORARY guard until devserver-agents commits these modules; then unconditional.
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            logger.warning("%s not available yet", name)
-            continue
-        module.setup(app)
+    agents.setup(app)
+    twirp.setup(app)
     return app
