@@ -15,6 +15,7 @@ import asyncio
 import datetime
 import logging
 import time
+import urllib.parse
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -289,10 +290,10 @@ class Dispatcher:
         job.state.worker_id = worker.id
         job.state.updated_at = _now_ns()
         token = self._job_token(worker, room.name, identity, answer)
-        url = (
-            self._app["public_url"].replace("http://", "ws://", 1).replace("https://", "wss://", 1)
-        )
-        assignment = proto_agent.JobAssignment(job=job, url=url, token=token)
+        assignment = proto_agent.JobAssignment(job=job, token=token)
+        url = _room_url(self._app.get("public_url", ""))
+        if url:  # unset: the worker joins through the URL it registered with
+            assignment.url = url
         if not await worker.send(proto_agent.ServerMessage(assignment=assignment)):
             return False
         self._jobs[job.id] = _Job(job=job, worker_id=worker.id)
@@ -535,6 +536,15 @@ async def _worker_socket(request: web.Request) -> web.StreamResponse:
     finally:
         dispatcher.unregister(worker)
     return ws
+
+
+def _room_url(public_url: str) -> str:
+    """The server's WebSocket URL for job assignments; "" when it names no reachable host."""
+    parsed = urllib.parse.urlsplit(public_url)
+    if parsed.hostname in (None, "", "0.0.0.0", "::"):
+        return ""
+    scheme = {"http": "ws", "https": "wss"}.get(parsed.scheme, parsed.scheme)
+    return urllib.parse.urlunsplit(parsed._replace(scheme=scheme))
 
 
 def _parse(raw: WSMessage) -> proto_agent.WorkerMessage | None:
