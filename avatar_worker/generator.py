@@ -1,0 +1,213 @@
+"""`VideoGenerator` for livekit-agents' AvatarRunner: audio in, paired video + audio frames out.
+
+Per session: a MouthAnalyzer, a FaceAnimator and a small queue; the renderer (FrameComposer) is
+shared by every session of the avatar. Incoming audio is converted to the session's output
+format, re-chunked to one video frame's duration, and every chunk leaves together with the video
+frame whose mouth it drives (video first, then its audio). `AudioSegmentEnd` is echoed after the
+segment's last chunk. Without audio the iterator yields idle video frames; real-time pacing is
+the AvatarRunner's AVSynchronizer (its bounded video queue blocks this iterator).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import numpy as np
+from livekit import rtc
+from livekit.agents.voice.avatar import AudioSegmentEnd, VideoGenerator
+
+from .animation import AnimationOptions, FaceAnimator
+from .engine import FrameComposer
+from .lipsync import MouthAnalyzer, MouthPredictor, MouthShape, get_predictor
+
+logger = logging.getLogger("avatar_worker.generator")
+
+
+@dataclass(frozen=True)
+class GeneratorOptions:
+    fps: float = 25.0
+    sample_rate: int = 24000  # the output audio, as the AvatarRunner's AudioSource takes it
+    num_channels: int = 1
+    idle_wait_s: float | None = None  # how long to wait for audio before an idle frame
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    shape: MouthShape
+    audio: rtc.AudioFrame
+    ready_at: float
+
+
+class LipSyncVideoGenerator(VideoGenerator):
+    """One avatar session's lip-sync stream."""
+
+    def __init__(
+        self,
+        composer: FrameComposer,
+        options: GeneratorOptions | None = None,
+        *,
+        predictor: MouthPredictor | None = None,
+        animation: AnimationOptions | None = None,
+        seed: int | None = None,
+        session_id: str = "",
+    ) -> None:
+        self.options = options or GeneratorOptions()
+        o = self.options
+        if abs(o.sample_rate / o.fps - round(o.sample_rate / o.fps)) > 1e-6:
+            raise ValueError(
+                f"sample_rate {o.sample_rate} is not a whole number of samples per video frame at "
+                f"{o.fps} fps"
+            )
+        self.composer = composer
+        self.session_id = session_id
+        self._spf = round(o.sample_rate / o.fps)  # samples per channel per video frame
+        self._analyzer = MouthAnalyzer(predictor or get_predictor(), o.sample_rate, o.fps)
+        self._animator = FaceAnimator(animation or AnimationOptions(fps=o.fps), seed)
+        self._pcm = np.zeros((0, o.num_channels), dtype=np.int16)  # not yet paired audio
+        self._shapes: deque[MouthShape] = deque()
+        self._out: deque[_Pair | AudioSegmentEnd] = deque()
+        self._wakeup = asyncio.Event()
+        self._resampler: rtc.AudioResampler | None = None
+        self._resampler_rate = 0
+        self._in_segment = False
+        self.last_latency_s = 0.0
+        self.frames_out = 0
+        self.idle_frames_out = 0
+
+    # ---- input ---------------------------------------------------------------------------
+    async def push_audio(self, frame: rtc.AudioFrame | AudioSegmentEnd) -> None:
+        try:
+            if isinstance(frame, AudioSegmentEnd):
+                self._end_segment()
+            else:
+                self._push_pcm(self._convert(frame))
+        except Exception:  # one bad frame must not end the session
+            logger.exception("dropping an audio frame", extra={"session": self.session_id})
+        self._wakeup.set()
+
+    def clear_buffer(self) -> None:
+        """Interruption: drop queued audio and frames now; the mouth closes within 2 frames."""
+        dropped = sum(isinstance(item, _Pair) for item in self._out)
+        self._out.clear()
+        self._shapes.clear()
+        self._pcm = self._pcm[:0]
+        self._analyzer.reset()
+        self._in_segment = False
+        self._resampler = None
+        self._animator.interrupt()
+        logger.debug(
+            "buffer cleared", extra={"session": self.session_id, "frames_dropped": dropped}
+        )
+        self._wakeup.set()
+
+    def _convert(self, frame: rtc.AudioFrame) -> np.ndarray:
+        """Mono-mixed, resampled to the output rate, shaped (n, output channels)."""
+        o = self.options
+        mono = self._mono(frame)
+        if frame.sample_rate != o.sample_rate:
+            if self._resampler is None or self._resampler_rate != frame.sample_rate:
+                self._resampler = rtc.AudioResampler(
+                    frame.sample_rate, o.sample_rate, num_channels=1
+                )
+                self._resampler_rate = frame.sample_rate
+            out = self._resampler.push(
+                rtc.AudioFrame(mono.tobytes(), frame.sample_rate, 1, mono.size)
+            )
+            mono = np.concatenate([self._mono(f) for f in out]) if out else mono[:0]
+        return np.repeat(mono[:, None], o.num_channels, axis=1)
+
+    @staticmethod
+    def _mono(frame: rtc.AudioFrame) -> np.ndarray:
+        data = np.frombuffer(frame.data, dtype=np.int16)
+        if frame.num_channels == 1:
+            return data
+        data = data[: data.size - data.size % frame.num_channels]
+        return data.reshape(-1, frame.num_channels).mean(axis=1).astype(np.int16)
+
+    def _push_pcm(self, pcm: np.ndarray) -> None:
+        if pcm.size == 0:
+            return
+        if not self._in_segment:
+            self._in_segment = True
+        self._pcm = np.concatenate([self._pcm, pcm]) if self._pcm.size else pcm.copy()
+        mono = pcm.astype(np.float32).mean(axis=1) / 32768.0
+        self._shapes.extend(self._analyzer.push(mono))
+        self._pair(final=False)
+
+    def _end_segment(self) -> None:
+        if self._resampler is not None:
+            tail = self._resampler.flush()
+            self._resampler = None
+            if tail:
+                mono = np.concatenate([self._mono(f) for f in tail])
+                self._push_pcm(np.repeat(mono[:, None], self.options.num_channels, axis=1))
+        if self._in_segment:
+            self._shapes.extend(self._analyzer.flush())
+            rest = self._pcm.shape[0] % self._spf
+            if rest:  # pad the last chunk to a whole frame with silence
+                pad = np.zeros((self._spf - rest, self.options.num_channels), dtype=np.int16)
+                self._pcm = np.concatenate([self._pcm, pad])
+            self._pair(final=True)
+            self._analyzer.reset()
+            self._shapes.clear()
+            self._pcm = self._pcm[:0]
+        self._in_segment = False
+        self._out.append(AudioSegmentEnd())
+
+    def _pair(self, final: bool) -> None:
+        o = self.options
+        now = time.perf_counter()
+        while self._shapes and self._pcm.shape[0] >= self._spf:
+            chunk = np.ascontiguousarray(self._pcm[: self._spf])
+            self._pcm = self._pcm[self._spf :]
+            audio = rtc.AudioFrame(chunk.tobytes(), o.sample_rate, o.num_channels, self._spf)
+            self._out.append(_Pair(self._shapes.popleft(), audio, now))
+        if final:
+            while self._shapes:  # analysis frames past the audio (rounding): drop
+                self._shapes.popleft()
+
+    # ---- output --------------------------------------------------------------------------
+    def __aiter__(self) -> AsyncIterator[rtc.VideoFrame | rtc.AudioFrame | AudioSegmentEnd]:
+        return self._stream()
+
+    async def _stream(self) -> AsyncIterator[rtc.VideoFrame | rtc.AudioFrame | AudioSegmentEnd]:
+        wait = self.options.idle_wait_s
+        if wait is None:
+            wait = 0.5 / self.options.fps
+        while True:
+            if not self._out:
+                self._wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=wait)
+                except TimeoutError:
+                    pass
+            if not self._out:
+                yield self.idle_frame()
+                continue
+            item = self._out.popleft()
+            if isinstance(item, AudioSegmentEnd):
+                yield item
+                continue
+            video = self.composer.video_frame(self._animator.next_state(item.shape))
+            self.last_latency_s = time.perf_counter() - item.ready_at
+            self.frames_out += 1
+            yield video
+            yield item.audio
+
+    def idle_frame(self) -> rtc.VideoFrame:
+        """The next frame with no speech (idle life, or the mouth closing after speech)."""
+        self.idle_frames_out += 1
+        return self.composer.video_frame(self._animator.next_state(None))
+
+    @property
+    def mouth_open(self) -> float:
+        return self._animator.mouth_open
+
+    @property
+    def queued_frames(self) -> int:
+        return sum(isinstance(item, _Pair) for item in self._out)
