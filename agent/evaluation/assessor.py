@@ -28,6 +28,20 @@ def answer_key(question: str, answer: str) -> tuple[str, str]:
     return normalize(question), normalize(answer)
 
 
+def not_scored(
+    question: str, answer: str, kind: QuestionKind, assessor: str, language: Language
+) -> AnswerAssessment:
+    """The candidate's own questions at the end: recorded, with nothing to score."""
+    return AnswerAssessment(
+        question=question,
+        answer=answer,
+        kind=kind,
+        assessor=assessor,
+        status="not_scored",
+        feedback=resources.feedback(language)["not_scored"],
+    )
+
+
 class AnswerAssessor:
     """Assesses answers in background tasks; one instance per interview."""
 
@@ -70,14 +84,7 @@ class AnswerAssessor:
     async def assess(self, question: str, answer: str, kind: QuestionKind) -> AnswerAssessment:
         """Assess one answer now (the judge never raises; failures come back marked failed)."""
         if not self._heuristic.criteria_for(kind):
-            return AnswerAssessment(
-                question=question,
-                answer=answer,
-                kind=kind,
-                assessor=self.name,
-                status="not_scored",
-                feedback=resources.feedback(self.language)["not_scored"],
-            )
+            return not_scored(question, answer, kind, self.name, self.language)
         if self._judge is None:
             return self._heuristic.assess(question, answer, kind)
         async with self._limit:

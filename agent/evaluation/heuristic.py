@@ -148,7 +148,7 @@ class HeuristicAssessor:
                 if not bonus:
                     missing.append(spec["label"])
                     first_missing = first_missing or name
-                outline.append(f"{spec['label']}: {hint}")
+                outline.append(f"+ {spec['label']}: {hint}")
                 continue
             quote = quote_around(answer, hit.start, hit.end)
             gain = 1.0
@@ -156,10 +156,10 @@ class HeuristicAssessor:
                 gain = 0.5
                 first_missing = first_missing or f"{name}_number"
                 found.append(f"{spec['label']} ({text['no_number']})")
-                outline.append(f"{spec['label']}: {text['outline_number'][kind]}")
+                outline.append(f"+ {spec['label']}: {text['outline_number'][kind]}")
             else:
                 found.append(spec["label"])
-                outline.append(f"{spec['label']}: “{_shorten(quote)}”")
+                outline.append(f"✓ {spec['label']}: “{_shorten(quote)}”")
             points += 0.5 if bonus else gain
             evidence.append(quote)
         score = _clamp(1 + math.floor(4 * min(points, max_points) / max_points))

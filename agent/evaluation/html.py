@@ -28,7 +28,7 @@ font-size:12px;font-weight:600}
 section{background:var(--card);border:1px solid var(--line);border-radius:14px;padding:20px 22px;
 margin:16px 0}
 .overall{display:flex;gap:24px;align-items:center}
-.overall p{margin:0 0 6px}.note{color:var(--muted);font-size:13px}
+.overall p{margin:0 0 6px}.overall svg{flex:none}.note{color:var(--muted);font-size:13px}
 .two{display:grid;grid-template-columns:1fr 1fr;gap:16px}
 .two section{margin:0}
 ul.plain{margin:0;padding-left:20px}ul.plain li{margin:4px 0}
@@ -40,7 +40,8 @@ ul.plain{margin:0;padding-left:20px}ul.plain li{margin:4px 0}
 .tile .k{font-size:12px;color:var(--muted)}
 .charts{display:grid;grid-template-columns:repeat(3,1fr);gap:12px}
 .chart{border:1px solid var(--line);border-radius:10px;padding:8px 10px}
-.chart h3{font-size:13px;color:var(--muted);font-weight:600;margin-bottom:4px}
+.chart h3{font-size:13px;color:var(--muted);font-weight:600;margin-bottom:4px;line-height:1.4}
+.chart .band{font-weight:400;font-size:11px;color:var(--good)}
 .chips{display:flex;flex-wrap:wrap;gap:6px;margin:8px 0}
 .chip{padding:2px 10px;border-radius:999px;background:var(--bg);border:1px solid var(--line);
 font-size:13px}
@@ -64,7 +65,7 @@ background:#f8fafc;font-size:14px}
 .grid2{display:grid;grid-template-columns:1fr 1fr;gap:14px;margin-top:8px}
 .label{font-size:12px;font-weight:700;color:var(--muted);text-transform:uppercase;
 letter-spacing:.04em;margin:8px 0 2px}
-ol.outline{margin:0;padding-left:20px;font-size:14px}
+ol.outline{margin:0;padding-left:20px;font-size:14px}ol.outline li{margin:2px 0}
 table.reasons{border-collapse:collapse;font-size:13px;width:100%}
 table.reasons td{border-top:1px solid var(--line);padding:4px 6px;vertical-align:top}
 table.reasons td:first-child{white-space:nowrap;font-weight:600;width:1%}
@@ -106,11 +107,15 @@ def _chart(
     digits: int = 1,
     aria: str = "",
 ) -> str:
-    """A small inline SVG chart; `band` shades a comfortable range."""
+    """A small inline SVG chart; `band` shades a comfortable range; digits=0 gives whole ticks."""
     w, h, left, bottom, top = 300, 170, 34, 22, 14
     plot_w, plot_h = w - left - 8, h - bottom - top
     present = [v for v in values if v is not None]
-    vmax = _nice_max(max([*present, band[1] if band else 0, 0.0001]) * 1.1)
+    top_value = max([*present, band[1] if band else 0, 0.0001]) * 1.1
+    # gridlines at a "nice" step (1, 2, 2.5, 5 x 10^k); counts get whole-number steps
+    tick = float(max(1, math.ceil(top_value / 4))) if digits == 0 else _nice_max(top_value / 4)
+    ticks = max(1, math.ceil(top_value / tick))
+    vmax = tick * ticks
     n = max(1, len(values))
     step = plot_w / n
 
@@ -123,14 +128,14 @@ def _chart(
             f'<rect x="{left}" y="{y(band[1]):.1f}" width="{plot_w}" '
             f'height="{y(band[0]) - y(band[1]):.1f}" fill="#dcfce7" opacity="0.7"/>'
         )
-    for i in range(5):
-        gv = vmax * i / 4
+    for i in range(ticks + 1):
+        gv = tick * i
         gy = y(gv)
         parts.append(
             f'<line x1="{left}" x2="{left + plot_w}" y1="{gy:.1f}" y2="{gy:.1f}" '
             f'stroke="#e4e7eb" stroke-width="1"/>'
             f'<text x="{left - 4}" y="{gy + 3:.1f}" font-size="9" fill="#616e7c" '
-            f'text-anchor="end">{_num(gv, 0 if vmax >= 10 else 1)}</text>'
+            f'text-anchor="end">{_num(gv, 0 if gv == int(gv) else 1)}</text>'
         )
     points = []
     for i, (v, label) in enumerate(zip(values, labels, strict=True)):
@@ -268,7 +273,8 @@ def render_html(report: Report) -> str:
     if report.role:
         meta.append(f"{_e(ui['role'])} <b>{_e(report.role)}</b>")
     meta.append(f"{_e(ui['interview'])} <b>{_e(report.interview_id)}</b>")
-    meta.append(f"{_e(ui['generated'])} {_e(report.generated_at)}")
+    generated = report.generated_at.replace("T", " ").replace("+00:00", " UTC")
+    meta.append(f"{_e(ui['generated'])} {_e(generated)}")
 
     labels = [f"{ui['answer_short']}{q.index + 1}" for q in report.questions]
     rates = [q.delivery.speaking_rate for q in report.questions]
@@ -279,7 +285,8 @@ def render_html(report: Report) -> str:
     ]
     digits = 1 if d.speaking_rate_unit == "syllables_per_second" else 0
     charts = (
-        f'<div class="chart"><h3>{_e(ui["chart_rate"])} ({_e(unit)})</h3>'
+        f'<div class="chart"><h3>{_e(ui["chart_rate"])} ({_e(unit)})'
+        f'<br><span class="band">{_e(ui["band_rate"])}</span></h3>'
         + _chart(
             rates,
             labels,
@@ -291,7 +298,8 @@ def render_html(report: Report) -> str:
         )
         + f'</div><div class="chart"><h3>{_e(ui["chart_fillers"])}</h3>'
         + _chart(fillers, labels, color="#d97706", digits=0, aria=ui["chart_fillers"])
-        + f'</div><div class="chart"><h3>{_e(ui["chart_latency"])}</h3>'
+        + f'</div><div class="chart"><h3>{_e(ui["chart_latency"])}'
+        f'<br><span class="band">{_e(ui["band_latency"])}</span></h3>'
         + _chart(
             latencies,
             labels,
@@ -324,15 +332,19 @@ def render_html(report: Report) -> str:
 
     fair = ""
     if report.fair_hiring:
-        advice = list(dict.fromkeys(m.advice for m in report.fair_hiring))
+        texts_imp = texts["improvements"]["protected"]
+        labels_all = ", ".join(dict.fromkeys(m.label for m in report.fair_hiring))
+        by_quote: dict[tuple[int, str], list[str]] = {}
+        for m in report.fair_hiring:
+            by_quote.setdefault((m.question_index, m.quote), []).append(m.label)
         quotes = "".join(
-            f"<blockquote>{_e(ui['answer_short'])}{m.question_index + 1}: “{_e(m.quote)}”"
-            f"</blockquote>"
-            for m in report.fair_hiring
+            f"<blockquote>{_e(ui['answer_short'])}{qi + 1}: “{_e(quote)}” "
+            f'<span class="note">— {_e(", ".join(labels))}</span></blockquote>'
+            for (qi, quote), labels in by_quote.items()
         )
         fair = (
             f'<section id="fair-hiring" class="warn"><h2>{_e(ui["fair_hiring"])}</h2>'
-            f"{_list(advice)}{quotes}</section>"
+            f"<p>{_e(texts_imp.format(labels=labels_all))}</p>{quotes}</section>"
         )
 
     body = f"""<main>

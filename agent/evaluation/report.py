@@ -20,11 +20,12 @@ from livekit.agents import llm as lk_llm
 from agent.transcript import Transcript
 
 from . import resources
-from .assessor import AnswerAssessor, answer_key
+from .assessor import AnswerAssessor, answer_key, not_scored
 from .delivery import DEFAULT_OPTIONS, DeliveryOptions, answer_delivery, overall_delivery
 from .exchanges import Exchange, split_exchanges
 from .fair_hiring import find_mentions
 from .fillers import FillerDetector
+from .heuristic import HeuristicAssessor, classify_question
 from .html import render_html
 from .models import (
     AnswerAssessment,
@@ -93,14 +94,34 @@ def generate_report(
     llm: lk_llm.LLM | None = None,
     options: DeliveryOptions = DEFAULT_OPTIONS,
 ) -> Report:
-    """Synchronous form for scripts and the CLI; inside a running event loop use the async one."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(generate_report_async(transcript, out_dir, llm=llm, options=options))
-    raise RuntimeError(
-        "generate_report() called inside an event loop; await generate_report_async()"
-    )
+    """Synchronous form for scripts and the CLI.
+
+    Without an LLM it works anywhere (the heuristic needs no event loop); with one it runs the
+    judge in its own event loop, so inside a running loop use generate_report_async instead.
+    """
+    if llm is not None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(generate_report_async(transcript, out_dir, llm=llm, options=options))
+        raise RuntimeError(
+            "generate_report(llm=...) called inside an event loop; await generate_report_async()"
+        )
+    language = interview_language(transcript)
+    heuristic = HeuristicAssessor(language)
+    interview_type = str(transcript.config.get("interview_type", "mixed"))
+    exchanges = split_exchanges(transcript)
+    assessments = []
+    for ex in exchanges:
+        kind = classify_question(ex.question, language, interview_type, ex.question_meta)
+        assessments.append(
+            not_scored(ex.question, ex.answer, kind, heuristic.name, language)
+            if not heuristic.criteria_for(kind)
+            else heuristic.assess(ex.question, ex.answer, kind)
+        )
+    report = build_report(transcript, exchanges, assessments, heuristic.name, language, options)
+    write_report(report, out_dir)
+    return report
 
 
 def write_report(report: Report, out_dir: Path) -> None:
