@@ -31,14 +31,14 @@ def answer_key(question: str, answer: str) -> tuple[str, str]:
 def not_scored(
     question: str, answer: str, kind: QuestionKind, assessor: str, language: Language
 ) -> AnswerAssessment:
-    """The candidate's own questions at the end: recorded, with nothing to score."""
+    """Small talk and the candidate's own questions: recorded, with nothing to score."""
     return AnswerAssessment(
         question=question,
         answer=answer,
         kind=kind,
         assessor=assessor,
         status="not_scored",
-        feedback=resources.feedback(language)["not_scored"],
+        feedback=resources.feedback(language)["not_scored"][kind],
     )
 
 

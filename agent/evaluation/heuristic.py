@@ -56,7 +56,7 @@ def classify_question(
     """The question's kind: the plan's own label if the transcript has one, else its wording."""
     for key in ("kind", "question_kind", "category"):
         value = (meta or {}).get(key)
-        if value in ("behavioral", "technical", "general", "closing"):
+        if value in ("behavioral", "technical", "general", "greeting", "closing"):
             return value  # type: ignore[return-value]
     cues = resources.cues(language)
     stage = (meta or {}).get("stage")

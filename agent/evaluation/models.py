@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-# closing: "Do you have any questions for us?" — the candidate asks; nothing to score.
-QuestionKind = Literal["behavioral", "technical", "general", "closing"]
+# greeting (small talk) and closing ("Do you have any questions for us?"): nothing to score.
+QuestionKind = Literal["behavioral", "technical", "general", "greeting", "closing"]
 AssessmentStatus = Literal["ok", "failed", "not_scored"]
 RateUnit = Literal["syllables_per_second", "words_per_minute"]
 

@@ -75,5 +75,10 @@ def test_question_kinds() -> None:
     assert classify_question("Tell me about a time you failed.", "en") == "behavioral"
     assert classify_question("Do you have any questions for us?", "en") == "closing"
     # the plan's own label wins over the wording
-    assert classify_question("Anything?", "en", meta={"stage": "technical"}) == "technical"
+    assert classify_question("Anything?", "en", meta={"stage": "experience"}) == "behavioral"
+    assert classify_question("Hello!", "en", meta={"stage": "greeting"}) == "greeting"
+    assert classify_question("Anything?", "en", meta={"kind": "technical"}) == "technical"
+    # the "role" stage mixes kinds: the wording decides
+    role = {"stage": "role"}
+    assert classify_question("Explain a database index.", "en", meta=role) == "technical"
     assert classify_question("Anything?", "en", interview_type="technical") == "technical"
