@@ -90,6 +90,7 @@ class ParticipantMedia:
         }
         self._new_receivers: list[tuple[str, RTCRtpTransceiver, MediaStreamTrack]] = []
         self._offer_id = 0
+        self._deferred: list[tuple[Participant, PublishedTrack]] = []
         self._closed = False
         # Data goes to the client over channels the server opens on the subscriber connection.
         self.reliable = self.subscriber.createDataChannel("_reliable", ordered=True)
@@ -218,6 +219,12 @@ class ParticipantMedia:
         sid = track.info.sid
         if sid in self.subscriptions or not isinstance(track.source, TrackSource):
             return
+        if self._offer_id == 0:
+            # The first offer must carry only the data channels: aiortc (1.16) tears down the
+            # shared transport when the SCTP m-line, created first, is not the BUNDLE leader.
+            self._deferred.append((publisher, track))
+            self.negotiate()
+            return
         source = track.source
         sink = source.add_sink(sid)
         transceiver = self.subscriber.addTransceiver(sink, direction="sendonly")
@@ -276,6 +283,9 @@ class ParticipantMedia:
                     )
                 )
             )
+        deferred, self._deferred = self._deferred, []
+        for publisher, track in deferred:  # offered once the client has answered
+            self.subscribe(publisher, track)
 
     async def handle_subscriber_answer(self, answer: proto_rtc.SessionDescription) -> None:
         async with self._subscriber_lock:

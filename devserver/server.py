@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from livekit.protocol import models
 
 from devserver import agents, twirp
@@ -27,6 +28,29 @@ async def _health(request: web.Request) -> web.Response:
     return web.Response(text="OK")
 
 
+_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Twirp-Version",
+    "Access-Control-Max-Age": "86400",
+}
+
+
+@web.middleware
+async def _cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Browsers call /rtc/validate (and Twirp) from the app's own origin, as with livekit-server."""
+    if request.method == "OPTIONS":
+        return web.Response(status=204, headers=_CORS)
+    try:
+        response = await handler(request)
+    except web.HTTPException as e:
+        e.headers.update(_CORS)
+        raise
+    if not response.prepared:  # a WebSocket has sent its headers already
+        response.headers.update(_CORS)
+    return response
+
+
 async def _shutdown(app: web.Application) -> None:
     registry: RoomRegistry = app["rooms"]
     for room in registry.list():
@@ -36,7 +60,7 @@ async def _shutdown(app: web.Application) -> None:
 
 
 def build_app(keys: dict[str, str], *, public_url: str) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[_cors])
     app["rooms"] = RoomRegistry()
     app["keys"] = keys
     app["public_url"] = public_url

@@ -35,3 +35,9 @@ if [ -f web/client/package.json ]; then
     echo "setup: building the browser client"
     (cd web/client && npm run --silent build)
 fi
+
+# livekit-client for the dev server's browser test (served to headless Chromium as its UMD build)
+if [ ! -d tests/devserver/browser/node_modules ] || [ tests/devserver/browser/package-lock.json -nt tests/devserver/browser/node_modules ]; then
+    echo "setup: installing livekit-client for the browser test"
+    (cd tests/devserver/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -286,3 +286,30 @@ async def test_malformed_signal_message_closes_only_that_connection(livekit_serv
                     pass
         assert await asyncio.wait_for(left, TIMEOUT) == "raw"
         assert bob.connection_state == rtc.ConnectionState.CONN_CONNECTED
+
+
+async def test_late_joiner_receives_tracks_published_before_it_came(livekit_server) -> None:
+    room = room_name()
+    async with joined(livekit_server, "alice", room) as alice:
+        source = rtc.VideoSource(64, 64)
+        track = rtc.LocalVideoTrack.create_video_track("cam", source)
+        await alice.local_participant.publish_track(
+            track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA, simulcast=False)
+        )
+        frame = rtc.VideoFrame(64, 64, rtc.VideoBufferType.RGBA, bytes(64 * 64 * 4))
+
+        async def feed() -> None:
+            while True:
+                source.capture_frame(frame)
+                await asyncio.sleep(0.04)
+
+        feeder = asyncio.ensure_future(feed())
+        try:
+            async with joined(livekit_server, "bob", room) as bob:
+                remote = await subscribed_track(bob, rtc.TrackKind.KIND_VIDEO)
+                async with asyncio.timeout(TIMEOUT):
+                    async for event in rtc.VideoStream(remote):
+                        assert (event.frame.width, event.frame.height) == (64, 64)
+                        break
+        finally:
+            feeder.cancel()

@@ -1,0 +1,132 @@
+"""livekit-client in headless Chromium against the dev server: a page joins a room, publishes its
+fake microphone (heard by a Python participant) and plays a Python participant's video."""
+
+from __future__ import annotations
+
+import asyncio
+import pathlib
+import socket
+import uuid
+
+import numpy as np
+import pytest
+from aiohttp import web
+from livekit import rtc
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+PAGE_DIR = pathlib.Path(__file__).parent / "browser"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+TIMEOUT = 20
+
+
+async def serve_page() -> tuple[web.AppRunner, str]:
+    if not (PAGE_DIR / "node_modules" / "livekit-client").is_dir():
+        pytest.fail(f"livekit-client is not installed in {PAGE_DIR}: run scripts/setup.sh")
+    app = web.Application()
+    app.router.add_static("/", PAGE_DIR)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner, f"http://127.0.0.1:{port}/index.html"
+
+
+async def publish_pattern(room: rtc.Room, stop: asyncio.Event) -> None:
+    """A 320x240 moving gradient at 25 fps until `stop` is set."""
+    source = rtc.VideoSource(320, 240)
+    track = rtc.LocalVideoTrack.create_video_track("pattern", source)
+    await room.local_participant.publish_track(
+        track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA, simulcast=False)
+    )
+    x = np.arange(320, dtype=np.uint16)
+    frame = np.full((240, 320, 4), 255, dtype=np.uint8)
+    i = 0
+    while not stop.is_set():
+        frame[..., 0] = ((x + 8 * i) % 256).astype(np.uint8)
+        frame[..., 1] = 80
+        source.capture_frame(rtc.VideoFrame(320, 240, rtc.VideoBufferType.RGBA, frame.tobytes()))
+        i += 1
+        await asyncio.sleep(0.04)
+
+
+async def loudest_sample(track: rtc.Track, seconds: float) -> float:
+    loudest = 0.0
+    samples = 0
+    async for event in rtc.AudioStream(track, sample_rate=48000, num_channels=1):
+        data = np.frombuffer(event.frame.data, dtype=np.int16)
+        loudest = max(loudest, float(np.abs(data).max(initial=0)))
+        samples += len(data)
+        if samples >= seconds * 48000:
+            break
+    return loudest
+
+
+async def test_browser_publishes_microphone_and_plays_python_video(
+    livekit_server, tmp_path
+) -> None:
+    from playwright.async_api import async_playwright
+
+    room_name = f"browser-{uuid.uuid4().hex[:8]}"
+    runner, page_url = await serve_page()
+    py_room = rtc.Room()
+    heard: asyncio.Future[rtc.Track] = asyncio.get_running_loop().create_future()
+
+    def on_subscribed(track: rtc.Track, _pub: object, participant: rtc.RemoteParticipant) -> None:
+        if track.kind == rtc.TrackKind.KIND_AUDIO and participant.identity == "web":
+            heard.done() or heard.set_result(track)
+
+    py_room.on("track_subscribed", on_subscribed)
+    await py_room.connect(livekit_server.url, livekit_server.token("py", room_name))
+    stop = asyncio.Event()
+    publisher = asyncio.ensure_future(publish_pattern(py_room, stop))
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = await browser.new_page()
+            logs: list[str] = []
+            page.on("console", lambda msg: logs.append(msg.text))
+            await page.goto(page_url)
+            token = livekit_server.token("web", room_name)
+            await page.evaluate(
+                "([url, token]) => lkTest.join(url, token)", [livekit_server.url, token]
+            )
+            state = await page.evaluate("lkTest.state")
+            assert state["connected"], (state, logs[-20:])
+            assert state["published"], (state, logs[-20:])
+
+            # the fake microphone beeps; the Python participant must hear it
+            track = await asyncio.wait_for(heard, TIMEOUT)
+            loudest = await asyncio.wait_for(loudest_sample(track, 2.5), TIMEOUT)
+            assert loudest > 3000, loudest
+
+            # the Python participant's video plays in the page: right size, frames advancing
+            info = None
+            for _ in range(TIMEOUT * 4):
+                info = await page.evaluate("lkTest.videoInfo('py')")
+                if info and info["width"] and info["frames"] > 10:
+                    break
+                await asyncio.sleep(0.25)
+            assert info and (info["width"], info["height"]) == (320, 240), (info, logs[-20:])
+            await asyncio.sleep(1.0)
+            later = await page.evaluate("lkTest.videoInfo('py')")
+            assert later["frames"] >= info["frames"] + 10, (info, later)
+            assert later["time"] > info["time"]
+            await page.screenshot(path=str(tmp_path / "browser.png"))
+            await browser.close()
+    finally:
+        stop.set()
+        publisher.cancel()
+        await py_room.disconnect()
+        await runner.cleanup()
