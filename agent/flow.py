@@ -88,8 +88,8 @@ class StageAgent(Agent):
         st.stage_log.append(self._stage)
         plan = st.plan
         logger.info(
-            "interview stage",
-            extra={"stage": self._stage, "elapsed_s": round(st.elapsed(), 1), "room": None},
+            f"interview stage: {self._stage}",
+            extra={"stage": self._stage, "elapsed_s": round(st.elapsed(), 1)},
         )
         if self._stage == "closing":
             handle = self.session.generate_reply(

@@ -90,6 +90,7 @@ def create_interview(
     env: Mapping[str, str] | None = None,
     turn_opts: TurnTakingOptions | None = None,
     llm_override: Any = None,
+    vad_model: Any = None,
     log_extra: Mapping[str, object] | None = None,
 ) -> Interview:
     """Everything but starting: the caller wires inputs/outputs, then `session.start(...)`."""
@@ -108,21 +109,29 @@ def create_interview(
         llm = build_llm(choices.llm, plan, env)
 
     if text_only:
-        session: AgentSession = AgentSession(llm=llm, vad=None, userdata=state)
+        session: AgentSession = AgentSession(
+            llm=llm, vad=None, userdata=state, turn_handling={"turn_detection": None}
+        )
     else:
         assert choices is not None, "audio interviews need real providers"
         opts = turn_opts or TurnTakingOptions.from_env()
+        detector = turn_detector(opts, config.language)
         session = AgentSession(
             stt=build_stt(choices.stt, config.language, env),
             llm=llm,
             tts=build_tts(choices.tts, config.language, env),
-            vad=load_vad(opts),
-            turn_handling=turn_handling(opts, detector=turn_detector(opts)),
+            vad=vad_model or load_vad(opts),
+            turn_handling=turn_handling(opts, detector=detector),
             userdata=state,
             user_away_timeout=None,
         )
+        session.on(
+            "user_input_transcribed",
+            lambda ev: detector.on_transcript(ev.transcript) if ev.is_final else None,
+        )
         logger.info(
-            "turn-taking: silero vad + turn-detector-v1-mini (livekit-local-inference)",
+            "turn-taking: silero vad, turn-detector-v1-mini (livekit-local-inference)"
+            " refined by transcript endings",
             extra={
                 **extra,
                 "min_delay": opts.min_endpointing_delay,

@@ -13,10 +13,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
-from livekit.agents import TurnHandlingOptions, vad
+from livekit.agents import APIConnectOptions, TurnHandlingOptions, vad
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -58,13 +61,15 @@ def load_vad(opts: TurnTakingOptions) -> vad.VAD:
     )
 
 
-def turn_detector(opts: TurnTakingOptions) -> object:
-    """The local audio end-of-turn model; never the cloud one (explicit version)."""
+def turn_detector(opts: TurnTakingOptions, language: str) -> TranscriptAwareTurnDetector:
+    """The local audio end-of-turn model (never the cloud one), refined by the transcript."""
     from livekit.agents.inference import TurnDetector
 
     if opts.unlikely_threshold is not None:
-        return TurnDetector(version="v1-mini", unlikely_threshold=opts.unlikely_threshold)
-    return TurnDetector(version="v1-mini")
+        inner = TurnDetector(version="v1-mini", unlikely_threshold=opts.unlikely_threshold)
+    else:
+        inner = TurnDetector(version="v1-mini")
+    return TranscriptAwareTurnDetector(inner, TranscriptCompleteness(language))
 
 
 def turn_handling(opts: TurnTakingOptions, *, detector: object | None) -> TurnHandlingOptions:
@@ -88,3 +93,163 @@ def turn_handling(opts: TurnTakingOptions, *, detector: object | None) -> TurnHa
     if detector is not None:
         handling["turn_detection"] = detector  # type: ignore[typeddict-item]
     return handling
+
+
+class TranscriptCompleteness:
+    """Scores how finished a transcript sounds: 1.0 complete, 0.0 mid-sentence, 0.5 unknown."""
+
+    def __init__(self, language: str) -> None:
+        from .prompts import load_yaml
+
+        data = load_yaml(f"{language}/turn_taking.yaml")
+        self._language = language
+        self._complete = tuple(data.get("complete_endings") or ())
+        self._incomplete = tuple(data.get("incomplete_endings") or ())
+        self._incomplete_words = {w.lower() for w in data.get("incomplete_words") or ()}
+
+    def score(self, text: str) -> float:
+        t = text.strip()
+        if not t:
+            return 0.5
+        if t.endswith((",", "...", "…", "-", ":")):
+            return 0.0
+        last = t.rstrip(".!?。 ").split()[-1].lower().strip(",\"'") if t.rstrip(".!?。 ") else ""
+        if last in self._incomplete_words:
+            return 0.0
+        sentence_end = t.endswith((".", "!", "?", "。"))
+        if self._language == "en":
+            return 1.0 if sentence_end else 0.5
+        if last.endswith(self._complete):
+            return 1.0
+        if last.endswith(self._incomplete):
+            return 0.0
+        return 0.8 if sentence_end else 0.5
+
+
+class TranscriptAwareTurnDetector:
+    """LiveKit's local audio end-of-turn model, refined by how the transcript ends.
+
+    The audio model (turn-detector-v1-mini) hears prosody; the transcript says whether the
+    sentence is grammatically finished ("…줄였습니다." vs "…설계했고,"). The prediction the
+    session sees is a weighted mix, computed once the segment's transcript has arrived.
+    """
+
+    def __init__(
+        self, inner: Any, completeness: TranscriptCompleteness, *, audio_weight: float = 0.3
+    ) -> None:
+        self._inner = inner
+        self._completeness = completeness
+        self._audio_weight = audio_weight
+        self._turn_text = ""
+        self._transcript_seq = 0
+        self._waiters: list[asyncio.Event] = []
+
+    @property
+    def model(self) -> str:
+        return f"{self._inner.model}+transcript"
+
+    @property
+    def provider(self) -> str:
+        return self._inner.provider
+
+    def on_transcript(self, text: str) -> None:
+        """A final transcript of the current user turn (from `user_input_transcribed`)."""
+        if text.strip():
+            self._turn_text = f"{self._turn_text} {text.strip()}".strip()
+        self._transcript_seq += 1
+        for ev in self._waiters:
+            ev.set()
+
+    def _reset_turn(self) -> None:
+        self._turn_text = ""
+
+    def combine(self, audio_probability: float) -> float:
+        text_score = self._completeness.score(self._turn_text)
+        return self._audio_weight * audio_probability + (1 - self._audio_weight) * text_score
+
+    def stream(
+        self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
+    ) -> _TranscriptAwareStream:
+        return _TranscriptAwareStream(self, self._inner.stream(conn_options=conn_options))
+
+
+TRANSCRIPT_WAIT_S = 2.0
+
+
+class _TranscriptAwareStream:
+    def __init__(self, detector: TranscriptAwareTurnDetector, inner: Any) -> None:
+        self._detector = detector
+        self._inner = inner
+
+    @property
+    def model(self) -> str:
+        return self._detector.model
+
+    @property
+    def provider(self) -> str:
+        return self._inner.provider
+
+    @property
+    def is_fallback(self) -> bool:
+        return bool(self._inner.is_fallback)
+
+    @property
+    def prediction_timeout(self) -> float:
+        return float(self._inner.prediction_timeout) + TRANSCRIPT_WAIT_S
+
+    async def unlikely_threshold(self, language: Any) -> float | None:
+        return await self._inner.unlikely_threshold(language)
+
+    async def backchannel_threshold(self, language: Any) -> float | None:
+        return await self._inner.backchannel_threshold(language)
+
+    async def supports_language(self, language: Any) -> bool:
+        return True  # the transcript part works for any language we ship prompts for
+
+    def predict(self) -> asyncio.Future[Any]:
+        inner_fut = self._inner.predict()
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        seq = self._detector._transcript_seq
+        arrived = asyncio.Event()
+        self._detector._waiters.append(arrived)
+
+        async def _resolve() -> None:
+            try:
+                ev = await inner_fut
+                if self._detector._transcript_seq == seq:
+                    try:
+                        await asyncio.wait_for(arrived.wait(), timeout=TRANSCRIPT_WAIT_S)
+                    except TimeoutError:
+                        pass
+                p = self._detector.combine(ev.end_of_turn_probability)
+                if not fut.done():
+                    fut.set_result(replace(ev, end_of_turn_probability=p))
+            except BaseException as e:  # cancelled or failed: mirror it
+                if not fut.done():
+                    if isinstance(e, asyncio.CancelledError):
+                        fut.cancel()
+                    else:
+                        fut.set_exception(e)
+            finally:
+                self._detector._waiters.remove(arrived)
+
+        task = asyncio.ensure_future(_resolve())
+        fut.add_done_callback(lambda f: task.cancel() if f.cancelled() else None)
+        return fut
+
+    def cancel_inference(self, *, timed_out: bool = False) -> None:
+        self._inner.cancel_inference(timed_out=timed_out)
+
+    def flush(self, reason: str | None = None) -> None:
+        if reason == "turn committed":
+            self._detector._reset_turn()
+        self._inner.flush(reason)
+
+    def push_audio(self, frame: Any) -> None:
+        self._inner.push_audio(frame)
+
+    def end_input(self) -> None:
+        self._inner.end_input()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

@@ -80,6 +80,9 @@ class WhisperSTT(stt.STT):
             without_timestamps=True,
             vad_filter=False,
             temperature=0.0,
+            # espeak-like or noisy audio can send whisper into a loop of one phrase
+            no_repeat_ngram_size=3,
+            max_new_tokens=160,
         )
         return " ".join(s.text.strip() for s in segments).strip()
 

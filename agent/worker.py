@@ -1,0 +1,106 @@
+"""The LiveKit worker: agent "interviewer", explicitly dispatched, one job per interview.
+
+The job metadata is the interview config. An invalid config (or a provider that cannot run)
+makes the agent say nothing: it logs one clear reason, publishes it to the room (participant
+attribute `interview.error` and a data message on topic `interview.error`) and leaves without
+raising, so the job is not retried in a crash loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+from livekit.agents import AgentServer, JobContext, JobProcess, cli
+
+from .config import ConfigError, parse_config
+from .providers import ProviderError
+from .session import create_interview
+from .store import data_dir
+from .turn_taking import TurnTakingOptions, load_vad
+
+logger = logging.getLogger("interview.worker")
+
+AGENT_NAME = "interviewer"
+ERROR_TOPIC = "interview.error"
+ERROR_ATTRIBUTE = "interview.error"
+STAGE_ATTRIBUTE = "interview.stage"
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Load what every interview needs once per process: the VAD and the end-of-turn model."""
+    from livekit.local_inference import init_eot
+
+    proc.userdata["vad"] = load_vad(TurnTakingOptions.from_env())
+    init_eot()
+
+
+async def publish_error(ctx: JobContext, message: str) -> None:
+    """Tell the client why there is no interview, then leave quietly."""
+    logger.error(message, extra={"room": ctx.room.name, "job": ctx.job.id})
+    try:
+        await ctx.connect()
+        lp = ctx.room.local_participant
+        await lp.set_attributes({ERROR_ATTRIBUTE: message})
+        payload = json.dumps({"type": "error", "message": message}, ensure_ascii=False)
+        await lp.publish_data(payload, reliable=True, topic=ERROR_TOPIC)
+        await asyncio.sleep(0.5)  # let the reliable message leave before disconnecting
+    except Exception as e:  # the error is already logged; publishing is best effort
+        logger.warning("could not publish the error to the room", extra={"error": str(e)})
+    ctx.shutdown(reason=message)
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    try:
+        config = parse_config(ctx.job.metadata)
+    except ConfigError as e:
+        await publish_error(ctx, str(e))
+        return
+    interview_id = ctx.room.name or ctx.job.id
+    try:
+        interview = create_interview(
+            config,
+            interview_id=interview_id,
+            vad_model=ctx.proc.userdata.get("vad"),
+            log_extra={"room": ctx.room.name},
+        )
+    except ProviderError as e:
+        await publish_error(ctx, str(e))
+        return
+
+    out_dir = data_dir() / "interviews" / interview_id
+
+    async def _export() -> None:
+        transcript = interview.finish()
+        await asyncio.to_thread(transcript.write, out_dir / "transcript.json")
+        logger.info("transcript saved", extra={"room": ctx.room.name, "path": str(out_dir)})
+        try:
+            from .evaluation import generate_report
+        except ImportError as e:
+            logger.error("report not written: evaluation unavailable", extra={"error": str(e)})
+            return
+        await asyncio.to_thread(generate_report, transcript, Path(out_dir))
+
+    ctx.add_shutdown_callback(_export)
+
+    async def _publish_stage() -> None:
+        last = ""
+        while True:
+            await asyncio.sleep(0.5)
+            if interview.state.stage != last and ctx.room.isconnected():
+                last = interview.state.stage
+                await ctx.room.local_participant.set_attributes({STAGE_ATTRIBUTE: last})
+
+    await interview.session.start(interview.first_agent(), room=ctx.room)
+    stage_task = asyncio.create_task(_publish_stage())
+    interview.session.on("close", lambda _ev: stage_task.cancel())
+
+
+server = AgentServer(setup_fnc=prewarm)
+server.rtc_session(entrypoint, agent_name=AGENT_NAME)
+
+
+def run_worker() -> None:
+    cli.run_app(server)
