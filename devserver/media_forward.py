@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender
@@ -51,15 +52,53 @@ class EncodedFrame:
     payloads: list[bytes]
     timestamp: int
     keyframe: bool
+    received_at: float = 0.0  # perf_counter() when its last packet reached the server
+
+
+class ForwardingStats:
+    """Time each forwarded frame spent inside the server (last packet in -> handed to the
+    subscriber's sender), kept for the most recent frames per kind; served at /debug/stats."""
+
+    def __init__(self, keep: int = 20000) -> None:
+        self.latency_s: dict[str, deque[float]] = {
+            "audio": deque(maxlen=keep),
+            "video": deque(maxlen=keep),
+        }
+        self.frames: dict[str, int] = {"audio": 0, "video": 0}
+
+    def add(self, kind: str, seconds: float) -> None:
+        self.latency_s[kind].append(seconds)
+        self.frames[kind] += 1
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for kind, values in self.latency_s.items():
+            ordered = sorted(values)
+            if not ordered:
+                continue
+            out[kind] = {
+                "frames": self.frames[kind],
+                "p50_ms": 1000 * ordered[len(ordered) // 2],
+                "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
+                "max_ms": 1000 * ordered[-1],
+            }
+        return out
+
+
+FORWARDING_STATS = ForwardingStats()
 
 
 class PassthroughEncoder:
     """Stands in for aiortc's encoder on a forwarding sender: payloads go out unchanged."""
 
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
     def encode(self, frame: object, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         raise TypeError("a forwarding sender only takes already-encoded frames")
 
     def pack(self, frame: EncodedFrame) -> tuple[list[bytes], int]:
+        FORWARDING_STATS.add(self.kind, time.perf_counter() - frame.received_at)
         return frame.payloads, frame.timestamp
 
 
@@ -191,7 +230,9 @@ class TrackSource:
         self.packets_in += 1
         self._media_ssrc = packet.ssrc
         if self.kind == "audio":
-            frame = EncodedFrame([packet.payload], packet.timestamp, keyframe=True)
+            frame = EncodedFrame(
+                [packet.payload], packet.timestamp, keyframe=True, received_at=time.perf_counter()
+            )
             for sink in self.sinks:
                 sink.push(frame)
             return
@@ -223,7 +264,10 @@ class TrackSource:
                 seen.add(p.sequence_number)
                 payloads.append(p.payload)
         frame = EncodedFrame(
-            payloads, packets[0].timestamp, keyframe=is_keyframe(self.mime_type, payloads[0])
+            payloads,
+            packets[0].timestamp,
+            keyframe=is_keyframe(self.mime_type, payloads[0]),
+            received_at=time.perf_counter(),
         )
         for sink in list(self.sinks):
             sink.push(frame)
@@ -275,7 +319,7 @@ def tap_receiver(receiver: RTCRtpReceiver, kind: str, on_rtp: TrackSource) -> No
 
 def prepare_forward_sender(sender: RTCRtpSender, sink: ForwardTrack) -> None:
     """Make a subscriber's sender pass payloads through and relay keyframe requests upstream."""
-    sender._RTCRtpSender__encoder = PassthroughEncoder()
+    sender._RTCRtpSender__encoder = PassthroughEncoder(sink.kind)
     original = sender._handle_rtcp_packet
 
     async def handle_rtcp_packet(packet: object) -> None:

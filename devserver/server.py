@@ -13,6 +13,7 @@ from aiohttp.typedefs import Handler
 from livekit.protocol import models
 
 from devserver import agents, twirp
+from devserver.media_forward import FORWARDING_STATS
 from devserver.rooms import RoomRegistry
 from devserver.signal import handle_rtc, handle_validate
 
@@ -51,6 +52,16 @@ async def _cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
+async def _stats(request: web.Request) -> web.Response:
+    """GET /debug/stats: rooms, participants, tracks and forwarding latency (dev server only)."""
+    registry: RoomRegistry = request.app["rooms"]
+    rooms = {
+        room.name: {identity: sorted(p.tracks) for identity, p in room.participants.items()}
+        for room in registry.list()
+    }
+    return web.json_response({"rooms": rooms, "forwarding": FORWARDING_STATS.summary()})
+
+
 async def _shutdown(app: web.Application) -> None:
     registry: RoomRegistry = app["rooms"]
     for room in registry.list():
@@ -69,6 +80,7 @@ def build_app(keys: dict[str, str], *, public_url: str) -> web.Application:
     app.router.add_get("/rtc/validate", handle_validate)
     app.router.add_get("/rtc/v1", _not_found)
     app.router.add_get("/rtc/v1/validate", _not_found)
+    app.router.add_get("/debug/stats", _stats)
     app.on_shutdown.append(_shutdown)
     agents.setup(app)
     twirp.setup(app)
