@@ -114,7 +114,12 @@ def overall_delivery(
     latencies = [
         max(0.0, a.response_latency_s) for a in answers if a.response_latency_s is not None
     ]
+    # a text rehearsal stores turns without durations: nothing about timing can be said
+    timed = speech > 0
+    if not timed:
+        latencies = []
     return Delivery(
+        timed=timed,
         speaking_rate=_rate(units, span, language),
         speaking_rate_unit=rate_unit(language),
         articulation_rate=_rate(units, speech, language),

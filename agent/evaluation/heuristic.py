@@ -81,7 +81,7 @@ class HeuristicAssessor:
         self.text: dict[str, Any] = resources.feedback(language)["heuristic"]
         self._numbers = _compile(self.cues["number_patterns"])
         self._structure = {
-            kind: {name: (spec, _compile(spec["patterns"])) for name, spec in comps.items()}
+            kind: {name: (spec, _compile(spec.get("patterns", []))) for name, spec in comps.items()}
             for kind, comps in self.cues["structure"].items()
         }
         self._terms = [_term_pattern(str(t)) for t in self.cues["tech_terms"]]
@@ -98,7 +98,7 @@ class HeuristicAssessor:
         outline: list[str] = []
         for criterion in self.criteria_for(kind):
             if criterion == "structure":
-                result, tip, outline = self._structure_score(answer, kind)
+                result, tip, outline = self._structure_score(question, answer, kind)
             elif criterion == "relevance":
                 measured = self._relevance(question, answer)
                 if measured is None:  # too few topic words to compare: not measurable here
@@ -131,7 +131,7 @@ class HeuristicAssessor:
         return any(p.search(text) for p in self._numbers)
 
     def _structure_score(
-        self, answer: str, kind: QuestionKind
+        self, question: str, answer: str, kind: QuestionKind
     ) -> tuple[CriterionResult, str | None, list[str]]:
         comps = self._structure[kind]
         text = self.text
@@ -140,9 +140,18 @@ class HeuristicAssessor:
         first_missing: str | None = None
         for name, (spec, patterns) in comps.items():
             bonus = bool(spec.get("bonus"))
+            if spec.get("answer_first"):
+                hit, gain, note = self._answer_first(question, answer)
+                if hit is None and gain < 0:  # the question has no topic words to look for
+                    continue
+            else:
+                hit = self._best_hit(patterns, answer, spec.get("needs_number", False))
+                gain, note = 1.0, None
+                if hit is None and spec.get("partial_patterns"):
+                    hit = _first(_compile(spec["partial_patterns"]), answer)
+                    gain, note = 0.5, text["partial_action"]
             if not bonus:
                 max_points += 1
-            hit = self._best_hit(patterns, answer, spec.get("needs_number", False))
             hint = text["outline"][kind][name]
             if hit is None:
                 if not bonus:
@@ -151,17 +160,19 @@ class HeuristicAssessor:
                 outline.append(f"+ {spec['label']}: {hint}")
                 continue
             quote = quote_around(answer, hit.start, hit.end)
-            gain = 1.0
             if spec.get("needs_number") and not self._has_number(quote):
-                gain = 0.5
+                gain, note = 0.5, text["no_number"]
                 first_missing = first_missing or f"{name}_number"
-                found.append(f"{spec['label']} ({text['no_number']})")
                 outline.append(f"+ {spec['label']}: {text['outline_number'][kind]}")
+            elif gain < 1:
+                first_missing = first_missing or name
+                outline.append(f"+ {spec['label']}: {hint}")
             else:
-                found.append(spec["label"])
                 outline.append(f"✓ {spec['label']}: “{_shorten(quote)}”")
+            found.append(f"{spec['label']} ({note})" if note else spec["label"])
             points += 0.5 if bonus else gain
             evidence.append(quote)
+        max_points = max(max_points, 1.0)
         score = _clamp(1 + math.floor(4 * min(points, max_points) / max_points))
         reason = text["structure_reason"].format(
             found=", ".join(found) or text["none"], missing=", ".join(missing) or text["none"]
@@ -175,6 +186,23 @@ class HeuristicAssessor:
         if tip is None and first_missing:
             tip = text["tips"][kind].get(first_missing)
         return CriterionResult(score=score, reason=reason, evidence=_unique(evidence)), tip, outline
+
+    def _answer_first(self, question: str, answer: str) -> tuple[_Found | None, float, None]:
+        """Whether the first sentence already uses the question's topic words (answer first).
+
+        Returns gain -1 when the question has no topic words, so the cue cannot be measured.
+        """
+        keys = self._keywords(question)
+        spans = sentences(answer)
+        if not keys or not spans:
+            return None, -1.0, None
+        s, e = spans[0]
+        first = answer[s:e].lower()
+        for stem in keys:
+            i = first.find(stem)
+            if i >= 0:
+                return _Found(s + i, s + i + len(stem)), 1.0, None
+        return None, 0.0, None
 
     def _best_hit(
         self, patterns: list[re.Pattern[str]], answer: str, needs_number: bool
@@ -203,8 +231,9 @@ class HeuristicAssessor:
                 hangul = re.match(r"[\uac00-\ud7a3]+", w)
                 # the first two syllables approximate the stem, dropping particles and endings
                 stem = hangul.group()[:2] if hangul and len(hangul.group()) >= 2 else None
-                if stem is None and re.fullmatch(r"[a-z][\w+#]*", w):
-                    stem = w
+                latin = re.match(r"[a-z][a-z0-9+#]*", w)
+                if stem is None and latin and len(latin.group()) >= 2:
+                    stem = latin.group()  # "api를" -> "api"
             else:
                 stem = w[:5] if len(w) >= 4 else None
             if stem and stem not in keys and stem not in self._stop:

@@ -34,6 +34,7 @@ margin:16px 0}
 ul.plain{margin:0;padding-left:20px}ul.plain li{margin:4px 0}
 #strengths h2{color:var(--good)}#improvements h2{color:var(--mid)}
 .warn{background:#fffbeb;border-color:#fcd34d}
+.warnline{background:#fffbeb;border:1px solid #fcd34d;border-radius:8px;padding:8px 12px}
 .tiles{display:grid;grid-template-columns:repeat(5,1fr);gap:10px;margin-bottom:14px}
 .tile{border:1px solid var(--line);border-radius:10px;padding:10px 12px}
 .tile .v{font-size:22px;font-weight:700}.tile .u{font-size:12px;color:var(--muted)}
@@ -330,6 +331,11 @@ def render_html(report: Report) -> str:
         or f'<span class="chip">{_e(ui["no_fillers"])}</span>'
     )
 
+    charts_html = (
+        f'<div class="charts">{charts}</div>'
+        if d.timed
+        else f'<p class="warnline">{_e(ui["untimed_note"])}</p>'
+    )
     fair = ""
     if report.fair_hiring:
         texts_imp = texts["improvements"]["protected"]
@@ -360,7 +366,7 @@ def render_html(report: Report) -> str:
 {fair}
 <section id="delivery"><h2>{_e(ui["delivery"])}</h2><div class="tiles">{tile_html}</div>
 <div class="label">{_e(ui["filler_counts"])}</div><div class="chips">{filler_chips}</div>
-<div class="charts">{charts}</div>
+{charts_html}
 <p class="note">{_e(ui["method"])}: {_e(d.method)}</p></section>
 <section id="questions"><h2>{_e(ui["questions"])}</h2>
 {"".join(_question(q, report, ui) for q in report.questions)}</section>

@@ -62,6 +62,11 @@ class AnswerDelivery(BaseModel):
 
 
 class Delivery(BaseModel):
+    timed: bool = Field(
+        default=True,
+        description="false when the transcript has no speech timings (a text rehearsal): then "
+        "rates, pauses and latency are not measured",
+    )
     speaking_rate: float | None
     speaking_rate_unit: RateUnit
     articulation_rate: float | None = None

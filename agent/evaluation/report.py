@@ -243,7 +243,8 @@ def _overall(
     elif not ok:
         summary = summary_t["all_failed"].format(failed=failed)
     else:
-        summary = summary_t["scored"].format(
+        template = summary_t["scored"] if delivery.timed else summary_t["scored_untimed"]
+        summary = template.format(
             answered=len(ok),
             score=score,
             assessor=ui["assessor_heuristic_short"]
@@ -282,6 +283,9 @@ def _overall(
         delivery.speaking_rate,
         delivery.mean_response_latency_s,
     )
+    if not delivery.timed:
+        # without timings a filler count has no rate, and silence cannot be seen
+        fpm = rate = lat = None
     if fpm is not None:
         if fpm >= th["fillers_per_minute_high"]:
             top = ", ".join(f"“{k}” ×{v}" for k, v in list(delivery.filler_counts.items())[:3])
@@ -301,7 +305,7 @@ def _overall(
                 n=delivery.long_pauses, threshold=_fmt(delivery.long_pause_threshold_s)
             )
         )
-    elif assessments:
+    elif assessments and delivery.timed:
         strengths.append(st["no_long_pauses"])
     if lat is not None:
         if lat >= th["latency_slow_s"]:
@@ -311,6 +315,12 @@ def _overall(
     if mentions:
         names = list(dict.fromkeys(m.label for m in mentions))
         improvements.append(im["protected"].format(labels=", ".join(names)))
+    if ok and not strengths and ranked:
+        # there is always something to keep: the best criterion, even if modest
+        name = ranked[0]
+        strengths.append(
+            st["criterion_best"].format(label=labels.get(name, name), avg=averages[name])
+        )
     if ok and not improvements and ranked:
         # there is always a next step: the weakest criterion
         name = ranked[-1]

@@ -82,3 +82,29 @@ def test_question_kinds() -> None:
     role = {"stage": "role"}
     assert classify_question("Explain a database index.", "en", meta=role) == "technical"
     assert classify_question("Anything?", "en", interview_type="technical") == "technical"
+
+
+def test_actions_without_i_earn_half_credit() -> None:
+    h = HeuristicAssessor("en")
+    q = "Tell me about a time you fixed a failing pipeline."
+    with_i = h.assess(q, STAR_EN, "behavioral").criteria["structure"]
+    with_we = h.assess(
+        q,
+        STAR_EN.replace("I added retries and I rewrote", "We added retries and we rewrote"),
+        "behavioral",
+    ).criteria["structure"]
+    assert with_we.score < with_i.score
+    assert "“we”, not “I”" in with_we.reason
+
+
+def test_technical_answer_first() -> None:
+    h = HeuristicAssessor("en")
+    q = "What is a database index?"
+    direct = h.assess(
+        q, "A database index is a sorted lookup structure. It avoids scans.", "technical"
+    )
+    indirect = h.assess(
+        q, "Well, it depends on many things. A database index avoids scans.", "technical"
+    )
+    assert "Main point first" not in direct.criteria["structure"].reason.split("Missing")[1]
+    assert "Main point first" in indirect.criteria["structure"].reason.split("Missing")[1]

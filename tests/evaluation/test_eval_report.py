@@ -105,3 +105,21 @@ async def test_background_judge_does_not_block(en_demo: Transcript) -> None:
     gate.set()
     [result] = await assessor.results()
     assert result.status == "failed"
+
+
+def test_untimed_text_rehearsal_does_not_claim_delivery(
+    en_demo: Transcript, tmp_path: Path
+) -> None:
+    untimed = en_demo.model_copy(deep=True)
+    for turn in untimed.turns:
+        turn.start = turn.end = 0.5
+    report = generate_report(untimed, tmp_path)
+    d = report.delivery
+    assert d.timed is False
+    assert d.speaking_rate is None and d.mean_response_latency_s is None
+    assert d.filler_counts["um"] == 3  # counts need no timing
+    assert "not measured" in report.overall.summary
+    joined = " ".join(report.overall.strengths + report.overall.improvements)
+    assert "pause" not in joined and "latency" not in joined
+    html = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "no speech timings" in html and '<div class="charts">' not in html
