@@ -165,6 +165,16 @@ class MouthAnalyzer:
     def lookahead_s(self) -> float:
         return (CONTEXT_FUTURE + 0.5) * 0.01 + self._features.spec.win / self.sample_rate / 2
 
+    def samples_needed(self) -> int:
+        """Total samples after which the next frame can be emitted (callers may batch until)."""
+        hop = self._hops_for(self._next_frame)[1] + CONTEXT_FUTURE
+        spec = self._features.spec
+        return hop * spec.hop - (spec.win // 2 - spec.hop // 2) + spec.win
+
+    @property
+    def samples_in(self) -> int:
+        return self._samples_in
+
     def reset(self) -> None:
         """Forget the stream (new segment or interruption); the voice's level is kept."""
         peak = self._features._peak
