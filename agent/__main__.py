@@ -92,9 +92,11 @@ def _rehearse(argv: list[str]) -> int:
 def _write_report(transcript: object, out_dir: Path) -> int:
     try:
         from .evaluation import generate_report
+        from .evaluation.cli import make_llm
     except ImportError as e:
         return _fail(f"report not written: the evaluation module is unavailable ({e})", 1)
-    generate_report(transcript, out_dir)  # type: ignore[arg-type]
+    # the LLM judge when OPENAI_API_KEY is set, else the offline heuristic (same rule as `report`)
+    generate_report(transcript, out_dir, llm=make_llm("auto"))  # type: ignore[arg-type]
     print(f"report: {out_dir / 'report.json'}, {out_dir / 'report.html'}")
     return 0
 

@@ -44,7 +44,7 @@ def _print(lang: str, s: dict[str, Any]) -> None:
     print(
         f"  thinking pauses (1.5-3 s): {s['thinking_pauses']}, cut-ins: {s['cut_ins']} (target 0); "
         f"backchannels while the interviewer spoke: {s['backchannels']}, "
-        f"interviewer turns they interrupted: {s['backchannel_interruptions']}"
+        f"interviewer turns cut short: {s['interviewer_turns_interrupted']}"
     )
 
 

@@ -106,10 +106,16 @@ def _pick(
     if n <= 0:
         return []
     chosen: list[dict[str, Any]] = []
+
+    def rank(q: dict[str, Any]) -> int:
+        # questions written for this role, or aimed at this seniority, come first
+        role_match = bool(set(q.get("roles", [])) & groups)
+        targeted = config.seniority in q.get("level", []) and len(q["level"]) <= 2
+        return -(2 * role_match + targeted)
+
+    ordered = sorted((q for q in items if not q.get("roles") or set(q["roles"]) & groups), key=rank)
     for strict in (True, False):
-        specific = [q for q in items if set(q.get("roles", [])) & groups]
-        general = [q for q in items if not q.get("roles")]
-        for q in [*specific, *general]:
+        for q in ordered:
             if q not in chosen and _fits(q, config, strict=strict):
                 chosen.append(q)
             if len(chosen) == n:
@@ -131,17 +137,56 @@ def resume_snippet(resume: str) -> str | None:
     return None
 
 
-_STOP = {"we", "you", "the", "our", "and", "for", "with", "this", "are", "will", "a", "an"}
+# capitalised words that start job-description sentences but are not skills
+_STOP = {
+    "we",
+    "you",
+    "the",
+    "our",
+    "and",
+    "for",
+    "with",
+    "this",
+    "are",
+    "will",
+    "a",
+    "an",
+    "as",
+    "in",
+    "join",
+    "experience",
+    "responsibilities",
+    "requirements",
+    "qualifications",
+    "preferred",
+    "must",
+    "nice",
+    "strong",
+    "ability",
+    "knowledge",
+    "familiarity",
+    "what",
+    "who",
+    "about",
+    "team",
+    "role",
+    "work",
+    "build",
+    "help",
+    "bonus",
+    "plus",
+    "required",
+    "good",
+    "excellent",
+}
 _TECH_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9+#.]*[A-Za-z0-9+#]")
 
 
 def jd_keyword(job_description: str) -> str | None:
     """The first technical-looking term (a capitalised Latin word) in a job description."""
     for sentence in _SENTENCE_SPLIT.split(job_description):
-        tokens = _TECH_TOKEN.findall(sentence)
-        first_word = sentence.strip().split(" ", 1)[0] if sentence.strip() else ""
-        for tok in tokens:
-            if tok.lower() in _STOP or tok == first_word:
+        for tok in _TECH_TOKEN.findall(sentence):
+            if tok.lower() in _STOP:
                 continue
             if any(c.isupper() for c in tok) and len(tok) >= 2:
                 return tok

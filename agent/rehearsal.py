@@ -58,7 +58,7 @@ class RehearsalResult:
     cut_ins: int = 0
     pauses: int = 0
     backchannels: int = 0
-    backchannel_interruptions: int = 0
+    interviewer_interrupted: int = 0
     finished: bool = False
     metrics: list[dict[str, Any]] = field(default_factory=list)
 
@@ -85,7 +85,7 @@ class RehearsalResult:
             "thinking_pauses": self.pauses,
             "cut_ins": self.cut_ins,
             "backchannels": self.backchannels,
-            "backchannel_interruptions": self.backchannel_interruptions,
+            "interviewer_turns_interrupted": self.interviewer_interrupted,
             "finished": self.finished,
         }
 
@@ -261,6 +261,9 @@ async def run_rehearsal(
         await iv.session.aclose()
     result.metrics = iv.turn_metrics
     result.transcript = iv.finish()
+    result.interviewer_interrupted = sum(
+        1 for t in result.transcript.turns if t.speaker == "interviewer" and t.interrupted
+    )
     result.transcript.write(out_dir / "transcript.json")
     (out_dir / "latency.json").write_text(
         json.dumps(

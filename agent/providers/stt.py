@@ -7,7 +7,7 @@ each utterance is transcribed once, right after the VAD sees its end.
 from __future__ import annotations
 
 import asyncio
-import os
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +72,9 @@ class WhisperSTT(stt.STT):
 
     def transcribe_sync(self, pcm16k: np.ndarray, language: str) -> str:
         model = self.load_sync()
+        # the encoder's cost follows the window: a window just longer than the utterance is
+        # much cheaper than whisper's default 30 s, with the same text on short answers
+        window = int(min(30, max(6, math.ceil(pcm16k.size / WHISPER_SAMPLE_RATE) + 1)))
         segments, _info = model.transcribe(
             pcm16k,
             language=None if self._opts.model.endswith(".en") else language,
@@ -83,6 +86,7 @@ class WhisperSTT(stt.STT):
             # espeak-like or noisy audio can send whisper into a loop of one phrase
             no_repeat_ngram_size=3,
             max_new_tokens=160,
+            chunk_length=window,
         )
         return " ".join(s.text.strip() for s in segments).strip()
 
@@ -125,12 +129,6 @@ def to_pcm16k(buffer: AudioBuffer) -> np.ndarray:
         out = [*resampler.push(mono), *resampler.flush()]
         data = np.concatenate([np.frombuffer(bytes(f.data), dtype=np.int16) for f in out])
     return data.astype(np.float32) / 32768.0
-
-
-def whisper_options_from_env(language: str) -> WhisperOptions:
-    model = os.environ.get("INTERVIEW_WHISPER_MODEL") or "whisper-base"
-    threads = int(os.environ.get("INTERVIEW_STT_THREADS") or "2")
-    return WhisperOptions(model=model, language=language, cpu_threads=threads)  # type: ignore[arg-type]
 
 
 def deepgram_stt(language: str, api_key: str) -> stt.STT:

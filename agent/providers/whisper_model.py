@@ -42,7 +42,8 @@ class WhisperManifestEntry:
     sha256: str
 
 
-def load_manifest(path: Path = MANIFEST_PATH) -> dict[str, WhisperManifestEntry]:
+def load_manifest(path: Path | None = None) -> dict[str, WhisperManifestEntry]:
+    path = path or MANIFEST_PATH
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
