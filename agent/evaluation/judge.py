@@ -19,8 +19,9 @@ import re
 from string import Template
 from typing import Any
 
+from livekit.agents import APIStatusError
 from livekit.agents import llm as lk_llm
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from . import resources
 from .models import AnswerAssessment, CriterionResult, QuestionKind
@@ -32,16 +33,19 @@ logger = logging.getLogger("interview.evaluation")
 _FENCE_RE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 
 
+# The schema sent to the provider uses plain types only: strict structured-output modes accept
+# a subset of JSON Schema (keywords such as minLength are refused), so ranges and non-empty
+# strings are checked after parsing, in parse_verdict.
 class JudgeCriterion(BaseModel):
     criterion: str
-    score: int = Field(ge=1, le=5)
-    reason: str = Field(min_length=1)
+    score: int
+    reason: str
     evidence: list[str]
 
 
 class JudgeVerdict(BaseModel):
     criteria: list[JudgeCriterion]
-    feedback: str = Field(min_length=1)
+    feedback: str
     better_answer_outline: list[str]
 
 
@@ -82,6 +86,13 @@ def parse_verdict(text: str, answer: str, required: list[str]) -> AnswerAssessme
         err = e.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise JudgeReplyError(f"field '{where}': {err['msg']}") from None
+    for i, c in enumerate(verdict.criteria):
+        if not 1 <= c.score <= 5:
+            raise JudgeReplyError(f"criteria.{i}.score must be an integer from 1 to 5")
+        if not c.reason.strip():
+            raise JudgeReplyError(f"criteria.{i}.reason must not be empty")
+    if not verdict.feedback.strip():
+        raise JudgeReplyError("feedback must not be empty")
     names = [c.criterion for c in verdict.criteria]
     missing = [n for n in required if n not in names]
     unknown = [n for n in names if n not in required]
@@ -192,9 +203,22 @@ class LLMJudge:
         )
 
     async def _complete(self, ctx: lk_llm.ChatContext) -> str:
-        kwargs: dict[str, Any] = {}
         if self._structured:
-            kwargs["response_format"] = JudgeVerdict
+            try:
+                return await self._stream_text(ctx, response_format=JudgeVerdict)
+            except APIStatusError as e:
+                if e.status_code not in (400, 422):
+                    raise
+                # an OpenAI-compatible server without JSON-schema support: the prompt carries
+                # the shape, so go on with plain text for this and later answers
+                self._structured = False
+                logger.warning(
+                    "judge LLM refused structured output; parsing plain text instead",
+                    extra={"assessor": self.name, "status": e.status_code},
+                )
+        return await self._stream_text(ctx)
+
+    async def _stream_text(self, ctx: lk_llm.ChatContext, **kwargs: Any) -> str:
         parts: list[str] = []
         async with self.llm.chat(chat_ctx=ctx.copy(), **kwargs) as stream:
             async for chunk in stream:

@@ -82,7 +82,7 @@ async def test_invented_quotes_are_rejected() -> None:
 
 
 async def test_provider_error_is_marked_failed_not_raised() -> None:
-    err = APIStatusError("bad request", status_code=400, retryable=False)
+    err = APIStatusError("service unavailable", status_code=503, retryable=False)
     llm = ScriptedLLM([err, err])
     a = await LLMJudge(llm, "en").assess(QUESTION, ANSWER, "behavioral")
     assert a.status == "failed" and "APIStatusError" in (a.error or "")
@@ -94,3 +94,18 @@ async def test_technical_answers_are_judged_on_depth_too() -> None:
     a = await LLMJudge(llm, "ko").assess("인덱스란?", ANSWER, "technical")
     assert set(a.criteria) == set(names)
     assert "기준표" in llm.calls[0]["chat_ctx"].items[0].text_content
+
+
+async def test_server_without_json_schema_falls_back_to_plain_text() -> None:
+    refused = APIStatusError("response_format not supported", status_code=400, retryable=False)
+    llm = ScriptedLLM([refused, verdict()])
+    a = await LLMJudge(llm, "en").assess(QUESTION, ANSWER, "behavioral")
+    assert a.status == "ok"
+    assert llm.calls[0]["response_format"] is JudgeVerdict
+    assert llm.calls[1]["response_format"] is not JudgeVerdict  # plain text the second time
+
+
+async def test_out_of_range_score_is_invalid() -> None:
+    bad = verdict().replace('"score": 4', '"score": 7')
+    a = await LLMJudge(ScriptedLLM([bad, bad]), "en").assess(QUESTION, ANSWER, "behavioral")
+    assert a.status == "failed" and "1 to 5" in (a.error or "")
