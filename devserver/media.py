@@ -24,6 +24,7 @@ from aiortc import (
     RTCRtpSender,
     RTCRtpTransceiver,
     RTCSessionDescription,
+    sdp,
 )
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import candidate_from_sdp
@@ -68,12 +69,15 @@ class ParticipantMedia:
         send_signal: SignalSender,
         on_data: DataHandler,
         on_track_bound: Callable[[PublishedTrack], None],
+        on_tracks_stopped: Callable[[list[str]], None],
     ) -> None:
         self.participant = participant
         self._room_name = room_name
         self._send_signal = send_signal
         self._on_data = on_data
         self._on_track_bound = on_track_bound
+        self._on_tracks_stopped = on_tracks_stopped
+        self._bound_mids: dict[str, str] = {}  # publisher mid -> track sid
         self.publisher = _new_pc()
         self.subscriber = _new_pc()
         self.subscriptions: dict[str, Subscription] = {}  # by track sid
@@ -157,6 +161,7 @@ class ParticipantMedia:
                 RTCSessionDescription(sdp=offer.sdp, type="offer")
             )
             await self._apply_candidates(PUBLISHER)
+            stopped = self._stopped_tracks(offer.sdp)
             mid_to_cid = {e.mid: e.track_id for e in offer.mid_to_track_id}
             bound = [self._bind_track(m, mid_to_cid) for m in self._new_receivers]
             answer = await self.publisher.createAnswer()
@@ -168,10 +173,23 @@ class ParticipantMedia:
                     )
                 )
             )
+        if stopped:
+            self._on_tracks_stopped(stopped)
         for item in bound:
             if item is not None:
                 track, transceiver = item
                 self._finish_binding(track, transceiver)
+
+    def _stopped_tracks(self, offer_sdp: str) -> list[str]:
+        """Tracks whose m-line the client no longer sends on: that is how clients unpublish."""
+        stopped = []
+        for media in sdp.SessionDescription.parse(offer_sdp).media:
+            mid = media.rtp.muxId
+            if mid in self._bound_mids and (
+                media.port == 0 or media.direction in ("inactive", "recvonly")
+            ):
+                stopped.append(self._bound_mids.pop(mid))
+        return stopped
 
     def _bind_track(
         self,
@@ -204,6 +222,7 @@ class ParticipantMedia:
         published.source.mime_type = mime
         info = published.info
         info.mid = transceiver.mid or ""
+        self._bound_mids[info.mid] = info.sid
         info.mime_type = mime
         del info.codecs[:]
         info.codecs.append(

@@ -68,6 +68,8 @@ class Participant:
     state: int = models.ParticipantInfo.State.JOINING
     tracks: dict[str, PublishedTrack] = field(default_factory=dict)  # by track sid
     version: int = 0
+    client_protocol: int = 0
+    capabilities: list[int] = field(default_factory=list)  # models.ClientInfo.Capability
     session: ParticipantSession | None = None
 
     @property
@@ -89,6 +91,8 @@ class Participant:
             version=self.version,
             permission=self.permission,
             is_publisher=bool(self.tracks),
+            client_protocol=self.client_protocol,
+            capabilities=self.capabilities,
         )
 
 

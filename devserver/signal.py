@@ -24,6 +24,7 @@ from devserver import __version__
 from devserver.auth import AuthError, check_join_grant, token_from_request, verify_token
 from devserver.data import DataError, handle_incoming
 from devserver.media import ParticipantMedia
+from devserver.media_forward import TrackSource
 from devserver.rooms import Participant, PublishedTrack, Room, RoomRegistry, new_sid
 
 logger = logging.getLogger("devserver.signal")
@@ -51,6 +52,20 @@ _PUBLISH_CODECS = [
     models.Codec(mime="video/VP8"),
     models.Codec(mime="video/H264"),
 ]
+
+
+def _int(text: str) -> int:
+    return int(text) if text.isdigit() else 0
+
+
+def _mime_type(req: proto_rtc.AddTrackRequest) -> str:
+    """The codec a new track will most likely use, until its offer settles it."""
+    if req.type == models.TrackType.AUDIO:
+        return "audio/opus"
+    if not req.simulcast_codecs or not req.simulcast_codecs[0].codec:
+        return ""  # the Python SDK does not say; the publisher's offer will
+    codec = req.simulcast_codecs[0].codec
+    return {"vp8": "video/VP8", "h264": "video/H264"}.get(codec.lower(), f"video/{codec}")
 
 
 class ProtocolError(Exception):
@@ -104,6 +119,7 @@ class SignalSession:
             send_signal=self.send_signal,
             on_data=self._on_data,
             on_track_bound=self._on_track_bound,
+            on_tracks_stopped=self._on_tracks_stopped,
         )
 
     @property
@@ -164,6 +180,13 @@ class SignalSession:
         except DataError as e:
             logger.warning("data packet dropped: %s", e, extra=self._log)
 
+    def _on_tracks_stopped(self, track_sids: list[str]) -> None:
+        for sid in track_sids:
+            track = self.participant.tracks.get(sid)
+            self.room.unpublish_track(self.participant, sid)
+            if track is not None and isinstance(track.source, TrackSource):
+                track.source.close()
+
     def _on_track_bound(self, track: PublishedTrack) -> None:
         self.room.publish_track(self.participant, track)
         self.room.track_ready(self.participant, track)
@@ -204,7 +227,13 @@ class SignalSession:
     # -- requests ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        async for msg in self.ws:
+        while True:
+            try:
+                msg = await self.ws.receive(timeout=PING_TIMEOUT_S)
+            except TimeoutError:
+                raise ProtocolError(
+                    f"no message (not even a ping) for {PING_TIMEOUT_S} s"
+                ) from None
             if msg.type == WSMsgType.BINARY:
                 request = proto_rtc.SignalRequest()
                 try:
@@ -285,7 +314,8 @@ class SignalSession:
             return
         type_prefix = "TR_A" if req.type == models.TrackType.AUDIO else "TR_V"
         info = models.TrackInfo(
-            sid=req.sid or new_sid(type_prefix)[:16],
+            sid=req.sid or new_sid(type_prefix),
+            mime_type=_mime_type(req),
             type=req.type,
             name=req.name,
             muted=req.muted,
@@ -394,6 +424,13 @@ async def handle_rtc(request: web.Request) -> web.StreamResponse:
         agents=list(config.agents) if config else (),
     )
     participant = participant_from_claims(claims)
+    # Peers use these to decide on packet trailers and compressed data streams, as with LiveKit.
+    participant.client_protocol = _int(request.query.get("client_protocol", "0"))
+    participant.capabilities = [
+        models.ClientInfo.Capability.Value(name)
+        for name in request.query.get("capabilities", "").split(",")
+        if name in models.ClientInfo.Capability.keys()
+    ]
     ws = web.WebSocketResponse(max_msg_size=16 * 1024 * 1024)
     await ws.prepare(request)
     session = SignalSession(

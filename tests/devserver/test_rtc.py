@@ -100,13 +100,18 @@ async def test_audio_tone_arrives_at_the_other_participant(pair: tuple[rtc.Room,
     assert np.sqrt(np.mean(signal**2)) > 0.1 * 32767  # not just a faint leak
 
 
-async def test_video_arrives_with_its_size_and_colour(pair: tuple[rtc.Room, rtc.Room]) -> None:
+@pytest.mark.parametrize("codec", [rtc.VideoCodec.VP8, rtc.VideoCodec.H264], ids=["vp8", "h264"])
+async def test_video_arrives_with_its_size_and_colour(
+    pair: tuple[rtc.Room, rtc.Room], codec: int
+) -> None:
     alice, bob = pair
     source = rtc.VideoSource(512, 512)
     track = rtc.LocalVideoTrack.create_video_track("cam", source)
-    await alice.local_participant.publish_track(
-        track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA, simulcast=False)
+    options = rtc.TrackPublishOptions(
+        source=rtc.TrackSource.SOURCE_CAMERA, simulcast=False, video_codec=codec
     )
+    publication = await alice.local_participant.publish_track(track, options)
+    expected_mime = "video/VP8" if codec == rtc.VideoCodec.VP8 else "video/H264"
     rgba = np.zeros((512, 512, 4), dtype=np.uint8)
     rgba[...] = (200, 40, 40, 255)
     frame = rtc.VideoFrame(512, 512, rtc.VideoBufferType.RGBA, rgba.tobytes())
@@ -128,6 +133,8 @@ async def test_video_arrives_with_its_size_and_colour(pair: tuple[rtc.Room, rtc.
     feeder.cancel()
 
     assert (got.width, got.height) == (512, 512)
+    remote_publication = bob.remote_participants["alice"].track_publications[publication.sid]
+    assert remote_publication.mime_type.lower() == expected_mime.lower()
     pixels = np.frombuffer(got.data, dtype=np.uint8).reshape(512, 512, 4)
     mean = pixels[..., :3].reshape(-1, 3).mean(axis=0)
     assert np.allclose(mean, (200, 40, 40), atol=25), mean
@@ -313,3 +320,74 @@ async def test_late_joiner_receives_tracks_published_before_it_came(livekit_serv
                         break
         finally:
             feeder.cancel()
+
+
+async def test_mute_unpublish_and_explicit_subscription(livekit_server) -> None:
+    room = room_name()
+    async with (
+        joined(livekit_server, "alice", room) as alice,
+        joined(livekit_server, "bob", room) as bob,
+    ):
+        # a third participant that subscribes only on request
+        manual = rtc.Room()
+        await manual.connect(
+            livekit_server.url,
+            livekit_server.token("carol", room),
+            rtc.RoomOptions(auto_subscribe=False),
+        )
+        try:
+            events: asyncio.Queue[str] = asyncio.Queue()
+            bob.on("track_muted", lambda p, pub: events.put_nowait(f"muted {pub.sid}"))
+            bob.on("track_unmuted", lambda p, pub: events.put_nowait(f"unmuted {pub.sid}"))
+            bob.on("track_unpublished", lambda pub, p: events.put_nowait(f"unpublished {pub.sid}"))
+            source = rtc.AudioSource(48000, 1)
+            track = rtc.LocalAudioTrack.create_audio_track("mic", source)
+            publication = await alice.local_participant.publish_track(track)
+            await subscribed_track(bob, rtc.TrackKind.KIND_AUDIO)
+
+            published: asyncio.Future[rtc.RemoteTrackPublication] = (
+                asyncio.get_running_loop().create_future()
+            )
+            manual.on(
+                "track_published", lambda pub, p: published.done() or published.set_result(pub)
+            )
+            remote_pub = manual.remote_participants["alice"].track_publications.get(
+                publication.sid
+            ) or await asyncio.wait_for(published, TIMEOUT)
+            await asyncio.sleep(0.5)
+            assert remote_pub.track is None  # nothing until asked for
+            remote_pub.set_subscribed(True)
+            assert (await subscribed_track(manual, rtc.TrackKind.KIND_AUDIO)).sid == publication.sid
+
+            track.mute()
+            assert await asyncio.wait_for(events.get(), TIMEOUT) == f"muted {publication.sid}"
+            track.unmute()
+            assert await asyncio.wait_for(events.get(), TIMEOUT) == f"unmuted {publication.sid}"
+            await alice.local_participant.unpublish_track(publication.sid)
+            assert await asyncio.wait_for(events.get(), TIMEOUT) == f"unpublished {publication.sid}"
+            assert publication.sid not in bob.remote_participants["alice"].track_publications
+        finally:
+            await manual.disconnect()
+
+
+async def test_permissions_limit_data_and_metadata(livekit_server) -> None:
+    room = room_name()
+    async with (
+        joined(livekit_server, "alice", room, can_publish_data=False) as alice,
+        joined(livekit_server, "bob", room) as bob,
+    ):
+        inbox: asyncio.Queue[rtc.DataPacket] = asyncio.Queue()
+        bob.on("data_received", inbox.put_nowait)
+        alice_inbox: asyncio.Queue[rtc.DataPacket] = asyncio.Queue()
+        alice.on("data_received", alice_inbox.put_nowait)
+        await alice.local_participant.publish_data(b"not allowed", reliable=True)
+        await bob.local_participant.publish_data(b"allowed", reliable=True)
+        assert (await asyncio.wait_for(alice_inbox.get(), TIMEOUT)).data == b"allowed"
+        await asyncio.sleep(0.5)
+        assert inbox.empty()
+
+        # without canUpdateOwnMetadata the server refuses (the SDK does not report it); the
+        # others keep seeing the old attributes
+        await asyncio.wait_for(bob.local_participant.set_attributes({"role": "boss"}), TIMEOUT)
+        await asyncio.sleep(0.5)
+        assert alice.remote_participants["bob"].attributes == {}
