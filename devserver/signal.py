@@ -433,6 +433,16 @@ async def handle_rtc(request: web.Request) -> web.StreamResponse:
     ]
     ws = web.WebSocketResponse(max_msg_size=16 * 1024 * 1024)
     await ws.prepare(request)
+    if request.query.get("reconnect") == "1":
+        # No session resumption here: tell the client to rejoin from scratch right away.
+        leave = proto_rtc.LeaveRequest(
+            can_reconnect=True,
+            reason=models.DisconnectReason.STATE_MISMATCH,
+            action=proto_rtc.LeaveRequest.Action.RECONNECT,
+        )
+        await ws.send_bytes(proto_rtc.SignalResponse(leave=leave).SerializeToString())
+        await ws.close()
+        return ws
     session = SignalSession(
         ws, room, participant, auto_subscribe=request.query.get("auto_subscribe", "1") != "0"
     )

@@ -1,5 +1,6 @@
 """livekit-client in headless Chromium against the dev server: a page joins a room, publishes its
-fake microphone (heard by a Python participant) and plays a Python participant's video."""
+fake microphone (heard by a Python participant) and plays a Python participant's video; its
+simulcast camera reaches the Python participant as one layer."""
 
 from __future__ import annotations
 
@@ -81,11 +82,15 @@ async def test_browser_publishes_microphone_and_plays_python_video(
     room_name = f"browser-{uuid.uuid4().hex[:8]}"
     runner, page_url = await serve_page()
     py_room = rtc.Room()
-    heard: asyncio.Future[rtc.Track] = asyncio.get_running_loop().create_future()
+    loop = asyncio.get_running_loop()
+    heard: asyncio.Future[rtc.Track] = loop.create_future()
+    seen: asyncio.Future[rtc.Track] = loop.create_future()
 
     def on_subscribed(track: rtc.Track, _pub: object, participant: rtc.RemoteParticipant) -> None:
-        if track.kind == rtc.TrackKind.KIND_AUDIO and participant.identity == "web":
-            heard.done() or heard.set_result(track)
+        if participant.identity != "web":
+            return
+        future = heard if track.kind == rtc.TrackKind.KIND_AUDIO else seen
+        future.done() or future.set_result(track)
 
     py_room.on("track_subscribed", on_subscribed)
     await py_room.connect(livekit_server.url, livekit_server.token("py", room_name))
@@ -124,6 +129,18 @@ async def test_browser_publishes_microphone_and_plays_python_video(
             assert later["frames"] >= info["frames"] + 10, (info, later)
             assert later["time"] > info["time"]
             await page.screenshot(path=str(tmp_path / "browser.png"))
+
+            # the browser's camera (simulcast) arrives as one layer, the first the browser offers
+            await page.evaluate("lkTest.publishCamera()")
+            camera = await asyncio.wait_for(seen, TIMEOUT)
+            frames = 0
+            async with asyncio.timeout(TIMEOUT):
+                async for event in rtc.VideoStream(camera):
+                    frames += 1
+                    if frames == 10:
+                        width, height = event.frame.width, event.frame.height
+                        break
+            assert width > 0 and width * 9 == height * 16, (width, height)  # fake camera: 16:9
             await browser.close()
     finally:
         stop.set()
