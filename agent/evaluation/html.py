@@ -71,6 +71,7 @@ table.reasons{border-collapse:collapse;font-size:13px;width:100%}
 table.reasons td{border-top:1px solid var(--line);padding:4px 6px;vertical-align:top}
 table.reasons td:first-child{white-space:nowrap;font-weight:600;width:1%}
 .qdeliv{font-size:12px;color:var(--muted);margin-top:8px}
+#rubric h3{margin-top:14px}table.anchors td:first-child{text-align:center;width:2.5em}
 svg text{font-family:inherit}
 @media (max-width:760px){.two,.grid2,.charts{grid-template-columns:1fr}
 .tiles{grid-template-columns:repeat(2,1fr)}.overall{flex-direction:column;align-items:flex-start}}
@@ -261,6 +262,25 @@ def _question(q: QuestionReport, report: Report, ui: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _rubric(report: Report, ui: dict[str, Any]) -> str:
+    """The behaviourally anchored scales the scores refer to, from prompts/rubrics/."""
+    criteria = resources.rubric(report.language)["criteria"]
+    rows = []
+    for spec in criteria.values():
+        anchors = "".join(
+            f'<tr><td class="s{n}">{n}</td><td>{_e(text)}</td></tr>'
+            for n, text in sorted(spec["anchors"].items(), reverse=True)
+        )
+        rows.append(
+            f'<h3>{_e(spec["label"])}</h3><p class="note">{_e(spec["description"])}</p>'
+            f'<table class="reasons anchors">{anchors}</table>'
+        )
+    return (
+        f'<section id="rubric"><details><summary>{_e(ui["rubric"])}</summary>'
+        f"{''.join(rows)}</details></section>"
+    )
+
+
 def render_html(report: Report) -> str:
     texts = resources.feedback(report.language)
     ui: dict[str, Any] = texts["ui"]
@@ -370,6 +390,7 @@ def render_html(report: Report) -> str:
 <p class="note">{_e(ui["method"])}: {_e(d.method)}</p></section>
 <section id="questions"><h2>{_e(ui["questions"])}</h2>
 {"".join(_question(q, report, ui) for q in report.questions)}</section>
+{_rubric(report, ui)}
 </main>"""
     return (
         f'<!doctype html>\n<html lang="{report.language}"><head><meta charset="utf-8">'

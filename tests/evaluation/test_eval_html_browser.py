@@ -41,7 +41,7 @@ def test_report_sections_render(
     page.goto((tmp_path / "report.html").as_uri())
 
     assert page.evaluate("document.documentElement.lang") == lang
-    for section in ("overall", "strengths", "improvements", "delivery", "questions"):
+    for section in ("overall", "strengths", "improvements", "delivery", "questions", "rubric"):
         box = page.locator(f"section#{section}").bounding_box()
         assert box is not None and box["height"] > 40, section
     assert page.locator(".charts svg").count() == 3
