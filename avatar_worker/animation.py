@@ -123,3 +123,8 @@ class FaceAnimator:
     def mouth_open(self) -> float:
         """The openness actually drawn in the last frame."""
         return self._open
+
+    @property
+    def mouth_width(self) -> float:
+        """The width (-1 rounded .. +1 spread) drawn in the last frame."""
+        return self._width

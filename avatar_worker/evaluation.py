@@ -1,8 +1,10 @@
 """Lip-sync evaluation on espeak-ng speech with known phoneme timings (ko and en).
 
-For held-out sentences, unseen voice variants and two speaking rates, the audio goes through
-the same streaming analysis as a live session (and as `render --params-out`); each video frame is
-labelled with the phoneme espeak-ng produced at the frame's centre. Reported per language:
+For held-out sentences, unseen voice variants and two speaking rates, the audio is rendered
+through the same pipeline as a live session and `render --params-out` (LipSyncVideoGenerator on
+the "woman" character, speech fade-in included), and the per-frame parameters are scored; each
+video frame is labelled with the phoneme espeak-ng produced at the frame's centre. Reported per
+language:
 - bilabial_closed_share: m/b/p frames with mouth_open <= 0.15 (lips nearly closed),
 - open_vowel_open_share: "a"-type vowel frames with mouth_open >= 0.45 (clearly open),
 - openness_correlation: Pearson r of mouth_open with the per-phoneme openness reference
@@ -17,8 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .avatars import get_composer
+from .engine import FrameComposer
 from .espeak_data import EVAL_RATES, EVAL_START, EVAL_VOICES, Utterance, corpus, synthesize_many
-from .lipsync import AnalyzerKind, analyze
+from .lipsync import AnalyzerKind
+from .offline import render_frames
 from .phonemes import BILABIALS, OPEN_VOWELS, language_of, lookup
 
 CLOSED_MAX = 0.15
@@ -54,9 +59,12 @@ def _score(tally: _Tally) -> dict[str, float | int]:
     }
 
 
-def _tally_utterance(tally: _Tally, utt: Utterance, kind: AnalyzerKind, fps: float) -> None:
+def _tally_utterance(
+    tally: _Tally, utt: Utterance, kind: AnalyzerKind, fps: float, composer: FrameComposer
+) -> None:
     language = language_of(utt.voice)
-    shapes = analyze(utt.audio.astype(np.float32) / 32768.0, utt.sample_rate, fps, kind)
+    frames = render_frames(composer, utt.audio, utt.sample_rate, fps, kind)
+    shapes = [params for _, _, params in frames]
     labelled = [(lookup(name, language), start, end) for name, start, end in utt.phonemes]
     sounds = [(s, e) for entry, s, e in labelled if entry is not None and entry[0] != "sil"]
     if not sounds:
@@ -71,16 +79,16 @@ def _tally_utterance(tally: _Tally, utt: Utterance, kind: AnalyzerKind, fps: flo
             continue
         viseme, ref = entry
         tally.frames += 1
-        tally.opens.append(shape.open)
+        tally.opens.append(shape.mouth_open)
         tally.refs.append(ref)
         if viseme in BILABIALS:
-            tally.bilabial.append(shape.open <= CLOSED_MAX)
+            tally.bilabial.append(shape.mouth_open <= CLOSED_MAX)
         if viseme in OPEN_VOWELS:
-            tally.open_vowel.append(shape.open >= OPEN_MIN)
+            tally.open_vowel.append(shape.mouth_open >= OPEN_MIN)
         if viseme in ("OO", "UU"):
-            tally.rounded.append(shape.width < 0)
+            tally.rounded.append(shape.mouth_width < 0)
         if viseme in ("EE", "II"):
-            tally.spread.append(shape.width > 0)
+            tally.spread.append(shape.mouth_width > 0)
 
 
 def evaluate(
@@ -88,6 +96,7 @@ def evaluate(
 ) -> dict[str, object]:
     """Scores per language plus whether every target is met."""
     results: dict[str, object] = {"analyzer": kind, "fps": fps}
+    composer = get_composer("woman", 512)
     passed = True
     for language, voices in EVAL_VOICES.items():
         tally = _Tally()
@@ -99,7 +108,7 @@ def evaluate(
             for rate in EVAL_RATES
         ]
         for utt in synthesize_many(jobs):
-            _tally_utterance(tally, utt, kind, fps)
+            _tally_utterance(tally, utt, kind, fps, composer)
         scores = _score(tally)
         passed &= all(float(scores[key]) >= target for key, target in TARGETS.items())
         results[language] = scores

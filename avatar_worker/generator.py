@@ -227,5 +227,9 @@ class LipSyncVideoGenerator(VideoGenerator):
         return self._animator.mouth_open
 
     @property
+    def mouth_width(self) -> float:
+        return self._animator.mouth_width
+
+    @property
     def queued_frames(self) -> int:
         return sum(isinstance(item, _Pair) for item in self._out)

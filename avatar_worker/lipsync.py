@@ -247,7 +247,7 @@ class MouthAnalyzer:
     def _shape(self, openness: float, probs: np.ndarray) -> MouthShape:
         viseme = VISEMES[int(np.argmax(probs))]
         if viseme in ("MBP", "sil"):
-            openness = min(openness, 0.04)
+            openness = 0.0  # lips together (m/b/p) or at rest: exactly closed, no flicker
         # Opening eases in over a frame (lips have mass); closing is never delayed.
         if openness > self._prev_open:
             openness = self._prev_open + 0.8 * (openness - self._prev_open)

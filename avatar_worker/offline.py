@@ -35,9 +35,17 @@ class FrameParams:
     t: float
     mouth_open: float
     viseme: str
+    mouth_width: float = 0.0  # -1 rounded .. +1 spread (an extension of the contract)
 
     def as_json(self) -> str:
-        return json.dumps({"t": self.t, "mouth_open": self.mouth_open, "viseme": self.viseme})
+        return json.dumps(
+            {
+                "t": self.t,
+                "mouth_open": self.mouth_open,
+                "viseme": self.viseme,
+                "mouth_width": self.mouth_width,
+            }
+        )
 
 
 def read_audio(path: Path, fps: float = 25.0) -> tuple[np.ndarray, int]:
@@ -88,7 +96,10 @@ async def _drive(
             assert isinstance(video, rtc.VideoFrame) and isinstance(audio, rtc.AudioFrame)
             shape = gen._animator.last_shape
             t = round(len(out) / fps, 4)
-            out.append((video, audio, FrameParams(t, round(gen.mouth_open, 4), shape.viseme)))
+            params = FrameParams(
+                t, round(gen.mouth_open, 4), shape.viseme, round(gen.mouth_width, 3)
+            )
+            out.append((video, audio, params))
 
     for start in range(0, pcm.size, block):
         chunk = pcm[start : start + block]
