@@ -43,7 +43,11 @@ def not_scored(
 
 
 class AnswerAssessor:
-    """Assesses answers in background tasks; one instance per interview."""
+    """Assesses answers in background tasks; one instance per interview.
+
+    `position` ("Backend engineer (junior, technical)", see judge.describe_position) tells the
+    judge what level to expect; the heuristic ignores it.
+    """
 
     def __init__(
         self,
@@ -51,12 +55,13 @@ class AnswerAssessor:
         *,
         llm: lk_llm.LLM | None = None,
         interview_type: str = "mixed",
+        position: str = "",
         max_concurrency: int = 2,
     ) -> None:
         self.language = language
         self.interview_type = interview_type
         self._heuristic = HeuristicAssessor(language)
-        self._judge = LLMJudge(llm, language) if llm is not None else None
+        self._judge = LLMJudge(llm, language, position=position) if llm is not None else None
         self._limit = asyncio.Semaphore(max_concurrency)
         self._tasks: list[asyncio.Task[AnswerAssessment]] = []
 

@@ -16,6 +16,7 @@ import inspect
 import json
 import logging
 import re
+from collections.abc import Mapping
 from string import Template
 from typing import Any
 
@@ -51,6 +52,13 @@ class JudgeVerdict(BaseModel):
 
 class JudgeReplyError(ValueError):
     """The judge's reply is not a valid verdict; the message goes into the retry prompt."""
+
+
+def describe_position(config: Mapping[str, object]) -> str:
+    """ "Backend engineer (junior, technical interview)" from the interview config, for the judge."""
+    role = str(config.get("role") or "").strip()
+    details = [str(config[k]) for k in ("seniority", "interview_type") if config.get(k)]
+    return f"{role} ({', '.join(details)})" if details else role
 
 
 def judge_name(llm: lk_llm.LLM) -> str:
@@ -143,8 +151,10 @@ class LLMJudge:
         *,
         attempts: int = 2,
         timeout_s: float = 90.0,
+        position: str = "",
     ) -> None:
         self.llm = llm
+        self.position = position or "-"
         self.language = language
         self.attempts = attempts
         self.timeout_s = timeout_s
@@ -160,6 +170,7 @@ class LLMJudge:
         required = self.criteria_for(kind)
         system = self._template.safe_substitute(
             kind=kind,
+            position=self.position,
             criterion_names=", ".join(required),
             rubric=_rubric_text(self.rubric, required),
         )

@@ -27,6 +27,7 @@ from .fair_hiring import find_mentions
 from .fillers import FillerDetector
 from .heuristic import HeuristicAssessor, classify_question
 from .html import render_html
+from .judge import describe_position
 from .models import (
     AnswerAssessment,
     AnswerDelivery,
@@ -72,7 +73,12 @@ async def generate_report_async(
         for a in await assessor.results():
             if a.status == "ok":
                 done.setdefault(answer_key(a.question, a.answer), a)
-    fresh = AnswerAssessor(language, llm=llm, interview_type=interview_type)
+    fresh = AnswerAssessor(
+        language,
+        llm=llm,
+        interview_type=interview_type,
+        position=describe_position(transcript.config),
+    )
 
     async def one(ex: Exchange) -> AnswerAssessment:
         kind = fresh.classify(ex.question, ex.question_meta)

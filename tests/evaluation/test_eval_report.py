@@ -66,6 +66,8 @@ async def test_judge_failures_are_reported_never_invented(
     assert scored and all(q.status == "failed" and q.scores == {} for q in scored)
     assert report.overall.score is None
     assert len(llm.calls) == 2 * len(scored)
+    system = llm.calls[0]["chat_ctx"].items[0].text_content
+    assert "Position: Backend engineer (mixed)" in system
 
 
 async def test_background_assessments_are_reused(en_demo: Transcript, tmp_path: Path) -> None:
