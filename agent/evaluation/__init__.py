@@ -13,10 +13,10 @@ Interface used by the interviewer agent
 Background assessment during the live interview (never delays the conversation)::
 
     assessor = AnswerAssessor(config.language, llm=judge_llm_or_None,
-                              interview_type=config.interview_type)
-    ...
-    # when a candidate answer is final (question = the interviewer's question text):
-    assessor.submit(question, answer)            # schedules an asyncio task, returns at once
+                              interview_type=config.interview_type,
+                              position=describe_position(config.model_dump()))
+    assessor.attach(session, stage=lambda: state.stage)   # AgentSession; returns at once
+    # (or, by hand, when a candidate answer is final: assessor.submit(question, answer))
     ...
     # at the end of the interview:
     report = await generate_report_async(transcript, out_dir, llm=judge_llm_or_None,
@@ -30,6 +30,7 @@ missing or invalid twice marks that answer ``"status": "failed"`` with no scores
 """
 
 from .assessor import AnswerAssessor
+from .judge import describe_position
 from .models import AnswerAssessment, Report
 from .report import generate_report, generate_report_async
 
@@ -37,6 +38,7 @@ __all__ = [
     "AnswerAssessment",
     "AnswerAssessor",
     "Report",
+    "describe_position",
     "generate_report",
     "generate_report_async",
 ]

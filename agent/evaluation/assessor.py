@@ -1,17 +1,22 @@
 """Background per-answer assessment, so evaluation never delays the conversation.
 
-The live agent calls `submit(question, answer)` as soon as an answer is final; the assessment
-runs as an asyncio task (LLM judge if an LLM was given, else the heuristic) while the interview
-goes on. At the end, `await results()` gathers them, and `generate_report_async(...,
-assessor=...)` reuses every assessment whose question and answer match the transcript.
+Either call `submit(question, answer)` yourself when an answer is final, or `attach(session)` to
+an AgentSession: every chat message is then observed, and when the interviewer speaks after the
+candidate, the finished exchange is submitted — grouped exactly as the transcript groups it
+(consecutive interviewer messages form the question, the candidate's messages the answer).
+Each assessment runs as an asyncio task (the LLM judge if an LLM was given, else the heuristic)
+while the interview goes on. At the end `await results()` gathers them (submitting the last,
+pending exchange), and `generate_report_async(..., assessor=...)` reuses every assessment whose
+question and answer match the transcript.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+from livekit.agents import AgentSession, ChatMessage, ConversationItemAddedEvent
 from livekit.agents import llm as lk_llm
 
 from . import resources
@@ -64,6 +69,9 @@ class AnswerAssessor:
         self._judge = LLMJudge(llm, language, position=position) if llm is not None else None
         self._limit = asyncio.Semaphore(max_concurrency)
         self._tasks: list[asyncio.Task[AnswerAssessment]] = []
+        self._question: list[str] = []
+        self._question_meta: dict[str, object] = {}
+        self._answer: list[str] = []
 
     @property
     def name(self) -> str:
@@ -95,8 +103,46 @@ class AnswerAssessor:
         async with self._limit:
             return await self._judge.assess(question, answer, kind)
 
+    def observe(
+        self, speaker: str, text: str, meta: Mapping[str, object] | None = None
+    ) -> asyncio.Task[AnswerAssessment] | None:
+        """Feed one transcript message; submits the previous exchange when a new question starts."""
+        text = text.strip()
+        if not text:
+            return None
+        if speaker == "candidate":
+            self._answer.append(text)
+            return None
+        task = self._submit_pending()
+        self._question.append(text)
+        self._question_meta.update(meta or {})
+        return task
+
+    def attach(self, session: AgentSession, *, stage: Callable[[], str] | None = None) -> None:
+        """Observe an AgentSession's chat; `stage` (the plan's current stage) labels questions."""
+
+        def on_item(ev: ConversationItemAddedEvent) -> None:
+            item = ev.item
+            if not isinstance(item, ChatMessage) or item.role not in ("user", "assistant"):
+                return
+            interviewer = item.role == "assistant"
+            meta = {"stage": stage()} if interviewer and stage is not None else None
+            speaker = "interviewer" if interviewer else "candidate"
+            self.observe(speaker, item.text_content or "", meta)
+
+        session.on("conversation_item_added", on_item)
+
+    def _submit_pending(self) -> asyncio.Task[AnswerAssessment] | None:
+        if not self._answer:
+            return None
+        question, answer = " ".join(self._question), " ".join(self._answer)
+        task = self.submit(question, answer, meta=self._question_meta)
+        self._question, self._question_meta, self._answer = [], {}, []
+        return task
+
     async def results(self) -> list[AnswerAssessment]:
-        """Every submitted assessment, in submission order, once all have finished."""
+        """Every assessment (the pending exchange included), in order, once all have finished."""
+        self._submit_pending()
         return list(await asyncio.gather(*self._tasks))
 
     async def aclose(self) -> None:

@@ -55,7 +55,7 @@ class JudgeReplyError(ValueError):
 
 
 def describe_position(config: Mapping[str, object]) -> str:
-    """ "Backend engineer (junior, technical interview)" from the interview config, for the judge."""
+    """The position line of the judge prompt, e.g. "Backend engineer (junior, technical)"."""
     role = str(config.get("role") or "").strip()
     details = [str(config[k]) for k in ("seniority", "interview_type") if config.get(k)]
     return f"{role} ({', '.join(details)})" if details else role

@@ -76,3 +76,22 @@ def test_module_entry_point_has_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("report: transcript file not found")
     assert "Traceback" not in proc.stderr
+
+
+def test_agent_cli_dispatches_report(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "agent",
+            "report",
+            str(DATA / "en_transcript.json"),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "report.json").is_file() and (tmp_path / "report.html").is_file()

@@ -125,3 +125,49 @@ def test_untimed_text_rehearsal_does_not_claim_delivery(
     assert "pause" not in joined and "latency" not in joined
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "no speech timings" in html and '<div class="charts">' not in html
+
+
+async def test_observed_session_messages_are_judged_once(
+    en_demo: Transcript, tmp_path: Path
+) -> None:
+    from test_eval_judge import verdict
+
+    # one valid verdict per scored answer (intro, conflict story, index question), in order
+    quotes = ["I studied computer science", "I set up a meeting", "binary search"]
+    base = ["structure", "relevance", "specificity"]
+    replies = [
+        verdict(evidence=q, names=base + (["depth"] if i == 2 else []))
+        for i, q in enumerate(quotes)
+    ]
+    llm = ScriptedLLM(replies)
+    assessor = AnswerAssessor("en", llm=llm)
+    for turn in en_demo.turns:  # what attach(session) feeds it, message by message
+        assessor.observe(turn.speaker, turn.text)
+    results = await assessor.results()
+    assert [r.status for r in results] == ["ok", "ok", "ok", "not_scored"]
+    # the report reuses them all: the LLM is not called again
+    report = await generate_report_async(en_demo, tmp_path, llm=llm, assessor=assessor)
+    assert len(llm.calls) == 3
+    assert report.assessor == "llm:test-model"
+    assert [q.status for q in report.questions] == ["ok", "ok", "ok", "not_scored"]
+
+
+async def test_attach_follows_an_agent_session() -> None:
+    from livekit.agents import AgentSession, ChatMessage, ConversationItemAddedEvent
+
+    session = AgentSession()
+    assessor = AnswerAssessor("en")
+    assessor.attach(session, stage=lambda: "experience")
+
+    def say(role: str, text: str) -> None:
+        item = ChatMessage(role=role, content=[text])  # type: ignore[arg-type]
+        session.emit("conversation_item_added", ConversationItemAddedEvent(item=item))
+
+    say("assistant", "Tell me about a project.")
+    say("user", "I rebuilt our billing jobs.")
+    say("user", "Failures dropped by 90 percent.")
+    say("assistant", "Thanks.")  # the answer is complete: submitted now
+    assert len(assessor._tasks) == 1
+    [result] = await assessor.results()
+    assert result.answer == "I rebuilt our billing jobs. Failures dropped by 90 percent."
+    assert result.kind == "behavioral"  # from the stage
