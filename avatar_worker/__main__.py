@@ -38,15 +38,21 @@ def _size(value: str) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from .offline import read_audio, render_frames, write_mp4, write_params
+    from .offline import iter_frames, read_audio, write_mp4, write_params
 
     pcm, rate = read_audio(args.audio, args.fps)
     composer = get_composer(args.avatar, args.size)
-    frames = render_frames(composer, pcm, rate, args.fps, args.analyzer)
-    write_mp4(args.out, frames, args.size, args.fps, rate)
+    params = []
+
+    def frames():  # type: ignore[no-untyped-def]
+        for video, audio, frame_params in iter_frames(composer, pcm, rate, args.fps, args.analyzer):
+            params.append(frame_params)
+            yield video, audio, frame_params
+
+    write_mp4(args.out, frames(), args.size, args.fps, rate)
     if args.params_out:
-        write_params(args.params_out, [params for _, _, params in frames])
-    print(f"wrote {args.out} ({len(frames)} frames)", file=sys.stderr)
+        write_params(args.params_out, params)
+    print(f"wrote {args.out} ({len(params)} frames)", file=sys.stderr)
     return 0
 
 

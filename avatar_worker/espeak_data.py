@@ -42,7 +42,7 @@ def tool_path() -> Path:
     return REPO_ROOT.parent / "shared" / "tools" / "espeak_phonemes.py"
 
 
-def _check_tool() -> Path:
+def check_tool() -> Path:
     path = tool_path()
     if not path.is_file():
         raise EspeakToolError(
@@ -54,7 +54,7 @@ def _check_tool() -> Path:
 def synthesize(text: str, voice: str, rate: int = 160) -> Utterance:
     """One utterance; the tool runs in its own process because libespeak-ng keeps global state
     that breaks when one process switches voices and languages many times."""
-    tool = _check_tool()
+    tool = check_tool()
     with tempfile.TemporaryDirectory(prefix="espeak-") as tmp:
         wav_path, json_path = Path(tmp) / "a.wav", Path(tmp) / "a.json"
         cmd = [sys.executable, str(tool), "--voice", voice, "--text", text, "--rate", str(rate)]

@@ -21,9 +21,17 @@ import numpy as np
 
 from .avatars import get_composer
 from .engine import FrameComposer
-from .espeak_data import EVAL_RATES, EVAL_START, EVAL_VOICES, Utterance, corpus, synthesize_many
+from .espeak_data import (
+    EVAL_RATES,
+    EVAL_START,
+    EVAL_VOICES,
+    Utterance,
+    check_tool,
+    corpus,
+    synthesize_many,
+)
 from .lipsync import AnalyzerKind
-from .offline import render_frames
+from .offline import render_params
 from .phonemes import BILABIALS, OPEN_VOWELS, language_of, lookup
 
 CLOSED_MAX = 0.15
@@ -63,8 +71,7 @@ def _tally_utterance(
     tally: _Tally, utt: Utterance, kind: AnalyzerKind, fps: float, composer: FrameComposer
 ) -> None:
     language = language_of(utt.voice)
-    frames = render_frames(composer, utt.audio, utt.sample_rate, fps, kind)
-    shapes = [params for _, _, params in frames]
+    shapes = render_params(composer, utt.audio, utt.sample_rate, fps, kind)
     labelled = [(lookup(name, language), start, end) for name, start, end in utt.phonemes]
     sounds = [(s, e) for entry, s, e in labelled if entry is not None and entry[0] != "sil"]
     if not sounds:
@@ -95,6 +102,7 @@ def evaluate(
     kind: AnalyzerKind = "model", fps: float = 25.0, sentences: int | None = None
 ) -> dict[str, object]:
     """Scores per language plus whether every target is met."""
+    check_tool()  # fail before any work when the ground-truth tool is missing
     results: dict[str, object] = {"analyzer": kind, "fps": fps}
     composer = get_composer("woman", 512)
     passed = True

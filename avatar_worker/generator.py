@@ -77,6 +77,7 @@ class LipSyncVideoGenerator(VideoGenerator):
         self._resampler: rtc.AudioResampler | None = None
         self._resampler_rate = 0
         self._in_segment = False
+        self._last_frame: rtc.VideoFrame | None = None
         self.last_latency_s = 0.0
         self.frames_out = 0
         self.idle_frames_out = 0
@@ -211,7 +212,7 @@ class LipSyncVideoGenerator(VideoGenerator):
             if isinstance(item, AudioSegmentEnd):
                 yield item
                 continue
-            video = self.composer.video_frame(self._animator.next_state(item.shape))
+            video = self._frame(item.shape)
             self.last_latency_s = time.perf_counter() - item.ready_at
             self.frames_out += 1
             yield video
@@ -220,7 +221,16 @@ class LipSyncVideoGenerator(VideoGenerator):
     def idle_frame(self) -> rtc.VideoFrame:
         """The next frame with no speech (idle life, or the mouth closing after speech)."""
         self.idle_frames_out += 1
-        return self.composer.video_frame(self._animator.next_state(None))
+        return self._frame(None)
+
+    def _frame(self, shape: MouthShape | None) -> rtc.VideoFrame:
+        try:
+            self._last_frame = self.composer.video_frame(self._animator.next_state(shape))
+        except Exception:  # never end the stream over one frame: repeat the last good one
+            logger.exception("frame failed", extra={"session": self.session_id})
+            if self._last_frame is None:
+                raise
+        return self._last_frame
 
     @property
     def mouth_open(self) -> float:
@@ -233,3 +243,16 @@ class LipSyncVideoGenerator(VideoGenerator):
     @property
     def queued_frames(self) -> int:
         return sum(isinstance(item, _Pair) for item in self._out)
+
+
+def session_generator(
+    avatar: str,
+    options: GeneratorOptions | None = None,
+    *,
+    size: int = 512,
+    session_id: str = "",
+) -> LipSyncVideoGenerator:
+    """A new session on the avatar's shared renderer (raises AvatarError for unknown avatars)."""
+    from .avatars import get_composer
+
+    return LipSyncVideoGenerator(get_composer(avatar, size), options, session_id=session_id)

@@ -7,6 +7,7 @@ render shows exactly what a candidate would see.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,49 +82,61 @@ def read_audio(path: Path, fps: float = 25.0) -> tuple[np.ndarray, int]:
     return pcm, rate
 
 
-async def _drive(
-    gen: LipSyncVideoGenerator, pcm: np.ndarray, rate: int
-) -> list[tuple[rtc.VideoFrame, rtc.AudioFrame, FrameParams]]:
-    out: list[tuple[rtc.VideoFrame, rtc.AudioFrame, FrameParams]] = []
-    stream = gen.__aiter__()
-    block = rate // 5
-    fps = gen.options.fps
-
-    async def drain() -> None:
-        while gen.queued_frames:
-            video = await anext(stream)
-            audio = await anext(stream)
-            assert isinstance(video, rtc.VideoFrame) and isinstance(audio, rtc.AudioFrame)
-            shape = gen._animator.last_shape
-            t = round(len(out) / fps, 4)
-            params = FrameParams(
-                t, round(gen.mouth_open, 4), shape.viseme, round(gen.mouth_width, 3)
-            )
-            out.append((video, audio, params))
-
-    for start in range(0, pcm.size, block):
-        chunk = pcm[start : start + block]
-        await gen.push_audio(rtc.AudioFrame(chunk.tobytes(), rate, 1, chunk.size))
-        await drain()
-    await gen.push_audio(AudioSegmentEnd())
-    await drain()
-    end = await anext(stream)
-    assert isinstance(end, AudioSegmentEnd)
-    return out
+Rendered = tuple[rtc.VideoFrame, rtc.AudioFrame, FrameParams]
 
 
-def render_frames(
+def iter_frames(
     composer: FrameComposer,
     pcm: np.ndarray,
     rate: int,
     fps: float = 25.0,
     analyzer: AnalyzerKind = "model",
     seed: int = 7,
-) -> list[tuple[rtc.VideoFrame, rtc.AudioFrame, FrameParams]]:
-    """Every video frame with its audio chunk and parameters, deterministic for a seed."""
+) -> Iterator[Rendered]:
+    """Every video frame with its audio chunk and parameters, streamed (constant memory for long
+    files) and deterministic for a seed."""
     options = GeneratorOptions(fps=fps, sample_rate=rate, num_channels=1)
     gen = LipSyncVideoGenerator(composer, options, predictor=get_predictor(analyzer), seed=seed)
-    return asyncio.run(_drive(gen, pcm, rate))
+    block = max(1, rate // 5)
+    pushes = itertools.chain(
+        (
+            rtc.AudioFrame(pcm[i : i + block].tobytes(), rate, 1, pcm[i : i + block].size)
+            for i in range(0, pcm.size, block)
+        ),
+        [AudioSegmentEnd()],
+    )
+    loop = asyncio.new_event_loop()
+    stream = gen.__aiter__()
+    index = 0
+    try:
+        for item in pushes:
+            loop.run_until_complete(gen.push_audio(item))
+            while gen.queued_frames:
+                video = loop.run_until_complete(anext(stream))
+                audio = loop.run_until_complete(anext(stream))
+                assert isinstance(video, rtc.VideoFrame) and isinstance(audio, rtc.AudioFrame)
+                shape = gen._animator.last_shape
+                params = FrameParams(
+                    round(index / fps, 4),
+                    round(gen.mouth_open, 4),
+                    shape.viseme,
+                    round(gen.mouth_width, 3),
+                )
+                index += 1
+                yield video, audio, params
+    finally:
+        loop.run_until_complete(stream.aclose())
+        loop.close()
+
+
+def render_params(
+    composer: FrameComposer,
+    pcm: np.ndarray,
+    rate: int,
+    fps: float = 25.0,
+    analyzer: AnalyzerKind = "model",
+) -> list[FrameParams]:
+    return [params for _, _, params in iter_frames(composer, pcm, rate, fps, analyzer)]
 
 
 def write_mp4(

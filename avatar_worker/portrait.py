@@ -261,14 +261,14 @@ class PortraitArt:
         mid = (self.lip_top + self.lip_bottom) / 2
         band = 1.0 - _smoothstep(np.abs(ys - mid) / max(mid - self.top_y, 1.0))
         side = _smoothstep((1.45 * hw - np.abs(xs - cx)) / (0.7 * hw))
-        kx = 0.08 * max(width, 0.0) - 0.2 * max(-width, 0.0)
+        kx = 0.08 * max(width, 0.0) - 0.3 * max(-width, 0.0)
         sx = cx + (xs - cx) / (1.0 + kx * band * side)
         u0 = _profile(self.upper0, sx)
         l0 = np.maximum(_profile(self.lower0, sx), u0)
         m0 = (u0 + l0) / 2
         t = np.clip(np.abs(sx - cx) / (hw * (1.0 + 0.1 * max(width, 0.0))), 0.0, 1.0)
         bump = (1.0 - t**2) ** (0.45 if width < 0 else 0.8)
-        gap = open_ * 0.62 * hw * bump
+        gap = open_ * 0.62 * hw * bump * (1.0 - 0.2 * max(-width, 0.0))
         upper = m0 - 0.28 * gap
         lower = m0 + 0.72 * gap
         top, chin, bottom = self.top_y, self.chin_y, self.bottom_y

@@ -180,42 +180,43 @@ def _mouth_geometry(open_: float, width: float) -> dict[str, list[tuple[float, f
     top = cy - gap * 0.3
     bot = cy + gap * 0.7
     corner = half * (1.0 - 0.12 * open_)
+    smile = 1.2 * (1.0 - open_) * (1.0 - max(-width, 0.0))  # friendly resting corners
     upper_outer = [
-        (cx - corner - 2, cy + 1),
+        (cx - corner - 2, cy - smile),
         (cx - half * 0.55, top - upper_t * bulge - 1.5),
         (cx - 5, top - upper_t * bulge - 1),
         (cx, top - upper_t * bulge + 1.2),  # cupid's bow
         (cx + 5, top - upper_t * bulge - 1),
         (cx + half * 0.55, top - upper_t * bulge - 1.5),
-        (cx + corner + 2, cy + 1),
+        (cx + corner + 2, cy - smile),
     ]
     inner_top = [
-        (cx + corner, cy),
+        (cx + corner, cy - smile),
         (cx + half * 0.5, top + 0.5),
         (cx, top + 1.0),
         (cx - half * 0.5, top + 0.5),
-        (cx - corner, cy),
+        (cx - corner, cy - smile),
     ]
     inner_bot = [
-        (cx - corner, cy),
+        (cx - corner, cy - smile),
         (cx - half * 0.5, bot - 0.3),
         (cx, bot),
         (cx + half * 0.5, bot - 0.3),
-        (cx + corner, cy),
+        (cx + corner, cy - smile),
     ]
     lower_outer = [
-        (cx + corner + 2, cy + 1),
+        (cx + corner + 2, cy - smile),
         (cx + half * 0.6, bot + lower_t * bulge * 0.9),
         (cx, bot + lower_t * bulge + 1.5),
         (cx - half * 0.6, bot + lower_t * bulge * 0.9),
-        (cx - corner - 2, cy + 1),
+        (cx - corner - 2, cy - smile),
     ]
     return {
         "upper": _catmull(upper_outer, closed=False, n=8) + _catmull(inner_top, False, 8),
         "lower": _catmull(inner_bot, closed=False, n=8) + _catmull(lower_outer, False, 8),
         "opening": _catmull(inner_top, False, 8) + _catmull(inner_bot, False, 8),
         "gap": [(gap, 0.0)],
-        "corners": [(cx - corner - 2, cy + 1), (cx + corner + 2, cy + 1)],
+        "corners": [(cx - corner - 2, cy - smile), (cx + corner + 2, cy - smile)],
     }
 
 

@@ -1,0 +1,286 @@
+"""The avatar service: `python -m avatar_worker serve`, one per host, many rooms at once.
+
+Each avatar's renderer is loaded once and shared by all its sessions. A small HTTP control API
+(aiohttp) lets the co-located agent workers start and stop sessions:
+
+  POST   /sessions        {"livekit_url", "token", "avatar", "size"?, "fps"?} -> 201 session
+  GET    /sessions        the running sessions
+  DELETE /sessions/{id}   stop one
+  GET    /health          status, sessions, capacity, load (no secret needed, no room names)
+
+Requests other than /health carry `Authorization: Bearer <AVATAR_SERVICE_SECRET>` when a secret
+is set; without one the service only listens on a loopback address. At capacity a new session is
+refused with 503 and a reason instead of degrading every running interview.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hmac
+import ipaddress
+import logging
+import os
+import socket
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from .avatars import AvatarError, available, get_composer
+from .session import RoomSession, SessionError, SessionOptions
+
+logger = logging.getLogger("avatar_worker.service")
+
+SECRET_ENV = "AVATAR_SERVICE_SECRET"
+CAPACITY_ENV = "AVATAR_SERVICE_CAPACITY"
+DEFAULT_CAPACITY = 4  # 512x512 at 25 fps, VP8-encoded per session: ~4 fit 2 busy cores
+PRELOAD = ("woman", "man")
+
+
+class ServiceConfigError(ValueError):
+    """A setting the service cannot start with (one sentence)."""
+
+
+@dataclass(frozen=True)
+class ServiceOptions:
+    host: str = "127.0.0.1"
+    port: int = 8089
+    secret: str = ""
+    capacity: int = DEFAULT_CAPACITY
+    size: int = 512
+    fps: float = 25.0
+    preload: tuple[str, ...] = PRELOAD
+
+    @classmethod
+    def from_env(cls, host: str, port: int, capacity: int | None = None) -> ServiceOptions:
+        secret = os.environ.get(SECRET_ENV, "")
+        if capacity is None:
+            raw = os.environ.get(CAPACITY_ENV, str(DEFAULT_CAPACITY))
+            try:
+                capacity = int(raw)
+            except ValueError:
+                raise ServiceConfigError(
+                    f"{CAPACITY_ENV} must be an integer, not {raw!r}"
+                ) from None
+        if capacity < 1:
+            raise ServiceConfigError("the avatar service capacity must be at least 1")
+        if not secret and not is_loopback(host):
+            raise ServiceConfigError(
+                f"refusing to listen on {host} without {SECRET_ENV}: set a shared secret or "
+                "listen on 127.0.0.1"
+            )
+        return cls(host=host, port=port, secret=secret, capacity=capacity)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class AvatarService:
+    options: ServiceOptions
+    sessions: dict[str, RoomSession] = field(default_factory=dict)
+    pending: int = 0  # sessions being started (they count against capacity)
+    started_at: float = field(default_factory=time.time)
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    def preload(self) -> None:
+        for name in self.options.preload:
+            get_composer(name, self.options.size, warm=True)
+
+    async def stop_all(self, reason: str = "service stopping") -> None:
+        await asyncio.gather(
+            *(s.aclose(reason) for s in list(self.sessions.values())), return_exceptions=True
+        )
+
+    def _forget(self, session: RoomSession) -> None:
+        self.sessions.pop(session.session_id, None)
+
+    # ---- figures -------------------------------------------------------------------------
+    @property
+    def load(self) -> float:
+        return min(1.0, (len(self.sessions) + self.pending) / self.options.capacity)
+
+    def health(self) -> dict[str, object]:
+        busy = len(self.sessions) + self.pending
+        return {
+            "status": "full" if busy >= self.options.capacity else "ok",
+            "sessions": len(self.sessions),
+            "starting": self.pending,
+            "capacity": self.options.capacity,
+            "load": round(self.load, 3),
+            "avatars": available(),
+            "uptime_s": round(time.time() - self.started_at, 1),
+        }
+
+    # ---- HTTP ----------------------------------------------------------------------------
+    def _authorized(self, request: web.Request) -> bool:
+        if not self.options.secret:
+            return True
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ").strip()
+        return hmac.compare_digest(token.encode(), self.options.secret.encode())
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler):  # type: ignore[no-untyped-def]
+        if request.path != "/health" and not self._authorized(request):
+            return _error(401, "missing or wrong Authorization bearer secret")
+        return await handler(request)
+
+    async def handle_health(self, _request: web.Request) -> web.Response:
+        return web.json_response(self.health())
+
+    async def handle_list(self, _request: web.Request) -> web.Response:
+        return web.json_response({"sessions": [s.info() for s in self.sessions.values()]})
+
+    async def handle_start(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "the request body must be a JSON object")
+        if not isinstance(body, dict):
+            return _error(400, "the request body must be a JSON object")
+        try:
+            options = self._session_options(body)
+        except ValueError as e:
+            return _error(400, str(e))
+        if len(self.sessions) + self.pending >= self.options.capacity:
+            logger.warning("refusing a session: at capacity", extra=self.health())
+            return _error(
+                503,
+                f"at capacity: {len(self.sessions)} of {self.options.capacity} sessions running",
+                reason="capacity",
+            )
+        try:
+            composer = get_composer(options.avatar, options.size, warm=True)
+        except AvatarError as e:
+            return _error(400, str(e))
+        session_id = uuid.uuid4().hex[:12]
+        session = RoomSession(session_id, options, composer, on_closed=self._forget)
+        self.pending += 1
+        try:
+            await session.connect()
+        except SessionError as e:
+            logger.warning("session refused", extra={"session": session_id, "error": str(e)})
+            return _error(502, str(e), reason="livekit")
+        finally:
+            self.pending -= 1
+        self.sessions[session_id] = session
+        return web.json_response(session.info(), status=201)
+
+    async def handle_stop(self, request: web.Request) -> web.Response:
+        session = self.sessions.get(request.match_info["session_id"])
+        if session is None:
+            return _error(404, f"no session {request.match_info['session_id']}")
+        await session.aclose("stopped by request")
+        return web.json_response(session.info())
+
+    def _session_options(self, body: dict[str, object]) -> SessionOptions:
+        allowed = {"livekit_url", "token", "avatar", "size", "fps"}
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}")
+        url, token = body.get("livekit_url"), body.get("token")
+        if not isinstance(url, str) or not url.startswith(("ws://", "wss://", "http", "https")):
+            raise ValueError("livekit_url must be a ws://, wss://, http:// or https:// URL")
+        if not isinstance(token, str) or not token:
+            raise ValueError("token must be a non-empty string")
+        avatar = body.get("avatar", "woman")
+        if not isinstance(avatar, str) or not avatar:
+            raise ValueError("avatar must be a non-empty string")
+        size = body.get("size", self.options.size)
+        if not isinstance(size, int) or size < 64 or size > 2048 or size % 4:
+            raise ValueError("size must be a multiple of 4 between 64 and 2048")
+        fps = body.get("fps", self.options.fps)
+        if not isinstance(fps, int | float) or not 5 <= fps <= 60:
+            raise ValueError("fps must be between 5 and 60")
+        return SessionOptions(url, token, avatar, size, float(fps))
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._auth])
+        app.router.add_get("/health", self.handle_health)
+        app.router.add_get("/sessions", self.handle_list)
+        app.router.add_post("/sessions", self.handle_start)
+        app.router.add_delete("/sessions/{session_id}", self.handle_stop)
+
+        async def _cleanup(_app: web.Application) -> None:
+            await self.stop_all()
+
+        app.on_shutdown.append(_cleanup)
+        return app
+
+
+def _error(status: int, message: str, reason: str = "") -> web.Response:
+    body: dict[str, str] = {"error": message}
+    if reason:
+        body["reason"] = reason
+    return web.json_response(body, status=status)
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+async def serve(options: ServiceOptions) -> None:
+    """Run until cancelled (Ctrl-C): preload avatars, listen, stop every session on exit."""
+    service = AvatarService(options)
+    service.preload()
+    runner = web.AppRunner(service.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, options.host, options.port)
+    await site.start()
+    logger.info(
+        "avatar service listening",
+        extra={"host": options.host, "port": options.port, "capacity": options.capacity},
+    )
+    print(
+        f"avatar service on http://{options.host}:{options.port} "
+        f"(capacity {options.capacity}, avatars {', '.join(available())})",
+        flush=True,
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """`python -m avatar_worker serve`: bad settings or a taken port give one line, exit 2."""
+    logging.getLogger().setLevel(logging.INFO)
+    try:
+        options = ServiceOptions.from_env(args.host, args.port, args.capacity)
+    except ServiceConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not port_free(options.host, options.port):
+        print(f"error: port {options.port} on {options.host} is already in use", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(options))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="the avatar service for LiveKit rooms (HTTP control API)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8089)
+    p.add_argument(
+        "--capacity", type=int, help=f"most sessions at once (default ${CAPACITY_ENV} or 4)"
+    )
+    p.set_defaults(func=cmd_serve)

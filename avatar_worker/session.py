@@ -1,0 +1,207 @@
+"""One avatar in one LiveKit room: joins with the agent's token, speaks the agent's audio.
+
+The session follows LiveKit's avatar protocol, so any LiveKit frontend shows it unchanged: it
+joins as a participant of kind agent whose token carries `lk.publish_on_behalf` = the agent's
+identity, takes audio only from that agent (`DataStreamAudioReceiver` with the sender fixed, so
+nobody else can feed it audio or call `lk.clear_buffer`), and an `AvatarRunner` publishes the
+lip-synced audio + video, answering `lk.clear_buffer` and sending playback started/finished.
+It leaves when the agent leaves, the room ends, or the service stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from livekit import rtc
+from livekit.agents.types import ATTRIBUTE_PUBLISH_ON_BEHALF
+from livekit.agents.voice.avatar import (
+    AvatarOptions,
+    AvatarRunner,
+    DataStreamAudioReceiver,
+)
+
+from .engine import FrameComposer
+from .generator import GeneratorOptions, LipSyncVideoGenerator
+
+logger = logging.getLogger("avatar_worker.session")
+
+SessionState = Literal["connecting", "waiting_agent", "running", "closed"]
+SAMPLE_RATE = 24000  # what the runner publishes; the agent's TTS rate is converted on the way
+
+
+class SessionError(Exception):
+    """The session could not start (bad token, unreachable server, no agent): one sentence."""
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    livekit_url: str
+    token: str
+    avatar: str = "woman"
+    size: int = 512
+    fps: float = 25.0
+    connect_timeout_s: float = 10.0
+    agent_wait_s: float = 30.0  # the agent must be in the room by then
+
+
+class RoomSession:
+    """A running avatar: room connection, audio receiver, generator and runner."""
+
+    def __init__(
+        self,
+        session_id: str,
+        options: SessionOptions,
+        composer: FrameComposer,
+        on_closed: Callable[[RoomSession], None] | None = None,
+    ) -> None:
+        self.session_id = session_id
+        self.options = options
+        self.composer = composer
+        self.state: SessionState = "connecting"
+        self.room = rtc.Room()
+        self.identity = ""
+        self.agent_identity = ""
+        self.room_name = ""
+        self.started_at = time.time()
+        self.close_reason = ""
+        self.generator: LipSyncVideoGenerator | None = None
+        self._runner: AvatarRunner | None = None
+        self._receiver: DataStreamAudioReceiver | None = None
+        self._run_task: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
+        self._on_closed = on_closed
+        self.closed = asyncio.Event()
+
+    @property
+    def log_extra(self) -> dict[str, str]:
+        return {"session": self.session_id, "room": self.room_name, "avatar": self.options.avatar}
+
+    async def connect(self) -> None:
+        """Join the room; the token decides the identity and the agent served. Raises
+        SessionError with the reason when the room cannot be joined or the token is unfit."""
+        o = self.options
+        try:
+            await asyncio.wait_for(
+                self.room.connect(
+                    o.livekit_url,
+                    o.token,
+                    # audio comes as data streams; no media subscriptions needed
+                    rtc.RoomOptions(auto_subscribe=False),
+                ),
+                o.connect_timeout_s,
+            )
+        except TimeoutError:
+            raise SessionError(
+                f"timed out joining {o.livekit_url} after {o.connect_timeout_s:.0f} s"
+            ) from None
+        except rtc.ConnectError as e:
+            raise SessionError(f"could not join the room at {o.livekit_url}: {e}") from None
+        lp = self.room.local_participant
+        self.identity = lp.identity
+        self.room_name = self.room.name
+        self.agent_identity = lp.attributes.get(ATTRIBUTE_PUBLISH_ON_BEHALF, "")
+        if not self.agent_identity:
+            await self.room.disconnect()
+            raise SessionError(
+                f"the avatar token has no {ATTRIBUTE_PUBLISH_ON_BEHALF} attribute naming the agent"
+            )
+        if lp.kind != rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
+            logger.warning("avatar token is not of kind agent", extra=self.log_extra)
+        self.room.on("participant_disconnected", self._on_participant_disconnected)
+        self.room.on("disconnected", self._on_disconnected)
+        self.state = "waiting_agent"
+        self._run_task = asyncio.create_task(self._run(), name=f"avatar-{self.session_id}")
+        logger.info(
+            "avatar joined",
+            extra={**self.log_extra, "identity": self.identity, "agent": self.agent_identity},
+        )
+
+    async def _run(self) -> None:
+        o = self.options
+        generator = LipSyncVideoGenerator(
+            self.composer,
+            GeneratorOptions(fps=o.fps, sample_rate=SAMPLE_RATE, num_channels=1),
+            session_id=self.session_id,
+        )
+        receiver = DataStreamAudioReceiver(self.room, sender_identity=self.agent_identity)
+        runner = AvatarRunner(
+            self.room,
+            audio_recv=receiver,
+            video_gen=generator,
+            options=AvatarOptions(
+                video_width=o.size,
+                video_height=o.size,
+                video_fps=o.fps,
+                audio_sample_rate=SAMPLE_RATE,
+                audio_channels=1,
+            ),
+        )
+        self.generator, self._receiver, self._runner = generator, receiver, runner
+        try:
+            # the receiver waits for the agent to be in the room
+            await asyncio.wait_for(runner.start(), o.agent_wait_s)
+        except TimeoutError:
+            self._close_soon(f"agent {self.agent_identity} did not join within {o.agent_wait_s} s")
+            return
+        self.state = "running"
+        logger.info("avatar running", extra=self.log_extra)
+        try:
+            await runner.wait_for_complete()
+        except Exception:
+            logger.exception("avatar runner failed", extra=self.log_extra)
+        self._close_soon("runner ended")
+
+    def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
+        if participant.identity == self.agent_identity:
+            self._close_soon("the agent left")
+
+    def _on_disconnected(self, reason: object) -> None:
+        self._close_soon("the room ended or the connection dropped")
+
+    def _close_soon(self, reason: str) -> None:
+        if self._closing is None:
+            self._closing = asyncio.create_task(self.aclose(reason))
+
+    async def aclose(self, reason: str = "stopped") -> None:
+        if self.state == "closed":
+            return
+        self.state = "closed"
+        self.close_reason = reason
+        current = asyncio.current_task()
+        try:
+            if self._run_task is not None and self._run_task is not current:
+                self._run_task.cancel()
+                await asyncio.gather(self._run_task, return_exceptions=True)
+            if self._runner is not None:
+                await self._runner.aclose()
+            # the receiver registers its RPC handler per caller on the class: drop ours
+            DataStreamAudioReceiver._clear_buffer_handlers.pop(self.agent_identity, None)
+            await self.room.disconnect()
+        except Exception:
+            logger.exception("error while closing the avatar session", extra=self.log_extra)
+        finally:
+            logger.info("avatar left", extra={**self.log_extra, "reason": reason})
+            self.closed.set()
+            if self._on_closed is not None:
+                self._on_closed(self)
+
+    def info(self) -> dict[str, object]:
+        gen = self.generator
+        return {
+            "id": self.session_id,
+            "room": self.room_name,
+            "identity": self.identity,
+            "agent_identity": self.agent_identity,
+            "avatar": self.options.avatar,
+            "size": self.options.size,
+            "fps": self.options.fps,
+            "state": self.state,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "frames": gen.frames_out + gen.idle_frames_out if gen else 0,
+            "speech_frames": gen.frames_out if gen else 0,
+        }
