@@ -262,6 +262,12 @@ class ParticipantMedia:
             "track subscribed",
             extra={**self._log, "track": sid, "publisher": publisher.identity},
         )
+        if publisher.session is not None:
+            # as livekit-server does: the publisher learns its track has a subscriber
+            # (`LocalTrackPublication.wait_for_subscription`, which AvatarRunner awaits)
+            publisher.session.send_signal(
+                proto_rtc.SignalResponse(track_subscribed=proto_rtc.TrackSubscribed(track_sid=sid))
+            )
         self.negotiate()
 
     def unsubscribe(self, track_sid: str) -> None:
