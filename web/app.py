@@ -1,0 +1,395 @@
+"""The interview API (FastAPI, OpenAPI at /docs) and the built browser client it serves.
+
+Sessions: POST creates the room and dispatches the interviewer with the config as job metadata;
+the candidate gets a join token for that room only. Everything recorded about an interview comes
+from the agent (sessions.py). Errors are JSON `{"detail": "<one sentence>"}`.
+"""
+
+import asyncio
+import logging
+import re
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import Depends, FastAPI, File, Header, HTTPException, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from agent.config import (
+    AVATAR_ID_PATTERN,
+    BUILTIN_AVATARS,
+    ConfigError,
+    InterviewConfig,
+    parse_config,
+)
+
+from . import health as health_mod
+from .livekit_ops import LiveKitRooms, LiveKitUnavailable
+from .models import (
+    AvatarInfo,
+    EraseResult,
+    ErrorBody,
+    Health,
+    PromptFile,
+    PromptUpdate,
+    ResumeText,
+    SessionCreated,
+    SessionStatus,
+    SessionSummary,
+)
+from .prompts_admin import PromptError, list_prompts, resolve, token_ok, write_prompt
+from .ratelimit import SlidingWindowLimiter
+from .sessions import SESSION_ID_RE, SessionRecord, SessionRegistry, new_session_id, now_utc
+from .settings import WebSettings
+from .tokens import candidate_token
+from .uploads import UploadError, check_size, extract_resume, limit_resume, prepare_portrait
+
+logger = logging.getLogger("web.api")
+
+AVATAR_ID_RE = re.compile(AVATAR_ID_PATTERN)
+SPA_ROUTES = ("/", "/interview/{session_id}", "/report/{session_id}")
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (404, 409, 413, 415, 422, 429, 503)
+}
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> HTTPException:
+    return HTTPException(status_code=status, detail=detail, headers=headers)
+
+
+def create_app(settings: WebSettings | None = None) -> FastAPI:
+    settings = settings or WebSettings.from_env()
+    registry = SessionRegistry(settings.data_dir)
+    rooms = LiveKitRooms(settings)
+    limiter = SlidingWindowLimiter(settings.session_rate)
+    http: dict[str, httpx.AsyncClient] = {}
+    avatars_dir = settings.data_dir / "avatars"
+    previews: dict[str, bytes] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
+        http["client"] = httpx.AsyncClient()
+        logger.info(
+            "interview API ready",
+            extra={"livekit": settings.livekit_url, "data_dir": str(settings.data_dir)},
+        )
+        try:
+            yield
+        finally:
+            await http["client"].aclose()
+            await rooms.aclose()
+            registry.close()
+
+    app = FastAPI(
+        title="Interview Avatar API",
+        version=health_mod.version(),
+        description="Mock-interview sessions on LiveKit: start, follow, end, report, erase.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.registry = registry
+    app.state.rooms = rooms
+    app.state.limiter = limiter
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"] if p not in ("body", "path", "query"))
+        return JSONResponse({"detail": f"field '{where}': {err['msg']}"}, status_code=422)
+
+    def session_record(session_id: str) -> SessionRecord:
+        record = registry.get(session_id) if SESSION_ID_RE.match(session_id) else None
+        if record is None:
+            raise _error(404, f"no interview session with id '{session_id}'")
+        return record
+
+    Session = Annotated[SessionRecord, Depends(session_record)]
+
+    # -- sessions -------------------------------------------------------------------------------
+
+    @app.post(
+        "/api/sessions",
+        status_code=201,
+        response_model=SessionCreated,
+        responses=ERRORS,
+        tags=["sessions"],
+        summary="Start an interview: room, interviewer dispatch and candidate token",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": InterviewConfig.model_json_schema()}},
+            }
+        },
+    )
+    async def create_session(request: Request) -> SessionCreated:
+        try:
+            config = parse_config(await request.body())
+        except ConfigError as e:
+            raise _error(422, str(e)) from None
+        client = request.client.host if request.client else "unknown"
+        wait = limiter.acquire(client)
+        if wait:
+            raise _error(
+                429,
+                "too many interviews started from this address; try again in "
+                f"{int(wait) + 1} seconds",
+                {"Retry-After": str(int(wait) + 1)},
+            )
+        if (
+            config.avatar not in BUILTIN_AVATARS
+            and not (avatars_dir / config.avatar / "portrait.json").is_file()
+        ):
+            raise _error(422, f"field 'avatar': no prepared avatar with id '{config.avatar}'")
+        session_id = new_session_id()
+        identity = f"candidate-{session_id[3:]}"
+        now = now_utc()
+        token, expires = candidate_token(settings, session_id, identity, config.candidate_name, now)
+        registry.add(session_id, identity, config, expires)
+        try:
+            await rooms.start_interview(session_id, config.to_json())
+        except LiveKitUnavailable as e:
+            registry.mark_ended(session_id)
+            raise _error(503, str(e)) from None
+        logger.info(
+            "session created",
+            extra={"room": session_id, "language": config.language, "client": client},
+        )
+        return SessionCreated(
+            session_id=session_id,
+            livekit_url=settings.livekit_public_url,
+            token=token,
+            participant_identity=identity,
+            expires_at=expires.isoformat(timespec="seconds"),
+            language=config.language,
+            duration_minutes=config.duration_minutes,
+            avatar=config.avatar,
+        )
+
+    @app.get(
+        "/api/sessions/{session_id}",
+        response_model=SessionStatus,
+        responses=ERRORS,
+        tags=["sessions"],
+        summary="Status, times, duration and turn count of an interview",
+    )
+    async def get_session(record: Session) -> SessionStatus:
+        return registry.status(record)
+
+    @app.delete(
+        "/api/sessions/{session_id}",
+        response_model=SessionSummary,
+        responses=ERRORS,
+        tags=["sessions"],
+        summary="End an interview: the interviewer closes, the room is removed",
+    )
+    async def end_session(record: Session) -> SessionSummary:
+        polite = False
+        if not record.ended_at and not record.erased_at:
+            try:
+                polite = await rooms.end_interview(record.id)
+            except LiveKitUnavailable as e:
+                raise _error(503, str(e)) from None
+            registry.mark_ended(record.id)
+        status = registry.status(session_record(record.id))
+        return SessionSummary(
+            **status.model_dump(),
+            ended_politely=polite,
+            report_url=f"/api/sessions/{record.id}/report",
+        )
+
+    @app.get(
+        "/api/sessions/{session_id}/report",
+        responses={
+            **ERRORS,
+            200: {"content": {"application/json": {}, "text/html": {}}},
+        },
+        tags=["reports"],
+        summary="The interview report: JSON, or HTML with Accept: text/html",
+    )
+    async def get_report(record: Session, accept: Annotated[str, Header()] = "") -> Response:
+        directory = registry.interview_dir(record.id)
+        if record.erased_at:
+            raise _error(404, f"the data of interview '{record.id}' was erased")
+        wants_html = "text/html" in accept and "application/json" not in accept.split(",")[0]
+        path = directory / ("report.html" if wants_html else "report.json")
+        if not path.is_file():
+            status = registry.status(record)
+            if status.status in ("waiting", "in_progress"):
+                raise _error(409, "the report is written when the interview ends")
+            raise _error(404, f"the report of interview '{record.id}' is not ready yet")
+        media = "text/html; charset=utf-8" if wants_html else "application/json"
+        return FileResponse(path, media_type=media, headers={"Cache-Control": "no-store"})
+
+    @app.delete(
+        "/api/sessions/{session_id}/data",
+        response_model=EraseResult,
+        responses=ERRORS,
+        tags=["reports"],
+        summary="Erase the transcript, report and audio of an interview",
+    )
+    async def erase_session(record: Session) -> EraseResult:
+        status = registry.status(record)
+        if status.status in ("waiting", "in_progress"):
+            raise _error(409, "end the interview before erasing its data")
+        erased = await asyncio.to_thread(registry.erase, record.id)
+        logger.info("interview data erased", extra={"room": record.id, "items": len(erased)})
+        return EraseResult(session_id=record.id, erased=erased)
+
+    # -- avatars and resumes --------------------------------------------------------------------
+
+    @app.get("/api/avatars", response_model=list[AvatarInfo], tags=["avatars"])
+    async def list_avatars() -> list[AvatarInfo]:
+        items = [
+            AvatarInfo(avatar_id=a, kind="character", image_url=f"/api/avatars/{a}/image")
+            for a in BUILTIN_AVATARS
+        ]
+        if avatars_dir.is_dir():
+            items += [
+                AvatarInfo(
+                    avatar_id=p.name, kind="portrait", image_url=f"/api/avatars/{p.name}/image"
+                )
+                for p in sorted(avatars_dir.iterdir())
+                if (p / "portrait.json").is_file()
+            ]
+        return items
+
+    @app.post(
+        "/api/avatars",
+        status_code=201,
+        response_model=AvatarInfo,
+        responses=ERRORS,
+        tags=["avatars"],
+        summary="Upload a frontal portrait photo; returns an avatar id for the config",
+    )
+    async def upload_avatar(file: Annotated[UploadFile, File()]) -> AvatarInfo:
+        data = await file.read(settings.max_portrait_bytes + 1)
+        try:
+            check_size(data, settings.max_portrait_bytes, "portrait")
+            avatar_id = await asyncio.to_thread(
+                prepare_portrait, data, file.content_type or "", avatars_dir
+            )
+        except UploadError as e:
+            raise _error(e.status, str(e)) from None
+        logger.info("portrait prepared", extra={"avatar": avatar_id})
+        return AvatarInfo(
+            avatar_id=avatar_id, kind="portrait", image_url=f"/api/avatars/{avatar_id}/image"
+        )
+
+    @app.get("/api/avatars/{avatar_id}/image", responses=ERRORS, tags=["avatars"])
+    async def avatar_image(avatar_id: str) -> Response:
+        if avatar_id in BUILTIN_AVATARS:
+            if avatar_id not in previews:
+                previews[avatar_id] = await asyncio.to_thread(_character_png, avatar_id)
+            return Response(previews[avatar_id], media_type="image/png")
+        path = avatars_dir / avatar_id / "source.png"
+        if not AVATAR_ID_RE.match(avatar_id) or not path.is_file():
+            raise _error(404, f"no avatar with id '{avatar_id}'")
+        return FileResponse(path, media_type="image/png")
+
+    @app.post(
+        "/api/resume",
+        response_model=ResumeText,
+        responses=ERRORS,
+        tags=["sessions"],
+        summary="Turn a resume (PDF or text) into the config's resume_text; nothing is stored",
+    )
+    async def upload_resume(file: Annotated[UploadFile, File()]) -> ResumeText:
+        data = await file.read(settings.max_resume_bytes + 1)
+        try:
+            check_size(data, settings.max_resume_bytes, "resume")
+            text, source = await asyncio.to_thread(
+                extract_resume, data, file.filename or "", file.content_type or ""
+            )
+        except UploadError as e:
+            raise _error(e.status, str(e)) from None
+        if not text:
+            raise _error(422, "the resume file has no text in it")
+        text, truncated = limit_resume(text)
+        return ResumeText(resume_text=text, chars=len(text), truncated=truncated, source=source)
+
+    # -- prompts (admin) ------------------------------------------------------------------------
+
+    def admin(authorization: Annotated[str | None, Header()] = None) -> None:
+        if not settings.admin_token:
+            raise _error(403, "prompt editing is disabled: set INTERVIEW_ADMIN_TOKEN on the server")
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not token_ok(settings.admin_token, given):
+            raise _error(401, "an admin token is required (Authorization: Bearer <token>)")
+
+    Admin = Annotated[None, Depends(admin)]
+    admin_errors = {**ERRORS, 401: {"model": ErrorBody}, 403: {"model": ErrorBody}}
+
+    @app.get("/api/prompts", response_model=list[str], responses=admin_errors, tags=["prompts"])
+    async def prompt_names(_admin: Admin) -> list[str]:
+        return list_prompts(settings.prompts_dir)
+
+    @app.get(
+        "/api/prompts/{name:path}",
+        response_model=PromptFile,
+        responses=admin_errors,
+        tags=["prompts"],
+    )
+    async def get_prompt(name: str, _admin: Admin) -> PromptFile:
+        try:
+            path = resolve(settings.prompts_dir, name)
+        except PromptError as e:
+            raise _error(e.status, str(e)) from None
+        return PromptFile(name=name, text=path.read_text(encoding="utf-8"))
+
+    @app.put(
+        "/api/prompts/{name:path}",
+        response_model=PromptFile,
+        responses=admin_errors,
+        tags=["prompts"],
+    )
+    async def put_prompt(name: str, body: PromptUpdate, _admin: Admin) -> PromptFile:
+        try:
+            write_prompt(settings.prompts_dir, name, body.text)
+        except PromptError as e:
+            raise _error(e.status, str(e)) from None
+        logger.info("prompt file edited", extra={"prompt": name})
+        return PromptFile(name=name, text=body.text)
+
+    # -- health and the browser client ----------------------------------------------------------
+
+    @app.get("/health", response_model=Health, tags=["health"])
+    async def get_health() -> Health:
+        return await health_mod.health(rooms, http["client"], settings.avatar_service_url)
+
+    _mount_client(app, settings.client_dir)
+    return app
+
+
+def _character_png(name: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    from avatar_worker.avatars import get_composer
+    from avatar_worker.engine import FaceState, Pose
+
+    rgb = get_composer(name, 256).rgb(FaceState(Pose(), 0, 0))
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _mount_client(app: FastAPI, dist: Path) -> None:
+    index = dist / "index.html"
+    if (dist / "assets").is_dir():
+        app.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")
+
+    async def page() -> Response:
+        if not index.is_file():
+            return HTMLResponse(
+                "<h1>The browser client is not built</h1><p>Run <code>scripts/setup.sh</code> "
+                "(or <code>npm ci && npm run build</code> in web/client).</p>",
+                status_code=503,
+            )
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    for route in SPA_ROUTES:
+        app.add_api_route(route, page, include_in_schema=False, methods=["GET"])

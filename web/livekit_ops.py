@@ -1,0 +1,132 @@
+"""Server-side LiveKit calls of the API: rooms, agent dispatch, the polite end, reachability.
+
+Only this module and tokens.py hold the API secret. Ending an interview first asks the
+interviewer to close (a reliable data message on topic `interview.control`,
+`{"type": "end"}`, sent to the agent participants), waits a short grace period for the agent to
+say goodbye and leave, and then removes the room, which ends every remaining connection and makes
+the agent's job shut down (its shutdown callback saves the transcript and writes the report).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import aiohttp
+from livekit import api
+
+from .settings import WebSettings
+
+logger = logging.getLogger("web.livekit")
+
+AGENT_NAME = "interviewer"
+CONTROL_TOPIC = "interview.control"
+EMPTY_TIMEOUT_S = 120  # a room nobody joined is closed by the server after this
+MAX_PARTICIPANTS = 4  # candidate, interviewer, avatar, one spare for a reconnect
+
+
+class LiveKitUnavailable(RuntimeError):
+    """The LiveKit server could not be reached or refused the request (one sentence)."""
+
+
+def _agent_identities(participants: list[api.ParticipantInfo]) -> list[str]:
+    return [p.identity for p in participants if p.kind == api.ParticipantInfo.Kind.AGENT]
+
+
+class LiveKitRooms:
+    def __init__(self, settings: WebSettings) -> None:
+        self.settings = settings
+        self._api: api.LiveKitAPI | None = None
+
+    @property
+    def lk(self) -> api.LiveKitAPI:
+        if self._api is None:  # created lazily: it needs the running event loop
+            self._api = api.LiveKitAPI(
+                self.settings.livekit_http_url,
+                self.settings.api_key,
+                self.settings.api_secret,
+                timeout=aiohttp.ClientTimeout(total=10),
+            )
+        return self._api
+
+    async def aclose(self) -> None:
+        if self._api is not None:
+            await self._api.aclose()
+            self._api = None
+
+    async def start_interview(self, room: str, metadata: str) -> str:
+        """Create the room and dispatch the interviewer with the config; return the dispatch id."""
+        try:
+            await self.lk.room.create_room(
+                api.CreateRoomRequest(
+                    name=room, empty_timeout=EMPTY_TIMEOUT_S, max_participants=MAX_PARTICIPANTS
+                )
+            )
+            dispatch = await self.lk.agent_dispatch.create_dispatch(
+                api.CreateAgentDispatchRequest(agent_name=AGENT_NAME, room=room, metadata=metadata)
+            )
+        except (aiohttp.ClientError, TimeoutError, api.TwirpError) as e:
+            logger.error("could not start the interview", extra={"room": room, "error": str(e)})
+            raise LiveKitUnavailable(
+                f"the LiveKit server at {self.settings.livekit_url} could not create the "
+                f"interview room ({_reason(e)})"
+            ) from None
+        logger.info("interview dispatched", extra={"room": room, "dispatch": dispatch.id})
+        return dispatch.id
+
+    async def end_interview(self, room: str) -> bool:
+        """Ask the interviewer to close, then remove the room; True if the agent left by itself."""
+        polite = False
+        try:
+            agents = _agent_identities(await self._participants(room))
+            if agents:
+                payload = json.dumps({"type": "end", "reason": "candidate"}).encode()
+                await self.lk.room.send_data(
+                    api.SendDataRequest(
+                        room=room,
+                        data=payload,
+                        kind=api.DataPacket.Kind.RELIABLE,
+                        destination_identities=agents,
+                        topic=CONTROL_TOPIC,
+                    )
+                )
+                polite = await self._wait_agents_gone(room)
+            await self.lk.room.delete_room(api.DeleteRoomRequest(room=room))
+        except api.TwirpError as e:
+            if e.code != api.TwirpErrorCode.NOT_FOUND:
+                raise LiveKitUnavailable(f"LiveKit refused to end room {room} ({e.message})") from e
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise LiveKitUnavailable(
+                f"the LiveKit server at {self.settings.livekit_url} could not be reached to end "
+                f"the interview ({_reason(e)})"
+            ) from None
+        logger.info("interview room removed", extra={"room": room, "polite": polite})
+        return polite
+
+    async def _participants(self, room: str) -> list[api.ParticipantInfo]:
+        res = await self.lk.room.list_participants(api.ListParticipantsRequest(room=room))
+        return list(res.participants)
+
+    async def _wait_agents_gone(self, room: str) -> bool:
+        deadline = time.monotonic() + self.settings.end_grace_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+            if not _agent_identities(await self._participants(room)):
+                return True
+        return False
+
+    async def check(self) -> str | None:
+        """None when the server answers and accepts our key pair, else the reason."""
+        try:
+            await asyncio.wait_for(self.lk.room.list_rooms(api.ListRoomsRequest()), 3)
+        except api.TwirpError as e:
+            return f"LiveKit refused the API key ({e.message})"
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            return f"not reachable ({_reason(e)})"
+        return None
+
+
+def _reason(e: BaseException) -> str:
+    return str(e) or type(e).__name__
