@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import aiohttp
+import numpy as np
 import pytest
 from livekit import api, rtc
 from livekit.agents import AgentServer, JobContext, JobExecutorType
@@ -78,8 +79,13 @@ class SdkWorker:
 
 
 @asynccontextmanager
-async def sdk_worker(livekit_server, agent_name: str) -> AsyncIterator[SdkWorker]:
-    """A livekit-agents worker registered with the dev server; jobs run in threads."""
+async def sdk_worker(
+    livekit_server,
+    agent_name: str,
+    job: Callable[[JobContext], Awaitable[None]] | None = None,
+) -> AsyncIterator[SdkWorker]:
+    """A livekit-agents worker registered with the dev server; jobs run in threads and, once
+    connected and recorded, run `job` if given."""
     url, key, secret = livekit_server
     server = AgentServer(
         ws_url=url,
@@ -105,6 +111,8 @@ async def sdk_worker(livekit_server, agent_name: str) -> AsyncIterator[SdkWorker
                     identity=ctx.room.local_participant.identity,
                 )
             )
+        if job is not None:
+            await job(ctx)
 
     registered = asyncio.Event()
     server.on("worker_registered", lambda *_: registered.set())
@@ -194,6 +202,61 @@ async def test_sdk_worker_dispatched_by_token_room_config(
             (job,) = worker.seen()
             assert (job.room, job.metadata) == (room, "from-token")
         finally:
+            await candidate.disconnect()
+        await lkapi.room.delete_room(api.DeleteRoomRequest(room=room))
+
+
+async def _speak_like_room_io(ctx: JobContext) -> None:
+    """Publish a 440 Hz tone the way AgentSession's RoomIO audio output does: frames flow only
+    after the server reports that someone subscribed to the track."""
+    source = rtc.AudioSource(48000, 1)
+    track = rtc.LocalAudioTrack.create_audio_track("agent-voice", source)
+    publication = await ctx.room.local_participant.publish_track(track)
+    await asyncio.wait_for(publication.wait_for_subscription(), WAIT_S)
+    t = np.arange(480) / 48000
+    for i in range(150):  # 1.5 s in 10 ms frames
+        tone = (0.3 * 32767 * np.sin(2 * np.pi * 440 * (t + i * 0.01))).astype(np.int16)
+        await source.capture_frame(rtc.AudioFrame(tone.tobytes(), 48000, 1, 480))
+    await source.wait_for_playout()
+
+
+async def test_dispatched_agent_is_heard_once_subscribed(
+    livekit_server, lkapi: api.LiveKitAPI
+) -> None:
+    url, key, secret = livekit_server
+    room = _room_name()
+    token = (
+        api.AccessToken(key, secret)
+        .with_identity("candidate")
+        .with_grants(api.VideoGrants(room_join=True, room=room))
+        .to_jwt()
+    )
+    async with sdk_worker(livekit_server, "test-agent", _speak_like_room_io):
+        candidate = rtc.Room()
+        levels: list[float] = []
+
+        async def listen(track: rtc.Track) -> None:
+            async for event in rtc.AudioStream(track, sample_rate=48000, num_channels=1):
+                levels.append(float(np.abs(np.frombuffer(event.frame.data, np.int16)).mean()))
+
+        listening: list[asyncio.Task[None]] = []
+        candidate.on(
+            "track_subscribed",
+            lambda track, *_: listening.append(asyncio.create_task(listen(track))),
+        )
+        await candidate.connect(url, token)
+        try:
+            await lkapi.agent_dispatch.create_dispatch(
+                api.CreateAgentDispatchRequest(agent_name="test-agent", room=room)
+            )
+
+            async def heard() -> bool:
+                return sum(level > 1000 for level in levels) >= 20
+
+            await _until(heard, "the agent's tone, sent once the server reports the subscription")
+        finally:
+            for task in listening:
+                task.cancel()
             await candidate.disconnect()
         await lkapi.room.delete_room(api.DeleteRoomRequest(room=room))
 
