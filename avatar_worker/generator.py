@@ -33,7 +33,10 @@ class GeneratorOptions:
     fps: float = 25.0
     sample_rate: int = 24000  # the output audio, as the AvatarRunner's AudioSource takes it
     num_channels: int = 1
-    idle_wait_s: float | None = None  # how long to wait for audio before an idle frame
+    # Idle frames follow the wall clock (one per frame interval); without pacing, an idle frame
+    # comes whenever no audio arrived within idle_wait_s (tests, offline use).
+    pace_idle: bool = True
+    idle_wait_s: float = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,17 +198,25 @@ class LipSyncVideoGenerator(VideoGenerator):
         return self._stream()
 
     async def _stream(self) -> AsyncIterator[rtc.VideoFrame | rtc.AudioFrame | AudioSegmentEnd]:
+        interval = 1.0 / self.options.fps
+        pace = self.options.pace_idle
         wait = self.options.idle_wait_s
-        if wait is None:
-            wait = 0.5 / self.options.fps
+        next_idle = time.perf_counter()
         while True:
             if not self._out:
+                timeout = max(0.0, next_idle - time.perf_counter()) if pace else wait
                 self._wakeup.clear()
                 try:
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=wait)
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
                 except TimeoutError:
                     pass
             if not self._out:
+                now = time.perf_counter()
+                if pace and now < next_idle:
+                    continue  # woken without audio before the next idle frame is due
+                # idle frames no faster than real time, so the runner's video queue does not
+                # fill with idle frames that would hold back the first speech frame
+                next_idle = max(next_idle + interval, now - interval)
                 yield self.idle_frame()
                 continue
             item = self._out.popleft()
@@ -217,6 +228,7 @@ class LipSyncVideoGenerator(VideoGenerator):
             self.frames_out += 1
             yield video
             yield item.audio
+            next_idle = time.perf_counter() + interval
 
     def idle_frame(self) -> rtc.VideoFrame:
         """The next frame with no speech (idle life, or the mouth closing after speech)."""

@@ -166,7 +166,8 @@ class PortraitArt:
         canvas = Image.fromarray(padded).transform(
             (canvas_px, canvas_px), Image.Transform.AFFINE, transform, Image.Resampling.BICUBIC
         )
-        self.canvas = np.asarray(canvas).astype(np.float32)
+        self.canvas_u8 = np.asarray(canvas)
+        self.canvas = self.canvas_u8.astype(np.float32)
         self.p = pts * scale + offset  # landmarks in canvas pixels
         self._setup_geometry()
         self.poses = [
@@ -243,10 +244,21 @@ class PortraitArt:
         return self._sample(cy - dy, cx - dx)
 
     def _sample(self, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
-        out = np.empty((*sy.shape, 3), dtype=np.float32)
-        for c in range(3):
-            out[..., c] = map_coordinates(self.canvas[..., c], [sy, sx], order=1, mode="nearest")
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        """Bilinear sampling of the canvas; whole-pixel positions (most of a shifted frame) are
+        plain copies, only fractional ones are interpolated."""
+        limit = self.canvas.shape[0] - 1
+        iy, ix = np.rint(sy), np.rint(sx)
+        whole = (np.abs(sy - iy) < 1e-4) & (np.abs(sx - ix) < 1e-4)
+        iy = np.clip(iy, 0, limit).astype(np.intp)
+        ix = np.clip(ix, 0, limit).astype(np.intp)
+        out = self.canvas_u8[iy, ix]
+        frac = ~whole
+        if frac.any():
+            coords = [sy[frac], sx[frac]]
+            for c in range(3):
+                values = map_coordinates(self.canvas[..., c], coords, order=1, mode="nearest")
+                out[..., c][frac] = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        return out
 
     def _grid(self, box: Box) -> tuple[np.ndarray, np.ndarray]:
         """Head-space coordinates of a sprite with its one-pixel margin."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -64,15 +65,23 @@ async def test_speech_comes_out_as_paired_frames_then_segment_end():
     assert not sent[expected.size :].any()  # the last frame is padded with silence
 
 
+async def test_idle_frames_follow_the_wall_clock():
+    gen = _gen()
+    start = time.perf_counter()
+    items = await _collect(gen, until_end=False, limit=6)
+    elapsed = time.perf_counter() - start
+    assert len(items) == 6 and elapsed >= 5 * 0.04 * 0.9  # not faster than real time
+
+
 async def test_idle_frames_flow_without_audio_and_the_mouth_stays_closed():
-    gen = _gen(idle_wait_s=0.0)
+    gen = _gen(pace_idle=False, idle_wait_s=0.0)
     items = await _collect(gen, until_end=False, limit=30)
     assert all(isinstance(i, rtc.VideoFrame) for i in items)
     assert gen.mouth_open == 0.0 and gen.idle_frames_out == 30
 
 
 async def test_clear_buffer_drops_queued_audio_and_closes_the_mouth_in_two_frames():
-    gen = _gen(idle_wait_s=0.0)
+    gen = _gen(pace_idle=False, idle_wait_s=0.0)
     for frame in _frames_of(vowel(1.0, RATE), RATE):
         await gen.push_audio(frame)
     stream = gen.__aiter__()
@@ -103,7 +112,7 @@ async def test_other_rates_and_stereo_are_converted_to_the_output_format():
 
 
 async def test_a_broken_frame_is_dropped_without_ending_the_session(caplog):
-    gen = _gen(idle_wait_s=0.0)
+    gen = _gen(pace_idle=False, idle_wait_s=0.0)
     broken = rtc.AudioFrame(b"\x00" * 4, RATE, 1, 2)
     broken._data = bytearray(b"\x00" * 3)  # an odd byte count cannot be int16 audio
     await gen.push_audio(broken)
