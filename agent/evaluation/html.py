@@ -252,12 +252,18 @@ def _question(q: QuestionReport, report: Report, ui: dict[str, Any]) -> str:
         out.append(f'<div class="grid2"><div>{left}</div><div>{right}</div></div>')
     d = q.delivery
     fillers = ", ".join(f"{k} ×{v}" for k, v in d.fillers.items()) or ui["no_fillers"]
-    out.append(
-        f'<div class="qdeliv">{_e(ui["duration"])} {_num(d.duration_s)}{_e(ui["seconds"])} · '
-        f"{_e(ui['latency'])} {_num(d.response_latency_s)}{_e(ui['seconds'])} · "
-        f"{_e(ui['speaking_rate'])} {_num(d.speaking_rate)} {_e(unit)} · "
-        f"{_e(ui['filler_counts'])}: {_e(fillers)}</div>"
-    )
+    parts = []
+    if report.delivery.timed:
+        parts = [
+            f"{ui['duration']} {_num(d.duration_s)}{ui['seconds']}",
+            f"{ui['latency']} {_num(d.response_latency_s)}{ui['seconds']}",
+            f"{ui['speaking_rate']} {_num(d.speaking_rate)} {unit}",
+        ]
+        if d.long_pauses:
+            longest = max(d.pauses_s)
+            parts.append(ui["q_long_pauses"].format(n=d.long_pauses, longest=_num(longest)))
+    parts.append(f"{ui['filler_counts']}: {fillers}")
+    out.append(f'<div class="qdeliv">{_e(" · ".join(parts))}</div>')
     out.append("</article>")
     return "".join(out)
 
