@@ -55,6 +55,14 @@ def _now_ns() -> int:
     return time.time_ns()
 
 
+def _enum_name(enum: Any, value: int) -> str:
+    """A protobuf enum value's name; a worker may send values newer than this protocol."""
+    try:
+        return str(enum.Name(value))
+    except ValueError:
+        return str(value)
+
+
 @dataclass
 class Worker:
     """One registered agent worker connection."""
@@ -369,14 +377,17 @@ class Dispatcher:
             extra={
                 "worker_id": worker.id,
                 "agent_name": req.agent_name,
-                "job_type": proto_agent.JobType.Name(req.type),
+                "job_type": _enum_name(proto_agent.JobType, req.type),
                 "version": req.version,
             },
         )
         if not self._takes_room_jobs(worker):
             logger.warning(
                 "the dev server dispatches room jobs only; this worker will get no jobs",
-                extra={"worker_id": worker.id, "job_type": proto_agent.JobType.Name(req.type)},
+                extra={
+                    "worker_id": worker.id,
+                    "job_type": _enum_name(proto_agent.JobType, req.type),
+                },
             )
         return worker
 
@@ -467,7 +478,7 @@ class Dispatcher:
             extra={
                 "room": job.job.room.name,
                 "job_id": job.job.id,
-                "status": proto_agent.JobStatus.Name(status),
+                "status": _enum_name(proto_agent.JobStatus, status),
                 "error": error,
             },
         )

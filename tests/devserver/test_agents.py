@@ -490,6 +490,9 @@ async def test_rejected_job_goes_to_next_worker_with_minted_token(
     assert video.can_publish and video.can_subscribe and video.can_publish_data
     assert video.can_update_own_metadata and not video.hidden
 
+    # A status from a newer protocol is recorded, not fatal to the connection.
+    odd = proto_agent.UpdateJobStatus(job_id=job.id, status=99)  # type: ignore[arg-type]
+    await busy.send(proto_agent.WorkerMessage(update_job=odd))
     # The worker reports the job running; when the worker vanishes the job is failed.
     running = proto_agent.UpdateJobStatus(job_id=job.id, status=proto_agent.JobStatus.JS_RUNNING)
     await busy.send(proto_agent.WorkerMessage(update_job=running))
