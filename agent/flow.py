@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from livekit.agents import Agent, ChatContext, RunContext, function_tool
+from livekit.agents import Agent, ChatContext, ChatMessage, RunContext, StopResponse, function_tool
 from pydantic import Field
 
 from .plan import WRAP_UP_RESERVE_S, InterviewPlan, Question, StageName
@@ -39,6 +40,9 @@ class InterviewState:
     wrapping_up: bool = False
     finished: bool = False
     stage_log: list[StageName] = field(default_factory=list)
+    # wall-clock span of the interviewer's latest speech, to recognise backchannels over it
+    agent_speech: tuple[float, float | None] = (0.0, 0.0)
+    is_backchannel: Callable[[str], bool] = lambda _text: False
     asked: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
@@ -92,8 +96,9 @@ class StageAgent(Agent):
             extra={"stage": self._stage, "elapsed_s": round(st.elapsed(), 1)},
         )
         if self._stage == "closing":
+            # a backchannel must not cut the goodbye short
             handle = self.session.generate_reply(
-                instructions=plan.directive("say", plan.line("closing"))
+                instructions=plan.directive("say", plan.line("closing")), allow_interruptions=False
             )
             await handle
             st.finished = True
@@ -120,6 +125,20 @@ class StageAgent(Agent):
             else "ask_after_answer"
         )
         self.session.generate_reply(instructions=plan.directive(key, " ".join(parts)))
+
+    async def on_user_turn_completed(self, turn_ctx: ChatContext, new_message: ChatMessage) -> None:
+        """A "네"/"yeah" said over the interviewer's question is listening, not an answer."""
+        st = self._state
+        started = (new_message.metrics or {}).get("started_speaking_at")
+        speech_start, speech_end = st.agent_speech
+        over_agent = (
+            started is not None
+            and started >= speech_start
+            and (speech_end is None or started <= speech_end + 0.3)
+        )
+        if over_agent and st.is_backchannel(new_message.text_content or ""):
+            logger.info("backchannel over the interviewer ignored", extra={"stage": self._stage})
+            raise StopResponse()
 
     def _next_agent(self) -> StageAgent:
         nxt = self._state.plan.next_stage(self._stage)

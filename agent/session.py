@@ -13,7 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from livekit.agents import AgentSession, ChatMessage, ConversationItemAddedEvent
+from livekit.agents import (
+    AgentSession,
+    AgentStateChangedEvent,
+    ChatMessage,
+    ConversationItemAddedEvent,
+)
 
 from .config import InterviewConfig
 from .flow import InterviewState, StageAgent, first_agent
@@ -24,6 +29,9 @@ from .transcript import Transcript
 from .turn_taking import TurnTakingOptions, load_vad, turn_detector, turn_handling
 
 logger = logging.getLogger("interview.session")
+
+# stages whose questions call for a long answer: an early pause there is probably thinking
+OPEN_STAGES = ("introduction", "experience", "role")
 
 _METRIC_KEYS = {
     "candidate": ("transcription_delay", "end_of_turn_delay"),
@@ -52,6 +60,12 @@ class Interview:
     def finish(self) -> Transcript:
         self.store.finish(self.interview_id)
         return self.transcript()
+
+    def _on_agent_state(self, ev: AgentStateChangedEvent) -> None:
+        if ev.new_state == "speaking":
+            self.state.agent_speech = (ev.created_at, None)
+        elif ev.old_state == "speaking":
+            self.state.agent_speech = (self.state.agent_speech[0], ev.created_at)
 
     def _on_item(self, ev: ConversationItemAddedEvent) -> None:
         item = ev.item
@@ -116,6 +130,8 @@ def create_interview(
         assert choices is not None, "audio interviews need real providers"
         opts = turn_opts or TurnTakingOptions.from_env()
         detector = turn_detector(opts, config.language)
+        detector.expects_long_answer = lambda: state.stage in OPEN_STAGES
+        state.is_backchannel = detector.completeness.is_backchannel
         session = AgentSession(
             stt=build_stt(choices.stt, config.language, env),
             llm=llm,
@@ -151,4 +167,5 @@ def create_interview(
         store=store,
     )
     session.on("conversation_item_added", interview._on_item)
+    session.on("agent_state_changed", interview._on_agent_state)
     return interview

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -106,11 +107,27 @@ class TranscriptCompleteness:
         self._complete = tuple(data.get("complete_endings") or ())
         self._incomplete = tuple(data.get("incomplete_endings") or ())
         self._incomplete_words = {w.lower() for w in data.get("incomplete_words") or ()}
+        self._backchannels = {b.lower() for b in data.get("backchannels") or ()}
+        self._min_words = int(data.get("min_open_answer_words") or 0)
+        self._min_chars = int(data.get("min_open_answer_chars") or 0)
 
-    def score(self, text: str) -> float:
+    def is_backchannel(self, text: str) -> bool:
+        """Only listening signals ("네", "yeah, yeah"), nothing that answers or interrupts."""
+        words = [w.strip(".,!?~… ").lower() for w in text.split()]
+        words = [w for w in words if w]
+        return bool(words) and len(words) <= 3 and all(w in self._backchannels for w in words)
+
+    def too_short_for_open_question(self, text: str) -> bool:
+        if self._min_words and len(text.split()) < self._min_words:
+            return True
+        return bool(self._min_chars) and len(text.replace(" ", "")) < self._min_chars
+
+    def score(self, text: str, *, open_question: bool = False) -> float:
         t = text.strip()
         if not t:
             return 0.5
+        if open_question and self.too_short_for_open_question(t):
+            return 0.2
         if t.endswith((",", "...", "…", "-", ":")):
             return 0.0
         last = t.rstrip(".!?。 ").split()[-1].lower().strip(",\"'") if t.rstrip(".!?。 ") else ""
@@ -135,14 +152,20 @@ class TranscriptAwareTurnDetector:
     """
 
     def __init__(
-        self, inner: Any, completeness: TranscriptCompleteness, *, audio_weight: float = 0.3
+        self, inner: Any, completeness: TranscriptCompleteness, *, audio_weight: float = 0.2
     ) -> None:
         self._inner = inner
+        # set by the session: True while the interviewer waits for an answer to an open question
+        self.expects_long_answer: Callable[[], bool] = lambda: False
         self._completeness = completeness
         self._audio_weight = audio_weight
         self._turn_text = ""
         self._transcript_seq = 0
         self._waiters: list[asyncio.Event] = []
+
+    @property
+    def completeness(self) -> TranscriptCompleteness:
+        return self._completeness
 
     @property
     def model(self) -> str:
@@ -164,7 +187,9 @@ class TranscriptAwareTurnDetector:
         self._turn_text = ""
 
     def combine(self, audio_probability: float) -> float:
-        text_score = self._completeness.score(self._turn_text)
+        text_score = self._completeness.score(
+            self._turn_text, open_question=self.expects_long_answer()
+        )
         return self._audio_weight * audio_probability + (1 - self._audio_weight) * text_score
 
     def stream(

@@ -117,6 +117,20 @@ class ScriptedInterviewerLLM(llm.LLM):
             return _call("ask_follow_up", question=question)
         return _call("next_question")
 
+    def last_line(self, chat_ctx: ChatContext) -> str:
+        """The most recent «line» a tool or stage handed over, to say again."""
+        for item in reversed(chat_ctx.items):
+            text = (
+                item.output
+                if isinstance(item, FunctionCallOutput)
+                else item.text_content
+                if isinstance(item, ChatMessage) and item.role in ("system", "developer")
+                else None
+            )
+            if text and (m := _QUOTED.search(text)):
+                return m.group(1).strip()
+        return ""
+
     def _too_short(self, answer: str) -> bool:
         if "min_answer_words" in self._prompts:
             return len(answer.split()) < int(self._prompts["min_answer_words"])
@@ -159,9 +173,14 @@ def _call(name: str, **arguments: Any) -> tuple[str, dict[str, Any]]:
 
 
 class _ScriptedStream(llm.LLMStream):
+    tools_allowed = True
+
     async def _run(self) -> None:
         assert isinstance(self._llm, ScriptedInterviewerLLM)
         kind, payload = self._llm.decide(self._chat_ctx)
+        if kind == "call" and not self.tools_allowed:
+            # the session wants words now (e.g. after its tool-step limit): restate the last line
+            kind, payload = "say", self._llm.last_line(self._chat_ctx)
         request_id = utils.shortuuid("scripted_")
         if kind == "call":
             assert isinstance(payload, dict)

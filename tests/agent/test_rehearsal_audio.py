@@ -1,0 +1,89 @@
+"""Whole interviews through the real AgentSession with audio: offline STT/TTS/VAD/turn detector,
+a simulated candidate speaking in real time. Slow (real time), hence `integration`."""
+
+from __future__ import annotations
+
+import itertools
+import wave
+
+import numpy as np
+import pytest
+
+from agent.answers import load_answers
+from agent.config import parse_config
+from agent.rehearsal import run_rehearsal
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
+
+KO_ANSWERS = """네, 좋습니다.
+안녕하세요, 저는 이 년 차 백엔드 개발자 김민준입니다. 결제 시스템을 개발해 왔습니다.
+결제 API의 느린 쿼리를 고쳐서 응답 시간을 사십 퍼센트 줄였습니다.
+일관된 이름과 명확한 상태 코드를 가장 중요하게 생각합니다.
+없습니다. 감사합니다.
+"""
+
+EN_TURN_TAKING_ANSWERS = "\n".join(
+    [
+        "Yes, I'm ready.",
+        "[bc yeah] Hi, I'm Alex. I have worked as a backend engineer for two years, [pause 2] "
+        "mostly on the payments API in Python.",
+        "In that project I [pause 2.5] redesigned the slowest queries and added a cache, "
+        "which cut the latency by forty percent.",
+        "What matters most to me is [pause 1.5] clear names, clear status codes, "
+        "and keeping old clients working.",
+        "[bc uh-huh] No, that's all from me. Thank you.",
+    ]
+)
+
+
+def _config(language: str, name: str, role: str) -> dict:
+    return {
+        "candidate_name": name,
+        "role": role,
+        "language": language,
+        "duration_minutes": 3,
+        "interview_type": "technical",
+    }
+
+
+def _rms(path) -> tuple[float, float]:
+    with wave.open(str(path)) as w:
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64)
+        return float(np.sqrt(np.mean(data**2))), w.getnframes() / w.getframerate()
+
+
+async def test_korean_audio_rehearsal_end_to_end(tmp_path):
+    answers_file = tmp_path / "answers.txt"
+    answers_file.write_text(KO_ANSWERS, encoding="utf-8")
+    config = parse_config(_config("ko", "김민준", "백엔드 개발자"))
+    result = await run_rehearsal(config, load_answers(answers_file), tmp_path / "out")
+    assert result.finished
+    turns = result.transcript.turns
+    speakers = [t.speaker for t in turns]
+    assert speakers[0] == "interviewer" and speakers[-1] in ("interviewer", "candidate")
+    assert speakers.count("candidate") >= 5 and speakers.count("interviewer") >= 6
+    assert (
+        "기록" in turns[0].text
+        and "감사합니다" in [t for t in turns if t.speaker == "interviewer"][-1].text
+    )
+    assert all(b.start >= a.start for a, b in itertools.pairwise(turns))
+    rms, seconds = _rms(tmp_path / "out" / "interviewer.wav")
+    assert rms > 200 and seconds > 30, "the interviewer's speech was recorded"
+    assert result.summary()["turns_measured"] >= 4
+
+
+async def test_english_turn_taking_pauses_and_backchannels(tmp_path):
+    answers_file = tmp_path / "answers.txt"
+    answers_file.write_text(EN_TURN_TAKING_ANSWERS, encoding="utf-8")
+    config = parse_config(_config("en", "Alex", "Backend engineer"))
+    result = await run_rehearsal(config, load_answers(answers_file), tmp_path / "out")
+    s = result.summary()
+    assert result.finished
+    assert s["thinking_pauses"] == 3
+    assert s["cut_ins"] == 0, "a thinking pause made the interviewer jump in"
+    assert s["backchannels"] >= 1
+    assert s["interviewer_turns_interrupted"] == 0, "a backchannel stopped the interviewer"
+    # the pauses did not split answers: one candidate turn per answer
+    candidate = [t.text.lower() for t in result.transcript.turns if t.speaker == "candidate"]
+    assert any("alex" in c and "mostly" in c for c in candidate), candidate
+    assert any("latency" in c and "project" in c for c in candidate), candidate
