@@ -43,6 +43,10 @@ class ParticipantSession(Protocol):
 
     def track_unpublished(self, publisher: Participant, track: PublishedTrack) -> None: ...
 
+    def permission_changed(self) -> None: ...
+
+    def subscribed_tracks(self) -> list[str]: ...
+
     async def close(self, reason: int) -> None: ...
 
 
@@ -215,6 +219,8 @@ class Room:
             participant.permission = permission
         participant.version += 1
         self.broadcast_participant(participant, include_self=True)
+        if permission is not None and participant.session is not None:
+            participant.session.permission_changed()
         return participant
 
     # -- tracks -----------------------------------------------------------------------------

@@ -56,7 +56,13 @@ async def _stats(request: web.Request) -> web.Response:
     """GET /debug/stats: rooms, participants, tracks and forwarding latency (dev server only)."""
     registry: RoomRegistry = request.app["rooms"]
     rooms = {
-        room.name: {identity: sorted(p.tracks) for identity, p in room.participants.items()}
+        room.name: {
+            identity: {
+                "published": sorted(p.tracks),
+                "subscribed": sorted(p.session.subscribed_tracks()) if p.session else [],
+            }
+            for identity, p in room.participants.items()
+        }
         for room in registry.list()
     }
     return web.json_response({"rooms": rooms, "forwarding": FORWARDING_STATS.summary()})

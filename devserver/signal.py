@@ -144,6 +144,27 @@ class SignalSession:
     def track_unpublished(self, publisher: Participant, track: PublishedTrack) -> None:
         self.media.unsubscribe(track.info.sid)
 
+    def subscribed_tracks(self) -> list[str]:
+        return list(self.media.subscriptions)
+
+    def permission_changed(self) -> None:
+        """Apply new grants (RoomService.UpdateParticipant): drop what is no longer allowed."""
+        permission = self.participant.permission
+        if not permission.can_publish:
+            self._on_tracks_stopped(list(self.participant.tracks))
+        if not permission.can_subscribe:
+            for sid, sub in list(self.media.subscriptions.items()):
+                self.media.unsubscribe(sid)
+                # SDKs drop the remote track on this, as they would under livekit-server
+                update = proto_rtc.SubscriptionPermissionUpdate(
+                    participant_sid=sub.publisher.sid, track_sid=sid, allowed=False
+                )
+                self.send_signal(proto_rtc.SignalResponse(subscription_permission_update=update))
+        elif self.auto_subscribe:
+            for other in self.room.others(self.participant):
+                for track in other.tracks.values():
+                    self.track_published(other, track)
+
     async def close(self, reason: int) -> None:
         if self._closing:
             return

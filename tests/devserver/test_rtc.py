@@ -14,7 +14,7 @@ import aiohttp
 import jwt
 import numpy as np
 import pytest
-from livekit import rtc
+from livekit import api, rtc
 from livekit.protocol import rtc as proto_rtc
 
 pytestmark = pytest.mark.integration
@@ -391,3 +391,34 @@ async def test_permissions_limit_data_and_metadata(livekit_server) -> None:
         await asyncio.wait_for(bob.local_participant.set_attributes({"role": "boss"}), TIMEOUT)
         await asyncio.sleep(0.5)
         assert alice.remote_participants["bob"].attributes == {}
+
+
+async def test_revoked_subscribe_permission_drops_subscriptions(livekit_server, pair) -> None:
+    alice, bob = pair
+    source = rtc.AudioSource(48000, 1)
+    publication = await alice.local_participant.publish_track(
+        rtc.LocalAudioTrack.create_audio_track("mic", source)
+    )
+    await subscribed_track(bob, rtc.TrackKind.KIND_AUDIO)
+    http_url = livekit_server.url.replace("ws://", "http://")
+
+    async def bob_subscriptions() -> list[str]:
+        async with aiohttp.ClientSession() as http, http.get(f"{http_url}/debug/stats") as resp:
+            return (await resp.json())["rooms"][alice.name]["bob"]["subscribed"]
+
+    assert await bob_subscriptions() == [publication.sid]
+    changed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    bob.on(
+        "participant_permissions_changed",
+        lambda p, permission: changed.done() or changed.set_result(permission.can_subscribe),
+    )
+    async with api.LiveKitAPI(http_url, livekit_server.api_key, livekit_server.api_secret) as lk:
+        await lk.room.update_participant(
+            api.UpdateParticipantRequest(
+                room=alice.name,
+                identity="bob",
+                permission=api.ParticipantPermission(can_subscribe=False, can_publish=True),
+            )
+        )
+    assert await asyncio.wait_for(changed, TIMEOUT) is False
+    assert await bob_subscriptions() == []
