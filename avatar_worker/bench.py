@@ -8,7 +8,10 @@ Figures (single thread, so "per core"; CPU time where the machine is shared and 
 - added_latency_ms (p50, also p90/max): audio pushed in real time as 10 ms frames -> the video
   frame that shows it yielded, measured from the push of the chunk holding the frame's last
   sample (includes the analysis lookahead);
-- rss_per_session_mb: resident memory per additional session on a shared renderer.
+- rss_per_session_mb: resident memory per additional session on a shared renderer;
+- av_offset_ms_*: the generator driven as AvatarRunner does, through a real rtc.AVSynchronizer
+  with its AudioSource/VideoSource (no room): when each speech video frame is captured minus
+  when its audio starts playing (estimated from the audio source's queue); negative = video first.
 """
 
 from __future__ import annotations
@@ -187,6 +190,68 @@ async def _memory(composer: FrameComposer, pcm: np.ndarray, fps: float, sessions
     return (_rss_mb() - before) / sessions
 
 
+async def _av_offset(composer: FrameComposer, pcm: np.ndarray, fps: float) -> dict[str, float]:
+    gen = LipSyncVideoGenerator(
+        composer, GeneratorOptions(fps=fps, sample_rate=SAMPLE_RATE), seed=4
+    )
+    audio_source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=100)
+    video_source = rtc.VideoSource(composer.size, composer.size)
+    sync = rtc.AVSynchronizer(
+        audio_source=audio_source, video_source=video_source, video_fps=fps, video_queue_size_ms=100
+    )
+    captured: list[float] = []
+    capture = video_source.capture_frame
+
+    def timed_capture(frame: rtc.VideoFrame, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        captured.append(time.perf_counter())
+        capture(frame, **kwargs)
+
+    video_source.capture_frame = timed_capture  # type: ignore[method-assign]
+    speech_video: list[int] = []  # index among pushed video frames
+    audio_start: list[float] = []
+    pushed = 0
+
+    async def forward() -> None:
+        nonlocal pushed
+        speech_before = 0
+        async for item in gen:
+            if isinstance(item, AudioSegmentEnd):
+                return
+            if isinstance(item, rtc.VideoFrame):
+                if gen.frames_out > speech_before:
+                    speech_before = gen.frames_out
+                    speech_video.append(pushed)
+                pushed += 1
+            await sync.push(item)
+            if isinstance(item, rtc.AudioFrame):
+                audio_start.append(
+                    time.perf_counter() + audio_source.queued_duration - item.duration
+                )
+
+    async def feed() -> None:
+        await asyncio.sleep(0.3)  # idle first, as in a room
+        step = SAMPLE_RATE // 100
+        for offset in range(0, pcm.size, step):
+            chunk = pcm[offset : offset + step]
+            await gen.push_audio(rtc.AudioFrame(chunk.tobytes(), SAMPLE_RATE, 1, chunk.size))
+        await gen.push_audio(AudioSegmentEnd())
+
+    try:
+        await asyncio.gather(forward(), feed())
+        await sync.wait_for_playout()
+    finally:
+        await sync.aclose()
+        await audio_source.aclose()
+        await video_source.aclose()
+    offsets = np.array([captured[v] - a for v, a in zip(speech_video, audio_start, strict=False)])
+    offsets *= 1e3
+    return {
+        "av_offset_ms_median": round(float(np.median(offsets)), 1),
+        "av_offset_ms_p10": round(float(np.percentile(offsets, 10)), 1),
+        "av_offset_ms_p90": round(float(np.percentile(offsets, 90)), 1),
+    }
+
+
 def run_bench(
     avatar: str = "woman", size: int = 512, fps: float = 25.0, quick: bool = False
 ) -> dict:
@@ -199,6 +264,7 @@ def run_bench(
     result.update(bench_render(composer, 2000 if quick else 8000, fps))
     result.update(asyncio.run(_pipeline(composer, pcm, fps)))
     result.update(asyncio.run(_latency(composer, pcm[: SAMPLE_RATE * (2 if quick else 4)], fps)))
+    result.update(asyncio.run(_av_offset(composer, pcm[: SAMPLE_RATE * 2], fps)))
     result["rss_per_session_mb"] = round(
         asyncio.run(_memory(composer, pcm, fps, 10 if quick else 30)), 3
     )

@@ -34,6 +34,40 @@ SessionState = Literal["connecting", "waiting_agent", "running", "closed"]
 SAMPLE_RATE = 24000  # what the runner publishes; the agent's TTS rate is converted on the way
 
 
+class SingleLayerAvatarRunner(AvatarRunner):
+    """AvatarRunner publishing one video layer: a generated 512x512 face gains nothing from
+    simulcast, and encoding three layers per session would cost the host most of its capacity.
+    (The dev server also cannot negotiate simulcast from a Python publisher yet.)"""
+
+    def __init__(self, *args: object, video_bitrate: int = 900_000, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._video_bitrate = video_bitrate
+
+    async def _publish_track(self) -> None:
+        async with self._lock:
+            if self._video_publication is not None:
+                return
+            await self._room_connected_fut
+            lp = self._room.local_participant
+            audio_track = rtc.LocalAudioTrack.create_audio_track("avatar_audio", self._audio_source)
+            self._audio_publication = await lp.publish_track(
+                audio_track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+            )
+            await self._audio_publication.wait_for_subscription()
+            video_track = rtc.LocalVideoTrack.create_video_track("avatar_video", self._video_source)
+            self._video_publication = await lp.publish_track(
+                video_track,
+                rtc.TrackPublishOptions(
+                    source=rtc.TrackSource.SOURCE_CAMERA,
+                    simulcast=False,
+                    video_encoding=rtc.VideoEncoding(
+                        max_bitrate=self._video_bitrate,
+                        max_framerate=self._options.video_fps,
+                    ),
+                ),
+            )
+
+
 class SessionError(Exception):
     """The session could not start (bad token, unreachable server, no agent): one sentence."""
 
@@ -129,7 +163,7 @@ class RoomSession:
             session_id=self.session_id,
         )
         receiver = DataStreamAudioReceiver(self.room, sender_identity=self.agent_identity)
-        runner = AvatarRunner(
+        runner = SingleLayerAvatarRunner(
             self.room,
             audio_recv=receiver,
             video_gen=generator,
