@@ -2,11 +2,13 @@
 
 What the transcript can and cannot show: each candidate turn has a start and an end, and the
 speech recogniser cuts turns at pauses, so the silent gaps BETWEEN consecutive candidate
-segments of one answer are measured pauses. Pauses INSIDE a segment are invisible here. Hence:
+segments of one answer are measured pauses. Pauses INSIDE a segment are invisible unless the
+turn carries word timings ("words": [{"text", "start", "end"}], optional): then gaps between
+words of at least `min_pause_s` (0.25 s, the usual floor for a silent pause) count too. Hence:
   * speaking rate     = units / answer span (first segment start -> last segment end),
-  * articulation rate = units / sum of segment durations (visible pauses removed; invisible
-                        short pauses inside segments remain, so it is a lower bound),
-  * long pauses       = gaps > threshold between consecutive segments of one answer,
+  * articulation rate = units / (span - measured pauses); without word timings the short pauses
+                        inside segments remain, so it is a lower bound,
+  * long pauses       = measured pauses > threshold inside one answer,
   * response latency  = answer start - end of the interviewer's question (a barge-in, where the
                         answer starts before the question ends, counts as 0 in the mean).
 Units: Hangul syllables (U+AC00-U+D7A3) for Korean, per second; words for English, per minute.
@@ -15,6 +17,7 @@ Fillers are counted in every answer and divided by the answer span in minutes.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -38,6 +41,7 @@ METHOD = (
 @dataclass(frozen=True, slots=True)
 class DeliveryOptions:
     long_pause_s: float = 2.5
+    min_pause_s: float = 0.25  # shorter gaps between words are articulation, not pauses
 
 
 DEFAULT_OPTIONS = DeliveryOptions()
@@ -70,12 +74,21 @@ def answer_delivery(
     segments = sorted(exchange.segments, key=lambda s: s.start)
     start, end = segments[0].start, max(s.end for s in segments)
     duration = max(0.0, end - start)
-    speech = sum(max(0.0, s.end - s.start) for s in segments)
     pauses = []
     reached = segments[0].end
     for seg in segments[1:]:
         pauses.append(round(max(0.0, seg.start - reached), 3))
         reached = max(reached, seg.end)
+    inner = []  # pauses inside segments, visible only through word timings
+    for seg in segments:
+        words = seg.words or []
+        inner.extend(
+            round(b[0] - a[1], 3)
+            for a, b in itertools.pairwise(words)
+            if b[0] - a[1] >= options.min_pause_s
+        )
+    speech = max(0.0, duration - sum(pauses) - sum(inner))
+    pauses = sorted(pauses + inner, reverse=True) if inner else pauses
     units = sum(count_units(s.text, language) for s in segments)
     fillers: Counter[str] = Counter()
     for seg in segments:
@@ -98,6 +111,7 @@ def answer_delivery(
         fillers_per_minute=round(total / (duration / 60), 2) if duration > 0 else None,
         long_pauses=sum(1 for p in pauses if p > options.long_pause_s),
         pauses_s=pauses,
+        word_timed=all(seg.words for seg in segments),
     )
 
 
@@ -120,6 +134,7 @@ def overall_delivery(
         latencies = []
     return Delivery(
         timed=timed,
+        word_timed=bool(answers) and all(a.word_timed for a in answers),
         speaking_rate=_rate(units, span, language),
         speaking_rate_unit=rate_unit(language),
         articulation_rate=_rate(units, speech, language),

@@ -17,6 +17,8 @@ class Segment:
     text: str
     start: float
     end: float
+    # word timings (start, end) in interview seconds, when the speech recogniser gave them
+    words: list[tuple[float, float]] | None = None
 
 
 @dataclass(slots=True)
@@ -45,6 +47,25 @@ def _extras(turn: Turn) -> dict[str, object]:
     return dict(turn.model_extra or {})
 
 
+def word_times(turn: Turn) -> list[tuple[float, float]] | None:
+    """The turn's optional "words": [{"text", "start", "end"}, …] as sorted (start, end) pairs.
+
+    Anything malformed means no word timings for this turn (segment timings are used instead).
+    """
+    raw = (turn.model_extra or {}).get("words")
+    if not isinstance(raw, list) or not raw:
+        return None
+    times = []
+    for w in raw:
+        if not isinstance(w, dict):
+            return None
+        start, end = w.get("start"), w.get("end")
+        if not isinstance(start, int | float) or not isinstance(end, int | float) or end < start:
+            return None
+        times.append((float(start), float(end)))
+    return sorted(times)
+
+
 def split_exchanges(transcript: Transcript) -> list[Exchange]:
     exchanges: list[Exchange] = []
     question_turns: list[Turn] = []
@@ -69,7 +90,9 @@ def split_exchanges(transcript: Transcript) -> list[Exchange]:
                 question_end=max((t.end for t in question_turns), default=None),
                 question_meta=meta,
             )
-        current.segments.append(Segment(turn.text, turn.start, max(turn.end, turn.start)))
+        current.segments.append(
+            Segment(turn.text, turn.start, max(turn.end, turn.start), word_times(turn))
+        )
     if current is not None:
         exchanges.append(current)
     return exchanges

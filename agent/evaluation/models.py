@@ -47,9 +47,7 @@ class AnswerDelivery(BaseModel):
     start: float
     end: float
     duration_s: float
-    speech_s: float = Field(
-        description="sum of the answer's segment durations (pauses between segments excluded)"
-    )
+    speech_s: float = Field(description="answer span minus the measured pauses")
     response_latency_s: float | None
     units: int = Field(description="Hangul syllables (ko) or words (en)")
     speaking_rate: float | None
@@ -59,6 +57,9 @@ class AnswerDelivery(BaseModel):
     fillers_per_minute: float | None = None
     long_pauses: int = 0
     pauses_s: list[float] = Field(default_factory=list)
+    word_timed: bool = Field(
+        default=False, description="pauses inside segments measured from word timings"
+    )
 
 
 class Delivery(BaseModel):
@@ -66,6 +67,10 @@ class Delivery(BaseModel):
         default=True,
         description="false when the transcript has no speech timings (a text rehearsal): then "
         "rates, pauses and latency are not measured",
+    )
+    word_timed: bool = Field(
+        default=False,
+        description="every answer had word timings, so pauses inside segments were measured",
     )
     speaking_rate: float | None
     speaking_rate_unit: RateUnit

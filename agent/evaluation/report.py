@@ -157,7 +157,8 @@ def build_report(
     detector = FillerDetector(language)
     deliveries = [answer_delivery(ex, language, detector, options) for ex in exchanges]
     delivery = overall_delivery(deliveries, language, options)
-    delivery.method = resources.feedback(language)["delivery_method"]
+    method_key = "delivery_method_words" if delivery.word_timed else "delivery_method"
+    delivery.method = resources.feedback(language)[method_key]
     rubric = resources.rubric(language)["criteria"]
     texts = resources.feedback(language)
     labels = {name: spec["label"] for name, spec in rubric.items()}

@@ -99,3 +99,34 @@ def test_interviewer_turns_merge_into_one_question_and_empty_turns_are_skipped()
     [ex] = split_exchanges(t)
     assert ex.question == "Thanks. Next: why this role?"
     assert ex.question_end == 3.0 and len(ex.segments) == 1
+
+
+def test_word_timings_reveal_pauses_inside_a_segment() -> None:
+    t = make_transcript(
+        "ko",
+        [
+            ("interviewer", "역할을 말씀해 주세요.", 0.0, 10.0),
+            ("candidate", "음 저는 백엔드 개발자입니다", 11.0, 17.0),  # 12 syllables
+        ],
+    )
+    # gaps: 0.1 s (articulation), 1.0 s and 3.1 s (pauses, the second one long)
+    t.turns[1].words = [  # type: ignore[attr-defined]
+        {"text": "음", "start": 11.0, "end": 11.4},
+        {"text": "저는", "start": 11.5, "end": 12.0},
+        {"text": "백엔드", "start": 13.0, "end": 13.6},
+        {"text": "개발자입니다", "start": 16.7, "end": 17.0},
+    ]
+    [ex] = split_exchanges(t)
+    d = answer_delivery(ex, "ko", FillerDetector("ko"))
+    assert d.word_timed and d.pauses_s == [3.1, 1.0] and d.long_pauses == 1
+    assert d.speech_s == pytest.approx(1.9)
+    assert d.speaking_rate == 2.0  # 12 / 6 s
+    assert d.articulation_rate == pytest.approx(12 / 1.9, abs=0.01)
+    assert overall_delivery([d], "ko").word_timed
+
+
+def test_malformed_word_timings_fall_back_to_segments() -> None:
+    t = make_transcript("en", [("interviewer", "Q?", 0.0, 1.0), ("candidate", "a b", 2.0, 4.0)])
+    t.turns[1].words = [{"text": "a", "start": "x"}]  # type: ignore[attr-defined]
+    d = answer_delivery(split_exchanges(t)[0], "en", FillerDetector("en"))
+    assert not d.word_timed and d.speech_s == 2.0 and d.pauses_s == []
