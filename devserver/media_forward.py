@@ -37,6 +37,8 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
+from devserver.speakers import AudioLevel
+
 logger = logging.getLogger("devserver.media")
 
 _KEYFRAME_REQUEST_INTERVAL_S = 0.3
@@ -198,6 +200,7 @@ class TrackSource:
         self.mime_type = mime_type
         self.sinks: set[ForwardTrack] = set()
         self.packets_in = 0
+        self.level = AudioLevel() if kind == "audio" else None
         self._receiver = receiver
         self._media_ssrc: int | None = None
         self._last_keyframe_request = 0.0
@@ -230,6 +233,8 @@ class TrackSource:
         self.packets_in += 1
         self._media_ssrc = packet.ssrc
         if self.kind == "audio":
+            if self.level is not None and packet.extensions.audio_level is not None:
+                self.level.add(packet.extensions.audio_level[1])
             frame = EncodedFrame(
                 [packet.payload], packet.timestamp, keyframe=True, received_at=time.perf_counter()
             )

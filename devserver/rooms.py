@@ -20,6 +20,8 @@ from livekit.protocol import models
 from livekit.protocol import rtc as proto_rtc
 from livekit.rtc import EventEmitter
 
+from devserver.speakers import SpeakerMonitor
+
 logger = logging.getLogger("devserver.rooms")
 
 _SID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
@@ -123,6 +125,7 @@ class Room:
         self.participants: dict[str, Participant] = {}
         self.closed = False
         self._close_timer: asyncio.TimerHandle | None = None
+        self.speakers = SpeakerMonitor(self)
 
     def to_proto(self) -> models.Room:
         return models.Room(
@@ -158,6 +161,7 @@ class Room:
             raise RuntimeError(f"room {self.name!r} is full ({self.max_participants})")
         self._cancel_close_timer()
         self.participants[participant.identity] = participant
+        self.speakers.start()
         logger.info(
             "participant joined",
             extra={"room": self.name, "identity": participant.identity, "sid": participant.sid},
@@ -337,6 +341,7 @@ class Room:
     async def close(self) -> None:
         self._cancel_close_timer()
         self.closed = True
+        await self.speakers.stop()
         for identity in list(self.participants):
             await self.remove_participant(identity, reason=models.DisconnectReason.ROOM_DELETED)
 

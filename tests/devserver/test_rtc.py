@@ -81,6 +81,13 @@ async def test_audio_tone_arrives_at_the_other_participant(pair: tuple[rtc.Room,
             frame = rtc.AudioFrame((samples * 32767).astype(np.int16).tobytes(), 48000, 1, 480)
             await source.capture_frame(frame)
 
+    speaking: asyncio.Future[list[str]] = asyncio.get_running_loop().create_future()
+    bob.on(
+        "active_speakers_changed",
+        lambda speakers: (
+            speakers and not speaking.done() and speaking.set_result([p.identity for p in speakers])
+        ),
+    )
     player = asyncio.ensure_future(play(4.0))
     remote = await subscribed_track(bob, rtc.TrackKind.KIND_AUDIO)
     received: list[np.ndarray] = []
@@ -91,6 +98,7 @@ async def test_audio_tone_arrives_at_the_other_participant(pair: tuple[rtc.Room,
                 received.append(data)
             if len(received) * 480 >= 48000:
                 break
+    assert await asyncio.wait_for(speaking, TIMEOUT) == ["alice"]  # from the RTP audio levels
     player.cancel()
 
     signal = np.concatenate(received)[:48000]
