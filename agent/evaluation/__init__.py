@@ -27,6 +27,15 @@ Background assessment during the live interview (never delays the conversation):
 answers the assessor did not see (or saw split differently) are assessed then. With ``llm``
 the judge is ``"llm:<model>"``; without, the heuristic (``"heuristic"``). A judge reply that is
 missing or invalid twice marks that answer ``"status": "failed"`` with no scores.
+
+Transcript extras the evaluation reads when present: an interviewer turn's ``"stage"`` (the
+plan's stage, for the question kind) and a candidate turn's ``"words"``: ``[{"text", "start",
+"end"}, …]`` in interview seconds (word timings from the STT), which let pauses inside a segment
+count for the articulation rate and long pauses.
+
+Data files: prompts/rubrics/ (criteria.*.yaml scales and anchors, cues.*.yaml heuristic cues,
+feedback.*.yaml wording and UI strings, judge.*.txt judge prompt, protected_mentions.yaml) and
+prompts/fillers/{ko,en}.yaml.
 """
 
 from .assessor import AnswerAssessor

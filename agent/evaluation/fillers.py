@@ -188,10 +188,7 @@ class FillerDetector:
             nxt = wi + rule.length
             if candidates.get(nxt) is rule:
                 return True
+        # the second of a repeated pair ("like like", "그 그"), with no mark between them
         prev_wi = self._prev_candidate(wi, candidates)
-        return (
-            prev_wi is not None
-            and candidates[prev_wi] is rule
-            and before is not None
-            and (before.is_word)
-        )
+        repeated = prev_wi is not None and candidates[prev_wi] is rule
+        return repeated and before is not None and before.is_word
