@@ -1,3 +1,21 @@
-"""LiveKit-compatible development server for local development and tests (not for production)."""
+"""LiveKit-compatible development server for local development and tests (not for production:
+production runs livekit-server, see livekit.yaml).
+
+`python -m devserver` serves, on one port like `livekit-server --dev`:
+  /rtc             signal WebSocket (LiveKit protocol 16, dual PeerConnection "v0" mode; /rtc/v1
+                   answers 404 so clients fall back), /rtc/validate for browsers' error reasons
+  /agent           agent-worker WebSocket (devserver.agents)
+  /twirp/...       RoomService and AgentDispatchService (devserver.twirp)
+  /debug/stats     rooms, tracks, subscriptions and forwarding latency, as JSON
+
+Media is forwarded as RTP without decoding (Opus, VP8, H.264); a simulcast publisher (browsers)
+sends one layer, because aiortc does not negotiate simulcast. Not implemented: session resume
+(clients are told to rejoin), TURN/ICE servers, dynacast and adaptive stream, E2EE key
+exchange, egress/ingress/SIP, data tracks.
+
+Modules: server (app and routes), signal (WebSocket sessions), auth (tokens), rooms (registry,
+rooms, participants), media (PeerConnections, subscriptions), media_forward (RTP fan-out),
+data (DataPacket routing), speakers (active speakers), bench (`python -m devserver.bench`).
+"""
 
 __version__ = "1.9.0-dev"  # the livekit-server protocol level the dev server imitates
