@@ -10,7 +10,7 @@ import logging
 import re
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import httpx
 from fastapi import Depends, FastAPI, File, Header, HTTPException, Request, UploadFile
@@ -209,11 +209,20 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         tags=["reports"],
         summary="The interview report: JSON, or HTML with Accept: text/html",
     )
-    async def get_report(record: Session, accept: Annotated[str, Header()] = "") -> Response:
+    async def get_report(
+        record: Session,
+        accept: Annotated[str, Header()] = "",
+        format: Literal["json", "html"] | None = None,
+    ) -> Response:
         directory = registry.interview_dir(record.id)
         if record.erased_at:
             raise _error(404, f"the data of interview '{record.id}' was erased")
-        wants_html = "text/html" in accept and "application/json" not in accept.split(",")[0]
+        # ?format= wins (a plain link cannot set Accept); else HTML only when asked for first
+        wants_html = (
+            format == "html"
+            if format
+            else "text/html" in accept and "application/json" not in accept.split(",")[0]
+        )
         path = directory / ("report.html" if wants_html else "report.json")
         if not path.is_file():
             status = registry.status(record)
