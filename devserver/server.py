@@ -15,7 +15,7 @@ from livekit.protocol import models
 from devserver import agents, twirp
 from devserver.media_forward import FORWARDING_STATS
 from devserver.rooms import RoomRegistry
-from devserver.signal import handle_rtc, handle_validate
+from devserver.signal_join import handle_rtc, handle_validate
 
 logger = logging.getLogger("devserver")
 
