@@ -15,6 +15,7 @@ from pathlib import Path
 
 from livekit.agents import AgentServer, JobContext, JobProcess, cli
 
+from .avatar import start_avatar, worker_load
 from .config import ConfigError, parse_config
 from .providers import ProviderError
 from .session import create_interview
@@ -93,12 +94,15 @@ async def entrypoint(ctx: JobContext) -> None:
                 last = interview.state.stage
                 await ctx.room.local_participant.set_attributes({STAGE_ATTRIBUTE: last})
 
+    # the avatar (or, when the avatar service cannot serve, the agent's own audio) speaks
+    await ctx.connect()
+    await start_avatar(ctx, interview.session, config.avatar)
     await interview.session.start(interview.first_agent(), room=ctx.room)
     stage_task = asyncio.create_task(_publish_stage())
     interview.session.on("close", lambda _ev: stage_task.cancel())
 
 
-server = AgentServer(setup_fnc=prewarm)
+server = AgentServer(setup_fnc=prewarm, load_fnc=worker_load)
 server.rtc_session(entrypoint, agent_name=AGENT_NAME)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .avatars import AvatarError, get_composer
 from .espeak_data import EspeakToolError
+from .service import add_serve
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -129,6 +130,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_bench,
     add_lipsync_eval,
     add_prepare,
+    add_serve,
 ]
 
 

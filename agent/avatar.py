@@ -1,0 +1,315 @@
+"""The interviewer's face: asks the co-located avatar service to join, else speaks audio-only.
+
+`ServiceAvatar` is a livekit-agents `AvatarSession` for this project's avatar service
+(`python -m avatar_worker serve`). Started before `session.start()`, it mints the avatar's token
+(kind agent, its own identity, `lk.publish_on_behalf` = the agent), asks the service to join and
+points the session's audio tail at the avatar (`DataStreamAudioOutput`, which waits for the
+avatar's video track). When the service is unreachable or full, nothing is replaced and the
+session publishes its own audio as usual. When the avatar does not show up in time or leaves
+mid-interview, the audio tail is switched to the agent's own published track within a second and
+the interview goes on audio-only; both are logged.
+
+`worker_load` makes the worker's reported load follow the avatar service's capacity
+(`GET /health`), so LiveKit sends new interviews to hosts with room for another avatar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from livekit import api, rtc
+from livekit.agents import AgentSession, JobContext, get_job_context
+from livekit.agents.types import ATTRIBUTE_PUBLISH_ON_BEHALF
+from livekit.agents.voice.avatar import AvatarSession, DataStreamAudioOutput
+
+logger = logging.getLogger("interview.avatar")
+
+DEFAULT_SERVICE_URL = "http://127.0.0.1:8089"
+AVATAR_SAMPLE_RATE = 24000  # the avatar's own output rate: no resampling on its side
+AVATAR_ATTRIBUTE = "interview.avatar"  # on the agent: "on", or why the interview is audio-only
+
+
+@dataclass(frozen=True)
+class AvatarServiceSettings:
+    """Where the avatar service and the LiveKit server are (DESIGN.md, Environment)."""
+
+    service_url: str = DEFAULT_SERVICE_URL
+    secret: str = ""
+    livekit_url: str = "ws://127.0.0.1:7880"
+    api_key: str = "devkey"
+    api_secret: str = "secret"
+    request_timeout_s: float = 3.0
+    join_timeout_s: float = 15.0  # from the request until the avatar's video track is seen
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AvatarServiceSettings:
+        env = os.environ if env is None else env
+        d = cls()
+        return cls(
+            service_url=env.get("AVATAR_SERVICE_URL") or d.service_url,
+            secret=env.get("AVATAR_SERVICE_SECRET", ""),
+            livekit_url=env.get("LIVEKIT_URL") or d.livekit_url,
+            api_key=env.get("LIVEKIT_API_KEY") or d.api_key,
+            api_secret=env.get("LIVEKIT_API_SECRET") or d.api_secret,
+        )
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret}"} if self.secret else {}
+
+
+class AvatarUnavailable(Exception):
+    """The avatar service cannot serve this interview (unreachable, full, refused)."""
+
+
+class ServiceAvatar(AvatarSession):
+    """One interview's avatar through the co-located avatar service, with audio-only fallback."""
+
+    def __init__(self, avatar: str, settings: AvatarServiceSettings | None = None) -> None:
+        super().__init__()
+        self.avatar = avatar
+        self.settings = settings or AvatarServiceSettings.from_env()
+        self.active = False  # the audio tail goes to the avatar
+        self.fallback_reason = ""
+        self.fallback_at: float | None = None
+        self._identity = ""
+        self._agent_identity = ""
+        self._service_session = ""
+        self._session: AgentSession | None = None
+        self._room: rtc.Room | None = None
+        self._fallback_task: asyncio.Task[None] | None = None
+        self._join_watch: asyncio.Task[None] | None = None
+        self._own_output: Any = None
+        self._closing = False
+        self._log: dict[str, str] = {}
+
+    @property
+    def avatar_identity(self) -> str:
+        return self._identity
+
+    @property
+    def provider(self) -> str:
+        return "interview-avatar-service"
+
+    # ---- start ---------------------------------------------------------------------------
+    async def start(self, agent_session: AgentSession, room: rtc.Room) -> None:  # type: ignore[override]
+        """Ask the service to join; on success the audio tail goes to the avatar. Never raises
+        for an unavailable service: the interview then runs audio-only."""
+        job = get_job_context(required=False)
+        self._agent_identity = (
+            job.local_participant_identity if job else room.local_participant.identity
+        )
+        self._identity = f"avatar-{self._agent_identity}"
+        self._session, self._room = agent_session, room
+        self._log = {"room": room.name, "avatar": self.avatar, "identity": self._identity}
+        await super().start(agent_session, room)
+        try:
+            info = await self._request_session(room.name)
+        except AvatarUnavailable as e:
+            self._note_audio_only(str(e))
+            return
+        self._service_session = str(info.get("id", ""))
+        agent_session.output.replace_audio_tail(
+            DataStreamAudioOutput(
+                room,
+                destination_identity=self._identity,
+                sample_rate=AVATAR_SAMPLE_RATE,
+                wait_remote_track=rtc.TrackKind.KIND_VIDEO,
+                wait_playback_start=True,
+            )
+        )
+        self.active = True
+        room.on("participant_disconnected", self._on_participant_disconnected)
+        self._join_watch = asyncio.create_task(self._watch_join())
+        logger.info("avatar requested", extra={**self._log, "session": self._service_session})
+
+    def _token(self, room_name: str) -> str:
+        s = self.settings
+        return (
+            api.AccessToken(s.api_key, s.api_secret)
+            .with_kind("agent")
+            .with_identity(self._identity)
+            .with_name("Interviewer")
+            .with_grants(
+                api.VideoGrants(
+                    room_join=True,
+                    room=room_name,
+                    can_publish=True,
+                    can_subscribe=False,  # audio arrives as data streams
+                    can_publish_data=True,
+                )
+            )
+            .with_attributes({ATTRIBUTE_PUBLISH_ON_BEHALF: self._agent_identity})
+            .to_jwt()
+        )
+
+    async def _request_session(self, room_name: str) -> dict[str, Any]:
+        s = self.settings
+        body = {
+            "livekit_url": s.livekit_url,
+            "token": self._token(room_name),
+            "avatar": self.avatar,
+        }
+        url = f"{s.service_url.rstrip('/')}/sessions"
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(
+                    url,
+                    json=body,
+                    headers=s.headers(),
+                    timeout=aiohttp.ClientTimeout(total=s.request_timeout_s),
+                ) as resp,
+            ):
+                text = await resp.text()
+                if resp.status != 201:
+                    try:
+                        reason = json.loads(text).get("error", text)
+                    except ValueError:
+                        reason = text[:200]
+                    raise AvatarUnavailable(f"avatar service refused ({resp.status}): {reason}")
+                return json.loads(text)  # type: ignore[no-any-return]
+        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+            raise AvatarUnavailable(
+                f"avatar service at {s.service_url} unreachable ({e.__class__.__name__})"
+            ) from None
+
+    # ---- fallback ------------------------------------------------------------------------
+    async def _watch_join(self) -> None:
+        try:
+            await self.wait_for_join(timeout=self.settings.join_timeout_s)
+        except TimeoutError:
+            self.fall_back(f"the avatar did not join within {self.settings.join_timeout_s:.0f} s")
+            return
+        logger.info("avatar joined the room", extra=self._log)
+        self._set_attribute("on")
+
+    def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
+        if participant.identity == self._identity and not self._closing:
+            self.fall_back("the avatar left the room")
+
+    def fall_back(self, reason: str) -> None:
+        """Publish the agent's own audio from now on; the interview goes on audio-only."""
+        if not self.active or self._closing or self._session is None or self._room is None:
+            return
+        from livekit.agents.voice.room_io._output import _ParticipantAudioOutput
+
+        self.active = False
+        self.fallback_at = time.time()
+        own = _ParticipantAudioOutput(
+            self._room,
+            sample_rate=AVATAR_SAMPLE_RATE,
+            num_channels=1,
+            track_publish_options=rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE),
+        )
+        self._own_output = own
+        # swaps only the tail: transcript sync and recording stay attached, and speech in
+        # progress continues on the new sink
+        self._session.output.replace_audio_tail(own)
+        self._fallback_task = asyncio.create_task(own.start())
+        self._note_audio_only(reason)
+
+    def _note_audio_only(self, reason: str) -> None:
+        self.fallback_reason = reason
+        logger.warning("interview continues audio-only: %s", reason, extra=self._log)
+        self._set_attribute(f"off: {reason}")
+
+    def _set_attribute(self, value: str) -> None:
+        room = self._room
+        if room is None or not room.isconnected():
+            return
+
+        async def _set() -> None:
+            try:
+                await room.local_participant.set_attributes({AVATAR_ATTRIBUTE: value})
+            except Exception as e:  # informational only
+                logger.debug("could not set the avatar attribute", extra={"error": str(e)})
+
+        asyncio.get_running_loop().create_task(_set())
+
+    # ---- close ---------------------------------------------------------------------------
+    async def aclose(self) -> None:
+        self._closing = True
+        if self._room is not None:
+            self._room.off("participant_disconnected", self._on_participant_disconnected)
+        for task in (self._join_watch, self._fallback_task):
+            if task is not None and not task.done():
+                task.cancel()
+        if self._own_output is not None:
+            await self._own_output.aclose()
+        await self._stop_service_session()
+        await super().aclose()
+
+    async def _stop_service_session(self) -> None:
+        """Tell the service the interview is over (it also notices the agent leaving)."""
+        if not self._service_session:
+            return
+        s = self.settings
+        url = f"{s.service_url.rstrip('/')}/sessions/{self._service_session}"
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.delete(url, headers=s.headers(), timeout=aiohttp.ClientTimeout(total=2.0)),
+            ):
+                pass
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            pass
+
+
+async def start_avatar(ctx: JobContext, session: AgentSession, avatar: str) -> ServiceAvatar:
+    """The worker's hook, called before `session.start()`."""
+    service_avatar = ServiceAvatar(avatar)
+    await service_avatar.start(session, ctx.room)
+    return service_avatar
+
+
+# ---- load-aware dispatch -----------------------------------------------------------------
+
+
+@dataclass
+class _HealthCache:
+    load: float = 0.0
+    at: float = 0.0
+    warned: bool = False
+
+
+_HEALTH = _HealthCache()
+
+
+def avatar_service_load(
+    settings: AvatarServiceSettings | None = None, max_age_s: float = 2.0
+) -> float:
+    """The avatar service's load 0..1 (1 when full); 0 when it is unreachable, since interviews
+    then still run audio-only. Blocking (the worker calls its load function in a thread)."""
+    now = time.monotonic()
+    if now - _HEALTH.at < max_age_s:
+        return _HEALTH.load
+    settings = settings or AvatarServiceSettings.from_env()
+    url = f"{settings.service_url.rstrip('/')}/health"
+    try:
+        with urllib.request.urlopen(url, timeout=0.5) as resp:
+            health = json.loads(resp.read())
+        load = 1.0 if health.get("status") == "full" else float(health.get("load", 0.0))
+        _HEALTH.warned = False
+    except (OSError, ValueError) as e:
+        if not _HEALTH.warned:
+            logger.warning("avatar service health unavailable", extra={"error": str(e)})
+            _HEALTH.warned = True
+        load = 0.0
+    _HEALTH.load, _HEALTH.at = load, now
+    return load
+
+
+def worker_load(server: Any) -> float:
+    """The worker's load: its own CPU load or the avatar service's, whichever is higher."""
+    from livekit.agents.worker import _DefaultLoadCalc
+
+    return max(_DefaultLoadCalc.get_load(server), avatar_service_load())

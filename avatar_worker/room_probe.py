@@ -1,0 +1,233 @@
+"""A measuring participant: what a candidate sees and hears in an interview room.
+
+Used by the room benchmark and the room tests. It joins like any client (the `livekit` SDK),
+subscribes to everything, and records per remote participant: audio energy in 10 ms steps and,
+for video, each frame's arrival time, size and how open the avatar's mouth is — read from the
+pixels (dark mouth-interior pixels inside the stylized characters' mouth box), so the figure is
+what a viewer sees after encoding, forwarding and decoding. It can also speak: a WAV file played
+in real time as its microphone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from livekit import rtc
+
+AUDIO_RATE = 24000
+STEP_S = 0.01  # audio energy resolution
+DARK_Y = 60  # mouth interior in the stylized characters (lips, skin are brighter)
+_MOUTH_BOX = (216, 252, 80, 58)  # x, y, w, h at 512x512 (stylized characters, head space)
+_SWAY = 6  # head sway/nod margin in pixels
+
+
+@dataclass
+class VideoSample:
+    t: float
+    width: int
+    height: int
+    mouth: float  # share of dark pixels in the mouth region, 0 = closed
+    luma_sum: int  # cheap frame fingerprint: changes when anything moves
+
+
+@dataclass
+class Received:
+    """Everything one remote participant sent us."""
+
+    identity: str
+    kind: int = 0
+    attributes: dict[str, str] = field(default_factory=dict)
+    audio_t: list[float] = field(default_factory=list)  # arrival time of each 10 ms step
+    audio_rms: list[float] = field(default_factory=list)
+    video: list[VideoSample] = field(default_factory=list)
+
+    def loud_times(self, threshold: float = 300.0) -> np.ndarray:
+        rms = np.asarray(self.audio_rms)
+        return np.asarray(self.audio_t)[rms > threshold]
+
+    def audio_between(self, t0: float, t1: float) -> np.ndarray:
+        t = np.asarray(self.audio_t)
+        return np.asarray(self.audio_rms)[(t >= t0) & (t < t1)]
+
+    def video_between(self, t0: float, t1: float) -> list[VideoSample]:
+        return [v for v in self.video if t0 <= v.t < t1]
+
+
+def mouth_openness(frame: rtc.VideoFrame) -> tuple[float, int]:
+    """(dark share of the mouth region, luma sum) of an I420 frame of any size."""
+    i420 = (
+        frame if frame.type == rtc.VideoBufferType.I420 else frame.convert(rtc.VideoBufferType.I420)
+    )
+    w, h = i420.width, i420.height
+    y = np.frombuffer(i420.data, dtype=np.uint8)[: w * h].reshape(h, w)
+    sx, sy = w / 512.0, h / 512.0
+    bx, by, bw, bh = _MOUTH_BOX
+    x0, x1 = int((bx - _SWAY) * sx), int((bx + bw + _SWAY) * sx)
+    y0, y1 = int((by - _SWAY) * sy), int((by + bh + _SWAY) * sy)
+    region = y[max(0, y0) : y1, max(0, x0) : x1]
+    return float((region < DARK_Y).mean()), int(y[::8, ::8].sum())
+
+
+class RoomProbe:
+    """A participant that records what it receives and can play a WAV as its microphone."""
+
+    def __init__(self) -> None:
+        self.room = rtc.Room()
+        self.received: dict[str, Received] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._mic: rtc.AudioSource | None = None
+        self.room.on("track_subscribed", self._on_track)
+        self.room.on("participant_connected", self._on_participant)
+        self.room.on("participant_attributes_changed", self._on_attributes)
+
+    def of(self, identity: str) -> Received:
+        if identity not in self.received:
+            self.received[identity] = Received(identity)
+        return self.received[identity]
+
+    async def connect(self, url: str, token: str) -> None:
+        await self.room.connect(url, token)
+        for p in self.room.remote_participants.values():
+            self._on_participant(p)
+
+    def _on_participant(self, p: rtc.RemoteParticipant) -> None:
+        rec = self.of(p.identity)
+        rec.kind = p.kind
+        rec.attributes = dict(p.attributes)
+
+    def _on_attributes(self, _changed: dict[str, str], p: rtc.Participant) -> None:
+        self.of(p.identity).attributes = dict(p.attributes)
+
+    def _on_track(
+        self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, p: rtc.RemoteParticipant
+    ) -> None:
+        self._on_participant(p)
+        rec = self.of(p.identity)
+        if track.kind == rtc.TrackKind.KIND_AUDIO:
+            coro = self._read_audio(track, rec)
+        else:
+            coro = self._read_video(track, rec)
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _read_audio(self, track: rtc.Track, rec: Received) -> None:
+        step = int(AUDIO_RATE * STEP_S)
+        async for ev in rtc.AudioStream(track, sample_rate=AUDIO_RATE, num_channels=1):
+            now = time.perf_counter()
+            pcm = np.frombuffer(ev.frame.data, dtype=np.int16).astype(np.float32)
+            n = pcm.size // step
+            for i in range(n):  # the last step arrived now, earlier ones a little before
+                chunk = pcm[i * step : (i + 1) * step]
+                rec.audio_t.append(now - (n - 1 - i) * STEP_S)
+                rec.audio_rms.append(float(np.sqrt(np.mean(chunk * chunk))))
+
+    async def _read_video(self, track: rtc.Track, rec: Received) -> None:
+        async for ev in rtc.VideoStream(track):
+            now = time.perf_counter()
+            mouth, luma = mouth_openness(ev.frame)
+            rec.video.append(VideoSample(now, ev.frame.width, ev.frame.height, mouth, luma))
+
+    # ---- speaking ------------------------------------------------------------------------
+    async def start_microphone(self) -> None:
+        self._mic = rtc.AudioSource(AUDIO_RATE, 1, queue_size_ms=100)
+        track = rtc.LocalAudioTrack.create_audio_track("microphone", self._mic)
+        await self.room.local_participant.publish_track(
+            track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        )
+
+    async def say(self, pcm: np.ndarray, silence_after_s: float = 0.0) -> tuple[float, float]:
+        """Play int16 mono samples at AUDIO_RATE in real time; returns (start, end) times."""
+        assert self._mic is not None, "start_microphone() first"
+        step = int(AUDIO_RATE * STEP_S)
+        tail = np.zeros(int(silence_after_s * AUDIO_RATE), dtype=np.int16)
+        data = np.concatenate([pcm.astype(np.int16), tail])
+        start = time.perf_counter()
+        end = start + pcm.size / AUDIO_RATE
+        for i in range(0, data.size, step):
+            chunk = data[i : i + step]
+            if chunk.size < step:
+                chunk = np.pad(chunk, (0, step - chunk.size))
+            await self._mic.capture_frame(rtc.AudioFrame(chunk.tobytes(), AUDIO_RATE, 1, step))
+            # pace in real time (the source's queue would otherwise accept a burst)
+            ahead = start + (i + step) / AUDIO_RATE - time.perf_counter() - 0.05
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+        return start, end
+
+    async def silence(self, seconds: float) -> None:
+        await self.say(np.zeros(int(seconds * AUDIO_RATE), dtype=np.int16))
+
+    async def aclose(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.room.disconnect()
+
+
+def read_wav(path: Path) -> np.ndarray:
+    """Mono int16 at AUDIO_RATE from a WAV file (espeak-ng writes 22050 Hz)."""
+    with wave.open(str(path), "rb") as w:
+        rate, channels = w.getframerate(), w.getnchannels()
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    if channels > 1:
+        pcm = pcm.reshape(-1, channels).mean(axis=1).astype(np.int16)
+    if rate != AUDIO_RATE:
+        t = np.arange(int(pcm.size * AUDIO_RATE / rate)) * rate / AUDIO_RATE
+        pcm = np.interp(t, np.arange(pcm.size), pcm).astype(np.int16)
+    return pcm
+
+
+async def espeak(text: str, language: str, out: Path) -> np.ndarray:
+    """Synthesize a candidate's answer with espeak-ng (offline)."""
+    proc = await asyncio.create_subprocess_exec(
+        "espeak-ng",
+        "-v",
+        language,
+        "-s",
+        "160",
+        "-w",
+        str(out),
+        text,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"espeak-ng failed: {err.decode(errors='replace').strip()}")
+    return read_wav(out)
+
+
+def av_offset_s(rec: Received, max_lag_s: float = 0.3) -> tuple[float, float]:
+    """Lag of mouth motion behind audio energy (positive: video late) and the correlation at it,
+    over the whole recording, on a 10 ms grid."""
+    if len(rec.video) < 10 or len(rec.audio_t) < 10:
+        return float("nan"), 0.0
+    t0 = max(rec.audio_t[0], rec.video[0].t)
+    t1 = min(rec.audio_t[-1], rec.video[-1].t)
+    grid = np.arange(t0, t1, STEP_S)
+    audio = np.interp(grid, rec.audio_t, rec.audio_rms)
+    # the frame shown at time t is the last one that arrived
+    vt = np.asarray([v.t for v in rec.video])
+    vm = np.asarray([v.mouth for v in rec.video])
+    idx = np.clip(np.searchsorted(vt, grid, side="right") - 1, 0, vt.size - 1)
+    video = vm[idx]
+    # smooth the audio over a frame, as the mouth integrates 40 ms of it
+    audio = np.convolve(audio, np.ones(4) / 4, mode="same")
+    a = (audio - audio.mean()) / (audio.std() + 1e-9)
+    v = (video - video.mean()) / (video.std() + 1e-9)
+    best, best_lag = -2.0, 0
+    max_lag = int(max_lag_s / STEP_S)
+    for lag in range(-max_lag, max_lag + 1):
+        if lag >= 0:
+            c = float(np.mean(a[: a.size - lag] * v[lag:]))
+        else:
+            c = float(np.mean(a[-lag:] * v[: v.size + lag]))
+        if c > best:
+            best, best_lag = c, lag
+    return best_lag * STEP_S, best
