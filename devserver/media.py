@@ -33,6 +33,7 @@ from livekit.protocol import rtc as proto_rtc
 
 from devserver.media_forward import ForwardTrack, TrackSource, prepare_forward_sender, tap_receiver
 from devserver.rooms import Participant, PublishedTrack
+from devserver.simulcast import accept_best_layer
 
 logger = logging.getLogger("devserver.media")
 
@@ -166,11 +167,10 @@ class ParticipantMedia:
             bound = [self._bind_track(m, mid_to_cid) for m in self._new_receivers]
             answer = await self.publisher.createAnswer()
             await self.publisher.setLocalDescription(answer)
+            answer_sdp = accept_best_layer(offer.sdp, self.publisher.localDescription.sdp)
             self._send_signal(
                 proto_rtc.SignalResponse(
-                    answer=proto_rtc.SessionDescription(
-                        type="answer", sdp=self.publisher.localDescription.sdp, id=offer.id
-                    )
+                    answer=proto_rtc.SessionDescription(type="answer", sdp=answer_sdp, id=offer.id)
                 )
             )
         if stopped:
