@@ -8,14 +8,15 @@ production runs livekit-server, see livekit.yaml).
   /twirp/...       RoomService and AgentDispatchService (devserver.twirp)
   /debug/stats     rooms, tracks, subscriptions and forwarding latency, as JSON
 
-Media is forwarded as RTP without decoding (Opus, VP8, H.264); a simulcast publisher (browsers)
-sends one layer, because aiortc does not negotiate simulcast. Not implemented: session resume
-(clients are told to rejoin), TURN/ICE servers, dynacast and adaptive stream, E2EE key
-exchange, egress/ingress/SIP, data tracks.
+Media is forwarded as RTP without decoding (Opus, VP8, H.264). A simulcast publisher (browsers,
+the Python SDK's default) is asked for its best layer only (simulcast.py): aiortc cannot receive
+several. Not implemented: session resume (clients are told to rejoin), TURN/ICE servers, dynacast
+and adaptive stream, E2EE key exchange, egress/ingress/SIP, data tracks.
 
-Modules: server (app and routes), signal (WebSocket sessions), auth (tokens), rooms (registry,
-rooms, participants), media (PeerConnections, subscriptions), media_forward (RTP fan-out),
-data (DataPacket routing), speakers (active speakers), bench (`python -m devserver.bench`).
+Modules: server (app, routes), signal_join (auth, upgrade), signal (signal sessions), auth
+(tokens), rooms (registry, rooms, participants), media (PeerConnections, subscriptions),
+media_forward (RTP fan-out), simulcast (SDP answer edit), data (DataPacket routing), speakers
+(active speakers), bench (`python -m devserver.bench`).
 """
 
 __version__ = "1.9.0-dev"  # the livekit-server protocol level the dev server imitates
