@@ -4,6 +4,7 @@
   python -m agent rehearse --config C.json --answers A.txt --out DIR [--text]
   python -m agent report TRANSCRIPT.json --out DIR
   python -m agent bench [--lang ko|en] [--runs N] [--json]
+  python -m agent stack [--no-web]             devserver + avatar service + worker + web app
 
 Bad input: exit status 2 and one line on stderr, never a traceback.
 """
@@ -126,7 +127,7 @@ def _worker(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    commands = "dev, start, console, rehearse, report, bench"
+    commands = "dev, start, console, rehearse, report, bench, stack"
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
         return 0 if argv else 2
@@ -137,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         return _report(rest)
     if cmd == "bench":
         return _bench(rest)
+    if cmd == "stack":
+        from .stack import main as stack_main
+
+        return stack_main(rest)
     if cmd in WORKER_COMMANDS:
         return _worker(argv)
     return _fail(f"unknown command '{cmd}' (expected one of: {commands})")

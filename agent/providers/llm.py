@@ -23,6 +23,8 @@ _QUOTED = re.compile(r"«(.*?)»", re.DOTALL)
 _STAGE = re.compile(r"\[stage: (\w+)\]")
 _SHORT_REQUEST_WORDS = 12
 _ANSWER_TOOLS = {"next_question", "skip_question"}
+# the scripted interviewer answers this many of the candidate's own questions, then closes
+MAX_CANDIDATE_QUESTIONS = 2
 
 
 class ScriptedInterviewerLLM(llm.LLM):
@@ -108,7 +110,10 @@ class ScriptedInterviewerLLM(llm.LLM):
         if stage == "candidate_questions":
             if not answer or matches_any(answer, intents["no_more_questions"], word_boundaries=en):
                 return _call("next_question")
-            if matches_any(answer, intents["question_marks"], word_boundaries=False):
+            answered = self._replies_since_opener(items)
+            if answered < MAX_CANDIDATE_QUESTIONS and matches_any(
+                answer, intents["question_marks"], word_boundaries=False
+            ):
                 return ("say", self._prompts["lines"]["candidate_answer"])
             return _call("next_question")
         follow_ups = self._follow_ups_since_last_question(items)
@@ -149,6 +154,18 @@ class ScriptedInterviewerLLM(llm.LLM):
                 if _QUOTED.search(item.text_content or ""):
                     break  # a stage opener: a new planned question started here
         return n
+
+    @staticmethod
+    def _replies_since_opener(items: list[Any]) -> int:
+        """Interviewer replies since the current question was opened (by a stage or a tool)."""
+        n = 0
+        for item in reversed(items):
+            if isinstance(item, ChatMessage) and item.role == "assistant":
+                n += 1
+            elif isinstance(item, ChatMessage) and item.role in ("system", "developer"):
+                if _QUOTED.search(item.text_content or ""):
+                    break
+        return max(0, n - 1)  # the opener's own spoken question does not count
 
     @staticmethod
     def _stage(chat_ctx: ChatContext) -> str:
