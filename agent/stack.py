@@ -1,0 +1,288 @@
+"""The whole local stack in one command: `python -m agent stack`.
+
+Starts, as subprocesses on loopback with the offline defaults: the dev LiveKit server, the avatar
+service, the interviewer worker and (when the `web` package is present) the interview API with
+the browser client. Each is waited for (health check or registration) before the next starts; a
+port already in use is one clear line and exit status 2. Ctrl-C stops everything in reverse
+order. Logs go to DATA_DIR/logs/<component>.log. The tests and the room benchmark reuse `Stack`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class StackError(Exception):
+    """A component could not start (one sentence, names the component)."""
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    host: str = "127.0.0.1"
+    livekit_port: int = 7880
+    avatar_port: int = 8089
+    web_port: int = 8080
+    api_key: str = "devkey"
+    api_secret: str = "secret"
+    livekit_url: str = ""  # an existing server: no dev server is started
+    web: bool = True
+    avatar: bool = True
+    avatar_capacity: int | None = None
+    data_dir: Path = Path("./data")
+    startup_timeout_s: float = 90.0
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return self.livekit_url or f"ws://{self.host}:{self.livekit_port}"
+
+    @property
+    def avatar_url(self) -> str:
+        return f"http://{self.host}:{self.avatar_port}"
+
+
+@dataclass
+class Component:
+    name: str
+    argv: list[str]
+    port: int | None
+    ready: Callable[[Component], bool]
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    def log_tail(self, n: int = 1500) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")[-n:]
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as resp:
+            return 200 <= resp.status < 300
+    except OSError:
+        return False
+
+
+def web_available() -> bool:
+    return (ROOT / "web" / "__main__.py").is_file()
+
+
+class Stack:
+    """The local stack's processes; `start()` then `stop()` (or use it as a context manager)."""
+
+    def __init__(self, options: StackOptions) -> None:
+        self.options = options
+        self.components: list[Component] = []
+        self.log_dir = options.data_dir / "logs"
+
+    def env(self) -> dict[str, str]:
+        o = self.options
+        env = dict(os.environ)
+        env.update(
+            {
+                "LIVEKIT_URL": o.url,
+                "LIVEKIT_API_KEY": o.api_key,
+                "LIVEKIT_API_SECRET": o.api_secret,
+                "AVATAR_SERVICE_URL": o.avatar_url,
+                "INTERVIEW_DATA_DIR": str(o.data_dir),
+                "HF_HUB_OFFLINE": "1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+        if o.avatar_capacity is not None:
+            env["AVATAR_SERVICE_CAPACITY"] = str(o.avatar_capacity)
+        env.update(o.extra_env)
+        return env
+
+    def plan(self) -> list[Component]:
+        o, py = self.options, sys.executable
+        parts: list[Component] = []
+        if not o.livekit_url:
+            parts.append(
+                Component(
+                    "devserver",
+                    [py, "-m", "devserver", "--host", o.host, "--port", str(o.livekit_port),
+                     "--keys", f"{o.api_key}: {o.api_secret}"],
+                    o.livekit_port,
+                    lambda c: port_in_use(o.host, o.livekit_port),
+                )
+            )  # fmt: skip
+        if o.avatar:
+            parts.append(
+                Component(
+                    "avatar service",
+                    [py, "-m", "avatar_worker", "serve", "--host", o.host,
+                     "--port", str(o.avatar_port)],
+                    o.avatar_port,
+                    lambda c: _http_ok(f"{o.avatar_url}/health"),
+                )
+            )  # fmt: skip
+        parts.append(
+            Component(
+                "interviewer worker",
+                [py, "-m", "agent", "dev", "--no-reload", "--log-level", "info"],
+                None,
+                lambda c: "registered worker" in c.log_tail(200_000),
+            )
+        )
+        if o.web and web_available():
+            parts.append(
+                Component(
+                    "web app",
+                    [py, "-m", "web", "--host", o.host, "--port", str(o.web_port)],
+                    o.web_port,
+                    lambda c: _http_ok(f"http://{o.host}:{o.web_port}/health"),
+                )
+            )
+        return parts
+
+    def start(self, announce: Callable[[str], None] = lambda _m: None) -> None:
+        parts = self.plan()
+        for c in parts:  # refuse before starting anything
+            if c.port is not None and port_in_use(self.options.host, c.port):
+                raise StackError(
+                    f"port {c.port} for the {c.name} is already in use on {self.options.host}"
+                )
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = self.env()
+        try:
+            for c in parts:
+                self._launch(c, env)
+                announce(f"{c.name} ready")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _launch(self, c: Component, env: dict[str, str]) -> None:
+        c.log_path = self.log_dir / f"{c.name.replace(' ', '-')}.log"
+        with open(c.log_path, "wb") as log:
+            c.proc = subprocess.Popen(
+                c.argv,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+            )
+        self.components.append(c)
+        deadline = time.monotonic() + self.options.startup_timeout_s
+        while not c.ready(c):
+            if c.proc.poll() is not None:
+                last = c.log_tail(600).strip().splitlines()[-1:] or ["(no output)"]
+                raise StackError(
+                    f"the {c.name} exited with status {c.proc.returncode}: {last[0]} "
+                    f"(log: {c.log_path})"
+                )
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"the {c.name} was not ready after {self.options.startup_timeout_s:.0f} s "
+                    f"(log: {c.log_path})"
+                )
+            time.sleep(0.2)
+
+    def component(self, name: str) -> Component:
+        return next(c for c in self.components if c.name == name)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        for c in reversed(self.components):
+            if c.proc is None or c.proc.poll() is not None:
+                continue
+            c.proc.send_signal(signal.SIGINT)
+            try:
+                c.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                c.proc.kill()
+                c.proc.wait(5)
+        self.components.clear()
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m agent stack",
+        description="dev LiveKit server + avatar service + interviewer worker (+ web app)",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--livekit-port", type=int, default=7880)
+    p.add_argument("--avatar-port", type=int, default=8089)
+    p.add_argument("--web-port", type=int, default=8080)
+    p.add_argument("--no-web", action="store_true", help="do not start the web app")
+    p.add_argument("--no-avatar", action="store_true", help="audio-only interviews")
+    p.add_argument("--livekit-url", default="", help="use this LiveKit server, start no devserver")
+    args = p.parse_args(argv)
+    options = StackOptions(
+        host=args.host,
+        livekit_port=args.livekit_port,
+        avatar_port=args.avatar_port,
+        web_port=args.web_port,
+        livekit_url=args.livekit_url,
+        web=not args.no_web,
+        avatar=not args.no_avatar,
+        data_dir=Path(os.environ.get("INTERVIEW_DATA_DIR", "./data")),
+        api_key=os.environ.get("LIVEKIT_API_KEY", "devkey"),
+        api_secret=os.environ.get("LIVEKIT_API_SECRET", "secret"),
+    )
+    stack = Stack(options)
+    print("starting the local stack (offline defaults; first start loads models) ...", flush=True)
+    try:
+        stack.start(announce=lambda m: print(f"  {m}", flush=True))
+    except StackError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        return 130
+    print(f"\nLiveKit server:   {options.url}  (API key {options.api_key})")
+    if options.avatar:
+        print(f"avatar service:   {options.avatar_url}/health")
+    if any(c.name == "web app" for c in stack.components):
+        print(f"open the web app: http://{options.host}:{options.web_port}/")
+    else:
+        print(
+            "join with any LiveKit client: create a room and dispatch agent 'interviewer' with an "
+            "interview config (see examples/) as metadata"
+        )
+    print(f"logs:             {stack.log_dir}/\nCtrl-C stops everything.", flush=True)
+    try:
+        while True:
+            for c in stack.components:
+                if c.proc is not None and c.proc.poll() is not None:
+                    print(
+                        f"error: the {c.name} stopped (status {c.proc.returncode}); "
+                        f"see {c.log_path}",
+                        file=sys.stderr,
+                    )
+                    stack.stop()
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+    finally:
+        stack.stop()
+    return 0
