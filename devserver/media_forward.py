@@ -44,6 +44,12 @@ logger = logging.getLogger("devserver.media")
 _KEYFRAME_REQUEST_INTERVAL_S = 0.3
 _AUDIO_QUEUE_FRAMES = 10  # 200 ms of 20 ms Opus packets; older ones are dropped
 _VIDEO_QUEUE_FRAMES = 30
+# Bandwidth the server reports to video publishers (REMB). aiortc's own delay-based estimate
+# stayed at tens of kbit/s on loopback, so clients sent 384x384 video at 55 kbit/s; a local link
+# is never the bottleneck, so the estimate is a fixed generous one and the client's own
+# loss-based control does the rest.
+_REMB_BPS = 8_000_000
+_REMB_INTERVAL_S = 1.0
 _background: set[asyncio.Future[None]] = set()  # fire-and-forget RTCP sends, kept referenced
 
 
@@ -285,7 +291,8 @@ def tap_receiver(receiver: RTCRtpReceiver, kind: str, on_rtp: TrackSource) -> No
     rtx_ssrc: dict[int, int] = receiver._RTCRtpReceiver__rtx_ssrc
     streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams
     nack_generator = receiver._RTCRtpReceiver__nack_generator
-    estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator
+    estimator = receiver._RTCRtpReceiver__remote_bitrate_estimator  # None for audio
+    last_remb = [0.0]
 
     async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
         codec = codecs.get(packet.payload_type)
@@ -294,19 +301,13 @@ def tap_receiver(receiver: RTCRtpReceiver, kind: str, on_rtp: TrackSource) -> No
         if packet.ssrc not in streams:
             streams[packet.ssrc] = StreamStatistics(codec.clockRate)
         streams[packet.ssrc].add(packet)
-        if estimator is not None and packet.extensions.abs_send_time is not None:
-            remb = estimator.add(
-                abs_send_time=packet.extensions.abs_send_time,
-                arrival_time_ms=arrival_time_ms,
-                payload_size=len(packet.payload) + packet.padding_size,
-                ssrc=packet.ssrc,
-            )
+        if estimator is not None and time.monotonic() - last_remb[0] > _REMB_INTERVAL_S:
+            last_remb[0] = time.monotonic()
             rtcp_ssrc = receiver._RTCRtpReceiver__rtcp_ssrc
-            if remb is not None and rtcp_ssrc is not None:
+            if rtcp_ssrc is not None:
+                fci = pack_remb_fci(_REMB_BPS, [packet.ssrc])
                 await receiver._send_rtcp(
-                    RtcpPsfbPacket(
-                        fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
-                    )
+                    RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=fci)
                 )
         if is_rtx(codec):
             original_ssrc = rtx_ssrc.get(packet.ssrc)
