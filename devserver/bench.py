@@ -45,6 +45,7 @@ class BenchResult:
     server_forward_video_p50_ms: float
     server_forward_video_p99_ms: float
     server_cpu_percent_one_core: float
+    video_kbps_forwarded_per_subscriber: float
     video_frames_at_subscriber: int
     seconds: float
 
@@ -187,14 +188,15 @@ async def run(
         arrivals.clear()
         video_frames[0] = 0
         first_burst = len(sent_at)
-        cpu0, wall0 = _cpu_seconds(proc.pid), time.perf_counter()
-        await asyncio.sleep(seconds)
-        cpu1, wall1 = _cpu_seconds(proc.pid), time.perf_counter()
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(f"http://127.0.0.1:{port}/debug/stats") as resp,
-        ):
-            forwarding = (await resp.json())["forwarding"]
+        stats_url = f"http://127.0.0.1:{port}/debug/stats"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(stats_url) as resp:
+                video_bytes0 = (await resp.json())["forwarding"].get("video", {}).get("bytes", 0)
+            cpu0, wall0 = _cpu_seconds(proc.pid), time.perf_counter()
+            await asyncio.sleep(seconds)
+            cpu1, wall1 = _cpu_seconds(proc.pid), time.perf_counter()
+            async with http.get(stats_url) as resp:
+                forwarding = (await resp.json())["forwarding"]
     finally:
         for task in tasks:
             task.cancel()
@@ -217,6 +219,9 @@ async def run(
         server_forward_video_p50_ms=fwd_video.get("p50_ms", float("nan")),
         server_forward_video_p99_ms=fwd_video.get("p99_ms", float("nan")),
         server_cpu_percent_one_core=100 * (cpu1 - cpu0) / (wall1 - wall0),
+        video_kbps_forwarded_per_subscriber=(
+            8 * (fwd_video.get("bytes", 0) - video_bytes0) / 2 / (wall1 - wall0) / 1000
+        ),
         video_frames_at_subscriber=video_frames[0],
         seconds=seconds,
     )
@@ -256,7 +261,10 @@ def main(argv: list[str] | None = None) -> int:
         f"server CPU forwarding 512x512 25 fps video + audio to 2 subscribers: "
         f"{r.server_cpu_percent_one_core:.1f} % of one core over {r.seconds:.0f} s"
     )
-    print(f"video frames decoded by one subscriber: {r.video_frames_at_subscriber}")
+    print(
+        f"video forwarded: {r.video_kbps_forwarded_per_subscriber:.0f} kbit/s per subscriber, "
+        f"{r.video_frames_at_subscriber / r.seconds:.1f} frames/s decoded by one subscriber"
+    )
     return 0
 
 

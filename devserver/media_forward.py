@@ -73,10 +73,12 @@ class ForwardingStats:
             "video": deque(maxlen=keep),
         }
         self.frames: dict[str, int] = {"audio": 0, "video": 0}
+        self.bytes: dict[str, int] = {"audio": 0, "video": 0}
 
-    def add(self, kind: str, seconds: float) -> None:
+    def add(self, kind: str, seconds: float, size: int) -> None:
         self.latency_s[kind].append(seconds)
         self.frames[kind] += 1
+        self.bytes[kind] += size
 
     def summary(self) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {}
@@ -86,6 +88,7 @@ class ForwardingStats:
                 continue
             out[kind] = {
                 "frames": self.frames[kind],
+                "bytes": self.bytes[kind],
                 "p50_ms": 1000 * ordered[len(ordered) // 2],
                 "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
                 "max_ms": 1000 * ordered[-1],
@@ -106,7 +109,8 @@ class PassthroughEncoder:
         raise TypeError("a forwarding sender only takes already-encoded frames")
 
     def pack(self, frame: EncodedFrame) -> tuple[list[bytes], int]:
-        FORWARDING_STATS.add(self.kind, time.perf_counter() - frame.received_at)
+        size = sum(len(p) for p in frame.payloads)
+        FORWARDING_STATS.add(self.kind, time.perf_counter() - frame.received_at, size)
         return frame.payloads, frame.timestamp
 
 
