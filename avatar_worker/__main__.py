@@ -94,7 +94,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
 def cmd_lipsync_eval(args: argparse.Namespace) -> int:
     from .evaluation import evaluate
 
-    result = evaluate(args.analyzer, args.fps, args.sentences)
+    result = evaluate(args.analyzer, args.fps, args.sentences, tuple(args.voice_warp))
     print(json.dumps(result) if args.json else json.dumps(result, indent=1))
     return 0 if result["passed"] or not args.strict else 1
 
@@ -105,6 +105,13 @@ def add_lipsync_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=_fps, default=25.0)
     p.add_argument("--sentences", type=int, help="only the first N held-out sentences")
     p.add_argument("--json", action="store_true", help="one line of JSON")
+    p.add_argument(
+        "--voice-warp",
+        type=float,
+        nargs="*",
+        default=[],
+        help="also score the speech with pitch/formants scaled by these factors (e.g. 0.85 1.15)",
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     p.set_defaults(func=cmd_lipsync_eval)
 

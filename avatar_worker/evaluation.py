@@ -10,7 +10,8 @@ language:
 - openness_correlation: Pearson r of mouth_open with the per-phoneme openness reference
   (phonemes.py) over the frames from the first to the last sound of each sentence,
 - rounded_share / spread_share: o/u frames drawn rounded (width < 0), i/e frames spread (> 0).
-Targets: >= 0.8, >= 0.8, >= 0.7.
+Targets: >= 0.8, >= 0.8, >= 0.7. `--voice-warp 0.85 1.15` adds the scores of the same speech
+with pitch and formants shifted by those factors (deeper / higher voices than espeak's).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.signal import resample_poly
 
 from .avatars import get_composer
 from .engine import FrameComposer
@@ -67,12 +69,29 @@ def _score(tally: _Tally) -> dict[str, float | int]:
     }
 
 
+def _warped(utt: Utterance, warp: float) -> tuple[np.ndarray, int, float]:
+    """The utterance played `warp` times faster (pitch and formants scaled: another voice),
+    resampled to 24 kHz; returns audio, rate and the factor its timings are scaled by."""
+    if warp == 1.0:
+        return utt.audio, utt.sample_rate, 1.0
+    source = round(utt.sample_rate * warp / 10) * 10
+    g = np.gcd(24000, source)
+    audio = resample_poly(utt.audio.astype(np.float32), 24000 // g, source // g)
+    return np.clip(audio, -32768, 32767).astype(np.int16), 24000, utt.sample_rate / source
+
+
 def _tally_utterance(
-    tally: _Tally, utt: Utterance, kind: AnalyzerKind, fps: float, composer: FrameComposer
+    tally: _Tally,
+    utt: Utterance,
+    kind: AnalyzerKind,
+    fps: float,
+    composer: FrameComposer,
+    warp: float = 1.0,
 ) -> None:
     language = language_of(utt.voice)
-    shapes = render_params(composer, utt.audio, utt.sample_rate, fps, kind)
-    labelled = [(lookup(name, language), start, end) for name, start, end in utt.phonemes]
+    audio, rate, scale = _warped(utt, warp)
+    shapes = render_params(composer, audio, rate, fps, kind)
+    labelled = [(lookup(n, language), start * scale, end * scale) for n, start, end in utt.phonemes]
     sounds = [(s, e) for entry, s, e in labelled if entry is not None and entry[0] != "sil"]
     if not sounds:
         return
@@ -99,9 +118,13 @@ def _tally_utterance(
 
 
 def evaluate(
-    kind: AnalyzerKind = "model", fps: float = 25.0, sentences: int | None = None
+    kind: AnalyzerKind = "model",
+    fps: float = 25.0,
+    sentences: int | None = None,
+    warps: tuple[float, ...] = (),
 ) -> dict[str, object]:
-    """Scores per language plus whether every target is met."""
+    """Scores per language plus whether every target is met; with `warps`, also the scores of
+    the same speech played faster or slower (higher or deeper voices), reported apart."""
     check_tool()  # fail before any work when the ground-truth tool is missing
     results: dict[str, object] = {"analyzer": kind, "fps": fps}
     composer = get_composer("woman", 512)
@@ -115,10 +138,16 @@ def evaluate(
             for voice in voices
             for rate in EVAL_RATES
         ]
-        for utt in synthesize_many(jobs):
+        utterances = synthesize_many(jobs)
+        for utt in utterances:
             _tally_utterance(tally, utt, kind, fps, composer)
         scores = _score(tally)
         passed &= all(float(scores[key]) >= target for key, target in TARGETS.items())
+        for warp in warps:
+            warped = _Tally()
+            for utt in utterances:
+                _tally_utterance(warped, utt, kind, fps, composer, warp)
+            scores[f"voice_warp_{warp:g}"] = {k: _score(warped)[k] for k in TARGETS}
         results[language] = scores
     results["targets"] = TARGETS
     results["passed"] = passed

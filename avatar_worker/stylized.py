@@ -495,7 +495,7 @@ class StylizedArt:
         lid = (c.hair[0] // 2 + 20, c.hair[1] // 2 + 14, c.hair[2] // 2 + 14)
         for side in (-1, 1):
             ex, ey = _HEAD_CX + side * _EYE_DX, _HEAD_CY + _EYE_DY
-            w, h = 17.0, 8.5
+            w, h = 18.0, 9.2
             upper = [(ex - w, ey + 1), (ex - w * 0.4, ey - h), (ex + w * 0.3, ey - h), (ex + w, ey)]
             lower = [
                 (ex + w, ey),
@@ -513,7 +513,7 @@ class StylizedArt:
                 iris = Image.new("RGBA", image.size, (0, 0, 0, 0))
                 icv = _Canvas(self.size, None if box is None else (box.x, box.y, box.w, box.h))
                 icv.image, icv.draw = iris, ImageDraw.Draw(iris)
-                icv.ellipse(ex + side * 0.5, ey - 0.5, 7.6, 7.6, c.iris)
+                icv.ellipse(ex + side * 0.5, ey - 0.5, 8.0, 8.0, c.iris)
                 icv.ellipse(ex + side * 0.5, ey - 0.5, 3.6, 3.6, (20, 16, 16))
                 icv.ellipse(ex + side * 0.5 + 2.5, ey - 3.0, 1.8, 1.8, (255, 255, 255))
                 iris.putalpha(

@@ -26,15 +26,18 @@ logger = logging.getLogger("avatar_worker.training")
 _RATES = (16000, 22050, 24000, 44100, 48000)
 
 
-def hop_labels(utt: Utterance, n_hops: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Openness, viseme index and weight of each 10 ms hop (weight 0 where unknown)."""
+def hop_labels(
+    utt: Utterance, n_hops: int, time_scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Openness, viseme index and weight of each 10 ms hop (weight 0 where unknown); phoneme
+    times are multiplied by time_scale (audio that was sped up or slowed down)."""
     language = language_of(utt.voice)
     openness = np.zeros(n_hops, dtype=np.float32)
     classes = np.zeros(n_hops, dtype=np.int64)  # "sil"
     weight = np.ones(n_hops, dtype=np.float32)
     centres = (np.arange(n_hops) + 0.5) * 0.01
     for name, start, end in utt.phonemes:
-        sel = (centres >= start) & (centres < end)
+        sel = (centres >= start * time_scale) & (centres < end * time_scale)
         entry = lookup(name, language)
         if entry is None:
             weight[sel] = 0.0
@@ -52,17 +55,21 @@ def contexts_of(features: np.ndarray, silence: np.ndarray) -> np.ndarray:
     return view[: features.shape[0]].transpose(0, 2, 1)
 
 
-def augment(utt: Utterance, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+def augment(utt: Utterance, rng: np.random.Generator) -> tuple[np.ndarray, int, float]:
+    """Audio at a random rate, with its pitch and formants scaled by a random factor (a shorter
+    or longer vocal tract: other voices), gain, DC offset and noise; returns the time scale."""
     rate = int(rng.choice(_RATES))
     x = utt.audio.astype(np.float32) / 32768.0
-    if rate != utt.sample_rate:
-        g = np.gcd(rate, utt.sample_rate)
-        x = resample_poly(x, rate // g, utt.sample_rate // g).astype(np.float32)
+    warp = float(rng.uniform(0.86, 1.16)) if rng.random() < 0.7 else 1.0
+    source_rate = round(utt.sample_rate * warp / 10) * 10  # played faster = higher voice
+    if rate != source_rate:
+        g = np.gcd(rate, source_rate)
+        x = resample_poly(x, rate // g, source_rate // g).astype(np.float32)
     x *= 10 ** (rng.uniform(-18, 8) / 20)
     if rng.random() < 0.3:
         x += rng.uniform(-0.05, 0.05)
     x += rng.normal(0, 10 ** (rng.uniform(-75, -45) / 20), x.size).astype(np.float32)
-    return np.clip(x, -1.0, 32767 / 32768), rate
+    return np.clip(x, -1.0, 32767 / 32768), rate, utt.sample_rate / source_rate
 
 
 def build_dataset(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -76,9 +83,9 @@ def build_dataset(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         for rate in TRAIN_RATES
     ]
     for utt in synthesize_many(jobs):
-        audio, sr = augment(utt, rng)
+        audio, sr, time_scale = augment(utt, rng)
         feats = StreamingFeatures(sr).push(audio)
-        o, c, w = hop_labels(utt, feats.shape[0])
+        o, c, w = hop_labels(utt, feats.shape[0], time_scale)
         xs.append(contexts_of(feats, _silence_features(sr)).astype(np.float16))
         opens.append(o)
         classes.append(c)
@@ -127,7 +134,7 @@ def train(out: Path, epochs: int, seed: int) -> None:
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         sched.step()
         print(f"epoch {epoch + 1}/{epochs} loss {total / n:.4f}", file=sys.stderr)
     linear = [m for m in model if isinstance(m, torch.nn.Linear)]

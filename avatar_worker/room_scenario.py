@@ -1,0 +1,267 @@
+"""A scripted interview in a real room, measured from the candidate's seat.
+
+Drives what a candidate does — join, listen, answer (espeak-ng speech), barge in, poke at the
+avatar with a candidate token, lose the avatar service — against a running stack (LiveKit
+server, avatar service, interviewer worker), and returns what the candidate saw and heard with
+the timestamps the room tests assert on and the room benchmark prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from livekit import api, rtc
+
+from .room_probe import AUDIO_RATE, Received, RoomProbe, espeak
+
+LOUD = 300.0  # int16 RMS over 10 ms: speech, not codec noise
+TURN_GAP_S = 1.3  # this much quiet ends an interviewer turn (espeak pauses are shorter)
+
+ANSWERS = {
+    "en": [
+        "Yes, I'm ready.",
+        "Hi, I'm Alex. I have been a backend engineer for two years, working mostly on a "
+        "payments API in Python, and before that I studied computer science.",
+        "I redesigned the slowest queries and added a cache, which cut the latency by forty "
+        "percent.",
+    ],
+    "ko": [
+        "네, 준비됐습니다.",
+        "안녕하세요, 저는 이 년 차 백엔드 개발자이고 주로 결제 시스템을 파이썬으로 개발했습니다.",
+        "느린 쿼리를 다시 설계하고 캐시를 추가해서 지연 시간을 사십 퍼센트 줄였습니다.",
+    ],
+}
+
+
+@dataclass
+class Turn:
+    start: float
+    end: float
+
+
+@dataclass
+class ScenarioResult:
+    room: str
+    agent_identity: str = ""
+    avatar_identity: str = ""
+    avatar_kind: int = 0
+    avatar_attributes: dict[str, str] = field(default_factory=dict)
+    turns: list[Turn] = field(default_factory=list)  # interviewer turns heard (avatar)
+    voice_to_voice_s: list[float] = field(default_factory=list)
+    answers: list[Turn] = field(default_factory=list)
+    rpc_by_candidate: str = ""  # what lk.clear_buffer from the candidate returned
+    fed_audio_at: float = 0.0  # the candidate pushed audio at the avatar (should be ignored)
+    barge_in: Turn | None = None
+    barge_silence_at: float | None = None  # interviewer audio went quiet after the barge-in
+    killed_at: float | None = None
+    fallback_heard_at: float | None = None
+    avatar: Received | None = None
+    agent: Received | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def fallback_s(self) -> float | None:
+        if self.killed_at is None or self.fallback_heard_at is None:
+            return None
+        return self.fallback_heard_at - self.killed_at
+
+    @property
+    def barge_in_to_silence_s(self) -> float | None:
+        if self.barge_in is None or self.barge_silence_at is None:
+            return None
+        return self.barge_silence_at - self.barge_in.start
+
+
+def _token(key: str, secret: str, identity: str, room: str) -> str:
+    return (
+        api.AccessToken(key, secret)
+        .with_identity(identity)
+        .with_name(identity)
+        .with_grants(api.VideoGrants(room_join=True, room=room))
+        .to_jwt()
+    )
+
+
+async def _until(check: Callable[[], bool], within_s: float, what: str) -> None:
+    deadline = time.perf_counter() + within_s
+    while not check():
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"timed out after {within_s:.0f} s waiting for {what}")
+        await asyncio.sleep(0.03)
+
+
+def _first_loud_after(rec: Received, t: float) -> float | None:
+    times = rec.loud_times(LOUD)
+    after = times[times > t]
+    return float(after[0]) if after.size else None
+
+
+def _quiet_since(rec: Received, t: float, gap: float) -> float | None:
+    """The time the audio went quiet after t, if it has stayed quiet for `gap` seconds."""
+    times = rec.loud_times(LOUD)
+    last = times[-1] if times.size else -1.0
+    now = rec.audio_t[-1] if rec.audio_t else 0.0
+    if last > t and now - last >= gap:
+        return float(last)
+    return None
+
+
+async def run_scenario(
+    url: str,
+    api_key: str,
+    api_secret: str,
+    config: dict[str, object],
+    work_dir: Path,
+    *,
+    avatar_service_pid: int | None = None,
+    barge_in: bool = True,
+    probe_security: bool = True,
+    turn_timeout_s: float = 90.0,
+) -> ScenarioResult:
+    """One interview: greeting, answers, a barge-in, and (with a pid) the avatar service killed
+    while the interviewer speaks. Returns what the candidate received."""
+    language = str(config.get("language", "en"))
+    room = f"interview-{uuid.uuid4().hex[:8]}"
+    result = ScenarioResult(room=room)
+    async with api.LiveKitAPI(url, api_key, api_secret) as lk:
+        await lk.room.create_room(api.CreateRoomRequest(name=room))
+        await lk.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(
+                agent_name="interviewer", room=room, metadata=json.dumps(config)
+            )
+        )
+    answers = []
+    for i, text in enumerate(ANSWERS[language]):
+        answers.append(await espeak(text, language, work_dir / f"answer{i}.wav"))
+    probe = RoomProbe()
+    await probe.connect(url, _token(api_key, api_secret, "candidate", room))
+    await probe.start_microphone()
+    try:
+        await _drive(probe, result, answers, avatar_service_pid, barge_in, probe_security,
+                     turn_timeout_s)  # fmt: skip
+    finally:
+        await probe.aclose()
+    return result
+
+
+async def _drive(
+    probe: RoomProbe,
+    r: ScenarioResult,
+    answers: list[np.ndarray],
+    service_pid: int | None,
+    barge_in: bool,
+    probe_security: bool,
+    turn_s: float,
+) -> None:
+    def avatar_rec() -> Received | None:
+        for rec in probe.received.values():
+            if rec.attributes.get("lk.publish_on_behalf"):
+                return rec
+        return None
+
+    await _until(lambda: avatar_rec() is not None and bool(avatar_rec().video), 60, "avatar video")
+    av = avatar_rec()
+    assert av is not None
+    r.avatar = av
+    r.avatar_identity = av.identity
+    r.avatar_kind = av.kind
+    r.avatar_attributes = dict(av.attributes)
+    r.agent_identity = av.attributes["lk.publish_on_behalf"]
+    r.agent = probe.of(r.agent_identity)
+
+    # 1. the greeting
+    await _until(lambda: _first_loud_after(av, 0) is not None, turn_s, "the greeting")
+    start = _first_loud_after(av, 0) or 0.0
+    if probe_security:
+        await asyncio.sleep(0.8)  # mid-greeting: a candidate must not be able to clear it
+        try:
+            r.rpc_by_candidate = await probe.room.local_participant.perform_rpc(
+                destination_identity=av.identity, method="lk.clear_buffer", payload=""
+            )
+        except rtc.RpcError as e:
+            r.rpc_by_candidate = f"error {e.code}: {e.message}"
+    await _until(lambda: _quiet_since(av, start, TURN_GAP_S) is not None, turn_s, "greeting end")
+    r.turns.append(Turn(start, _quiet_since(av, start, TURN_GAP_S) or 0.0))
+
+    if probe_security:  # a candidate feeding the avatar audio: must stay unheard
+        r.fed_audio_at = time.perf_counter()
+        tone = (8000 * np.sin(2 * np.pi * 300 * np.arange(AUDIO_RATE) / AUDIO_RATE)).astype(
+            np.int16
+        )
+        writer = await probe.room.local_participant.stream_bytes(
+            "fake-speech",
+            topic="lk.audio_stream",
+            destination_identities=[av.identity],
+            attributes={"sample_rate": str(AUDIO_RATE), "num_channels": "1"},
+        )
+        await writer.write(tone.tobytes())
+        await writer.aclose()
+        await asyncio.sleep(1.5)
+
+    # 2. answer, then hear the next question (voice-to-voice as the candidate hears it)
+    s, e = await probe.say(answers[0], silence_after_s=0.2)
+    r.answers.append(Turn(s, e))
+    await _until(lambda: _first_loud_after(av, e) is not None, turn_s, "the next question")
+    q_start = _first_loud_after(av, e) or 0.0
+    r.voice_to_voice_s.append(q_start - e)
+
+    if barge_in:  # 3. barge in 1.2 s into the question
+        await _until(lambda: time.perf_counter() > q_start + 1.2, 10, "barge-in time")
+        if _quiet_since(av, q_start, 0.3) is not None:
+            r.notes.append("the question ended before the barge-in")
+        s, e = await probe.say(answers[1], silence_after_s=0.2)
+        r.barge_in = Turn(s, e)
+        # when did the interviewer go quiet after the barge-in started?
+        times = av.loud_times(LOUD)
+        during = times[(times > s)]
+        quiet_from = s
+        prev = s
+        for t in during:  # first gap of 0.5 s in the interviewer's audio after s
+            if t - prev >= 0.5:
+                break
+            prev = t
+        quiet_from = prev
+        r.barge_silence_at = quiet_from
+        r.turns.append(Turn(q_start, quiet_from))
+        answer_end = e
+    else:
+        await _until(lambda: _quiet_since(av, q_start, TURN_GAP_S) is not None, turn_s, "turn")
+        r.turns.append(Turn(q_start, _quiet_since(av, q_start, TURN_GAP_S) or 0.0))
+        s, e = await probe.say(answers[1], silence_after_s=0.2)
+        r.answers.append(Turn(s, e))
+        answer_end = e
+
+    # 4. the reply; kill the avatar service while it speaks
+    await _until(lambda: _first_loud_after(av, answer_end) is not None, turn_s, "the reply")
+    reply = _first_loud_after(av, answer_end) or 0.0
+    r.voice_to_voice_s.append(reply - answer_end)
+    if service_pid is None:
+        await _until(lambda: _quiet_since(av, reply, TURN_GAP_S) is not None, turn_s, "reply end")
+        r.turns.append(Turn(reply, _quiet_since(av, reply, TURN_GAP_S) or 0.0))
+        return
+    await asyncio.sleep(0.8)
+    r.killed_at = time.perf_counter()
+    os.kill(service_pid, signal.SIGKILL)
+    agent = r.agent
+    assert agent is not None
+    try:
+        await _until(
+            lambda: _first_loud_after(agent, r.killed_at or 0.0) is not None, 20, "fallback audio"
+        )
+        r.fallback_heard_at = _first_loud_after(agent, r.killed_at)
+    except TimeoutError:
+        # the reply may have ended right at the kill: the next turn then shows the fallback
+        s, e = await probe.say(answers[2], silence_after_s=0.2)
+        r.answers.append(Turn(s, e))
+        await _until(lambda: _first_loud_after(agent, e) is not None, turn_s, "fallback turn")
+        r.fallback_heard_at = _first_loud_after(agent, e)
+        r.notes.append("the reply ended before the fallback; measured on the next turn")
