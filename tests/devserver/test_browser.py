@@ -1,6 +1,6 @@
 """livekit-client in headless Chromium against the dev server: a page joins a room, publishes its
 fake microphone (heard by a Python participant) and plays a Python participant's video; its
-simulcast camera reaches the Python participant as one layer."""
+simulcast camera reaches the Python participant as one layer; data and RPC work both ways."""
 
 from __future__ import annotations
 
@@ -110,6 +110,26 @@ async def test_browser_publishes_microphone_and_plays_python_video(
             state = await page.evaluate("lkTest.state")
             assert state["connected"], (state, logs[-20:])
             assert state["published"], (state, logs[-20:])
+
+            # data both ways and an RPC from the page to the Python participant
+            inbox: asyncio.Queue[rtc.DataPacket] = asyncio.Queue()
+            py_room.on("data_received", inbox.put_nowait)
+            py_room.local_participant.register_rpc_method(
+                "echo", lambda data: f"{data.caller_identity}:{data.payload}"
+            )
+            await page.evaluate("lkTest.sendData('from the page', 'chat')")
+            packet = await asyncio.wait_for(inbox.get(), TIMEOUT)
+            assert (packet.data, packet.topic) == (b"from the page", "chat")
+            assert packet.participant is not None and packet.participant.identity == "web"
+            await py_room.local_participant.publish_data(b"from python", topic="chat")
+            for _ in range(TIMEOUT * 4):
+                received = (await page.evaluate("lkTest.state"))["received"]
+                if received:
+                    break
+                await asyncio.sleep(0.25)
+            assert received == [{"text": "from python", "from": "py", "topic": "chat"}]
+            reply = await page.evaluate("lkTest.rpc('py', 'echo', 'hi')")
+            assert reply == "web:hi"
 
             # the fake microphone beeps; the Python participant must hear it
             track = await asyncio.wait_for(heard, TIMEOUT)
