@@ -190,7 +190,10 @@ class Dispatcher:
     async def _forget(self, record: _Dispatch) -> None:
         await self._terminate_jobs(record)
         for job_id in record.job_ids:
-            self._jobs.pop(job_id, None)
+            job = self._jobs.pop(job_id, None)
+            worker = self.workers.get(job.worker_id) if job is not None else None
+            if worker is not None:
+                worker.job_ids.discard(job_id)
 
     async def _terminate_jobs(self, record: _Dispatch) -> None:
         for job_id in record.job_ids:
