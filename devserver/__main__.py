@@ -8,8 +8,10 @@ import logging
 import os
 import socket
 import sys
+import warnings
 
 from aiohttp import web
+from jwt.warnings import InsecureKeyLengthWarning
 
 DEV_KEYS = "devkey: secret"
 
@@ -74,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
     from devserver.server import build_app  # after logging setup: importing aiortc is slow
+
+    # `livekit-server --dev`'s key pair is short on purpose; PyJWT would warn on every join.
+    warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
 
     try:
         sock = socket.create_server((args.host, args.port), reuse_port=False)
