@@ -7,6 +7,7 @@ prepared on first use and cached there.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -17,6 +18,7 @@ from .stylized import CHARACTERS, StylizedArt
 
 logger = logging.getLogger("avatar_worker.avatars")
 _COMPOSERS: dict[tuple[str, int], FrameComposer] = {}
+_BUILDING: dict[tuple[str, int], asyncio.Task[FrameComposer]] = {}
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -51,7 +53,7 @@ def _load_art(name_or_image: str, size: int) -> AvatarArt:
     if _ID_RE.match(name_or_image) and (avatars_dir() / name_or_image / "portrait.json").is_file():
         return PortraitArt(load_prepared(avatars_dir() / name_or_image), size)
     path = Path(name_or_image)
-    if path.suffix and path.is_file():
+    if path.is_file():
         prepared = prepare_image(path, avatars_dir())
         return PortraitArt(prepared, size)
     if path.suffix and not path.exists():
@@ -76,3 +78,19 @@ def get_composer(name_or_image: str, size: int = 512, warm: bool = False) -> Fra
         composer.warm_up()
         logger.info("avatar renderer ready", extra={"avatar": name_or_image, "size": size})
     return composer
+
+
+async def get_composer_async(name_or_image: str, size: int = 512) -> FrameComposer:
+    """get_composer(..., warm=True) off the event loop: drawing an avatar and filling its caches
+    takes seconds (a photo portrait also runs the face models), which must not stall the frames
+    of sessions already running. Concurrent callers for one avatar share one build."""
+    key = (name_or_image, size)
+    composer = _COMPOSERS.get(key)
+    if composer is not None and composer.warm:
+        return composer
+    task = _BUILDING.get(key)
+    if task is None:
+        task = asyncio.create_task(asyncio.to_thread(get_composer, name_or_image, size, True))
+        _BUILDING[key] = task
+        task.add_done_callback(lambda _: _BUILDING.pop(key, None))
+    return await asyncio.shield(task)

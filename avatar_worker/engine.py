@@ -133,6 +133,7 @@ class FrameComposer:
         self._shared_frames = shared_frames
         self.frames_composed = 0
         self.frames_shared = 0
+        self.warm = False
 
     def warm_up(self) -> None:
         """Build every cache entry now (startup), so no session pays for it later."""
@@ -143,6 +144,7 @@ class FrameComposer:
                 self._sprite("mouth", mouth, ox + self.art.mouth_box.x, oy + self.art.mouth_box.y)
             for eyes in range(EYE_LEVELS):
                 self._sprite("eyes", eyes, ox + self.art.eye_box.x, oy + self.art.eye_box.y)
+        self.warm = True
 
     def _base(self, pose: Pose) -> bytes:
         base = self._bases.get(pose)

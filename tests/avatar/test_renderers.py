@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 from livekit import rtc
@@ -125,3 +127,12 @@ def test_bad_portraits_get_one_clear_error(tmp_path, content, message):
         Image.new("RGB", (60, 60), (128, 140, 150)).save(path)
     with pytest.raises(AvatarError, match=message):
         get_composer(str(path), SIZE)
+
+
+async def test_async_build_shares_one_warm_renderer():
+    from avatar_worker.avatars import get_composer_async
+
+    first, second = await asyncio.gather(
+        get_composer_async("man", 128), get_composer_async("man", 128)
+    )
+    assert first is second and first.warm
