@@ -32,7 +32,7 @@ class InterviewState:
     """Where the interview is; shared by all stage agents as the session's userdata."""
 
     plan: InterviewPlan
-    clock: callable = time.monotonic  # type: ignore[valid-type]
+    clock: Callable[[], float] = time.monotonic
     started_at: float | None = None
     stage: StageName = "greeting"
     index: int = 0

@@ -127,6 +127,7 @@ class _AudioRun:
         self.said_no_more = False
         self.awaiting_reply_since: float | None = None
         self.awaiting_index = -1
+        self.answering = False  # an answer is queued and its end not yet reached
         self.done = asyncio.Event()
         self.loop = asyncio.get_running_loop()
         self.last_activity = time.monotonic()
@@ -179,11 +180,9 @@ class _AudioRun:
 
     def _answer_spoken(self, wall: float) -> None:
         self.last_activity = time.monotonic()
-        if self.awaiting_index >= 0 and self.awaiting_reply_since is None and self._answering:
+        if self.awaiting_index >= 0 and self.awaiting_reply_since is None and self.answering:
             self.awaiting_reply_since = wall
-            self._answering = False
-
-    _answering = False
+            self.answering = False
 
     def _maybe_answer(self) -> None:
         if self.done.is_set() or self.iv.state.finished:
@@ -195,12 +194,12 @@ class _AudioRun:
             self.result.pauses += len(a.pauses)
             self.awaiting_index = self.next_answer
             self.next_answer += 1
-            self._answering = True
+            self.answering = True
             self.mic.say(list(self.audio[self.awaiting_index]))
         elif not self.said_no_more:
             self.said_no_more = True
             self.awaiting_index = len(self.answers)
-            self._answering = True
+            self.answering = True
             self.mic.say(list(self.no_more_audio))
         else:
             logger.warning("answers ran out before the interview ended")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,8 @@ class WhisperSTT(stt.STT):
         super().__init__(capabilities=stt.STTCapabilities(streaming=False, interim_results=False))
         self._opts = opts
         self._model: Any = None
-        self._load_lock = asyncio.Lock()
+        self._sync_lock = threading.Lock()
+        self._prewarm_thread: threading.Thread | None = None
 
     @property
     def model(self) -> str:
@@ -51,7 +53,19 @@ class WhisperSTT(stt.STT):
     def provider(self) -> str:
         return "faster-whisper"
 
+    def prewarm(self) -> None:
+        """Called by the session at start: load the model in the background, ahead of use."""
+        if self._model is None and self._prewarm_thread is None:
+            self._prewarm_thread = threading.Thread(
+                target=self.load_sync, name="whisper-prewarm", daemon=True
+            )
+            self._prewarm_thread.start()
+
     def load_sync(self) -> Any:
+        with self._sync_lock:
+            return self._load_locked()
+
+    def _load_locked(self) -> Any:
         if self._model is None:
             from faster_whisper import WhisperModel as _FW
 
@@ -99,9 +113,6 @@ class WhisperSTT(stt.STT):
     ) -> stt.SpeechEvent:
         lang = language if isinstance(language, str) and language else self._opts.language
         pcm = to_pcm16k(buffer)
-        async with self._load_lock:
-            if self._model is None:
-                await asyncio.to_thread(self.load_sync)
         text = await asyncio.to_thread(self.transcribe_sync, pcm, lang)
         return stt.SpeechEvent(
             type=stt.SpeechEventType.FINAL_TRANSCRIPT,
