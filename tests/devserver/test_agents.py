@@ -394,8 +394,13 @@ class RawWorker:
             await self.ws.receive(timeout=seconds)
 
     async def status(self, status: int, load: float) -> None:
+        """Report status and load; returns once the server has taken them in."""
         update = proto_agent.UpdateWorkerStatus(status=status, load=load)
         await self.send(proto_agent.WorkerMessage(update_worker=update))
+        # The server handles a connection's messages in order: its pong proves the update is in.
+        await self.send(proto_agent.WorkerMessage(ping=proto_agent.WorkerPing(timestamp=7)))
+        pong = await self.receive()
+        assert pong.WhichOneof("message") == "pong" and pong.pong.last_timestamp == 7
 
     async def answer(self, job_id: str, available: bool, **fields: object) -> None:
         response = proto_agent.AvailabilityResponse(job_id=job_id, available=available, **fields)
@@ -433,7 +438,6 @@ async def test_full_worker_is_skipped(lkapi: api.LiveKitAPI, raw_workers) -> Non
     # The full worker reports the lower load: only its status can keep it from being asked.
     await full.status(proto_agent.WorkerStatus.WS_FULL, 0.2)
     await free.status(proto_agent.WorkerStatus.WS_AVAILABLE, 0.9)
-    await asyncio.sleep(0.2)
 
     room = await _dispatch(lkapi, name)
     offer = await free.receive()
@@ -443,7 +447,6 @@ async def test_full_worker_is_skipped(lkapi: api.LiveKitAPI, raw_workers) -> Non
 
     # With every worker full the dispatch stays without a job.
     await free.status(proto_agent.WorkerStatus.WS_FULL, 1.0)
-    await asyncio.sleep(0.2)
     room = await _dispatch(lkapi, name)
     await free.expect_nothing(0.5)
     await full.expect_nothing(0.1)
@@ -459,7 +462,6 @@ async def test_rejected_job_goes_to_next_worker_with_minted_token(
     idle, busy = await raw_workers(name), await raw_workers(name)
     await idle.status(proto_agent.WorkerStatus.WS_AVAILABLE, 0.1)
     await busy.status(proto_agent.WorkerStatus.WS_AVAILABLE, 0.6)
-    await asyncio.sleep(0.2)
 
     room = await _dispatch(lkapi, name, metadata='{"language": "en"}')
     first = await idle.receive()  # the least loaded worker is asked first
