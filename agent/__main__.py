@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -152,5 +151,3 @@ if __name__ == "__main__":
         sys.exit(main())
     except KeyboardInterrupt:
         sys.exit(130)
-    except json.JSONDecodeError as e:  # pragma: no cover - defensive
-        sys.exit(_fail(str(e)))

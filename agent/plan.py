@@ -183,14 +183,17 @@ _TECH_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9+#.]*[A-Za-z0-9+#]")
 
 
 def jd_keyword(job_description: str) -> str | None:
-    """The first technical-looking term (a capitalised Latin word) in a job description."""
+    """The first technical-looking term in a job description: a capitalised Latin word
+    (Django, PostgreSQL) before a plain acronym (APIs, SQL)."""
+    names: list[str] = []
+    acronyms: list[str] = []
     for sentence in _SENTENCE_SPLIT.split(job_description):
         for tok in _TECH_TOKEN.findall(sentence):
-            if tok.lower() in _STOP:
+            if tok.lower() in _STOP or not any(c.isupper() for c in tok):
                 continue
-            if any(c.isupper() for c in tok) and len(tok) >= 2:
-                return tok
-    return None
+            upper = sum(c.isupper() for c in tok)
+            (acronyms if upper >= len(tok) - 1 else names).append(tok)
+    return (names or acronyms or [None])[0]
 
 
 def _counts(config: InterviewConfig) -> tuple[int, int]:

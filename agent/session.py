@@ -83,6 +83,9 @@ class Interview:
         }
         if speaker == "interviewer":
             extra["stage"] = self.state.stage
+            if (q := self.state.current()) is not None:
+                # which planned question this turn asks (or follows up on), for the report
+                extra["question_id"], extra["kind"] = q.id, q.kind
         self.store.add_turn(
             self.interview_id,
             speaker,  # type: ignore[arg-type]
