@@ -116,14 +116,18 @@ class ParticipantMedia:
 
     def _state_logger(self, name: str, pc: RTCPeerConnection) -> Callable[[], None]:
         def log_state() -> None:
-            logger.info("peer connection %s", pc.connectionState, extra={**self._log, "pc": name})
+            state = pc.connectionState
+            level = logging.WARNING if state == "failed" else logging.DEBUG
+            logger.log(level, "peer connection %s", state, extra={**self._log, "pc": name})
 
         return log_state
 
     # -- data channels ----------------------------------------------------------------------
 
     def _watch_channel(self, channel: RTCDataChannel) -> None:
-        reliable = channel.label != "_lossy"
+        if channel.label not in ("_reliable", "_lossy"):
+            return  # e.g. the Python SDK's "_data_track" channel: not DataPackets
+        reliable = channel.label == "_reliable"
 
         def on_message(message: bytes | str) -> None:
             if isinstance(message, bytes):
