@@ -265,7 +265,7 @@ class StylizedArt:
         c, cv = self.character, _Canvas(self.size)
         cx = _HEAD_CX
         # neck, with a shadow under the chin
-        nw = 30 + 6 * c.jaw
+        nw = 29 + 14 * c.jaw
         neck = [(cx - nw, 300), (cx + nw, 300), (cx + nw + 3, 392), (cx - nw - 3, 392)]
         cv.poly(neck, c.skin)
         cv.soft(
@@ -276,14 +276,20 @@ class StylizedArt:
         # shirt / blouse
         cv.poly([(cx - 70, 375), (cx + 70, 375), (cx + 95, 512), (cx - 95, 512)], c.shirt)
         if c.tie:
+            # collar band around the neck, two collar points over the tie's knot
             cv.poly(
-                [(cx - 24, 372), (cx, 392), (cx + 24, 372), (cx + 18, 360), (cx - 18, 360)], c.shirt
-            )  # collar
-            cv.poly([(cx - 9, 384), (cx + 9, 384), (cx + 6, 398), (cx - 6, 398)], c.tie)
-            cv.poly(
-                [(cx - 6, 397), (cx + 6, 397), (cx + 15, 490), (cx, 512), (cx - 15, 490)], c.tie
+                [(cx - nw - 5, 350), (cx + nw + 5, 350), (cx + 28, 384), (cx - 28, 384)], c.shirt
             )
-            cv.line([(cx - 24, 372), (cx, 392), (cx + 24, 372)], (200, 206, 216), 1.6)
+            cv.poly([(cx - 9, 382), (cx + 9, 382), (cx + 6, 400), (cx - 6, 400)], c.tie)
+            cv.poly(
+                [(cx - 6, 399), (cx + 6, 399), (cx + 15, 490), (cx, 512), (cx - 15, 490)], c.tie
+            )
+            edge = (196, 204, 216)
+            for side in (-1, 1):
+                wing = [(cx + side * (nw + 5), 352), (cx + side * 3, 384), (cx + side * 27, 404)]
+                cv.poly(wing, c.shirt)
+                cv.line([wing[0], wing[1], wing[2]], edge, 1.4)
+                cv.line([(cx + side * 3, 384), (cx + side * 10, 390)], c.tie, 2.0)
         else:
             # open collar: a V of skin
             cv.poly([(cx - 33, 372), (cx + 33, 372), (cx, 432)], c.skin)
