@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from pathlib import Path
 
 from livekit.agents import AgentServer, JobContext, JobProcess, cli
 
 from .avatar import start_avatar, worker_load
-from .config import ConfigError, parse_config
+from .config import ConfigError, InterviewConfig, parse_config
 from .providers import ProviderError
 from .session import create_interview
 from .store import data_dir
@@ -53,9 +54,21 @@ async def publish_error(ctx: JobContext, message: str) -> None:
     ctx.shutdown(reason=message)
 
 
+def job_config(metadata: str) -> InterviewConfig:
+    """The job's interview config; with no metadata (the `console` command) the JSON file named
+    by INTERVIEW_CONFIG, so a developer can talk to the interviewer locally."""
+    path = os.environ.get("INTERVIEW_CONFIG")
+    if not metadata.strip() and path:
+        try:
+            return parse_config(Path(path).read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError(f"cannot read INTERVIEW_CONFIG file {path}: {e.strerror}") from None
+    return parse_config(metadata)
+
+
 async def entrypoint(ctx: JobContext) -> None:
     try:
-        config = parse_config(ctx.job.metadata)
+        config = job_config(ctx.job.metadata)
     except ConfigError as e:
         await publish_error(ctx, str(e))
         return

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from agent.config import parse_config
 from agent.store import TranscriptStore
 from agent.transcript import load_transcript
@@ -174,3 +176,17 @@ _real_sleep = asyncio.sleep
 
 async def _no_sleep(_s: float) -> None:
     await _real_sleep(0)
+
+
+def test_console_jobs_read_the_config_named_by_interview_config(tmp_path, monkeypatch):
+    from agent.config import ConfigError
+    from agent.worker import job_config
+
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(CONFIG), encoding="utf-8")
+    monkeypatch.setenv("INTERVIEW_CONFIG", str(path))
+    assert job_config("").role == "백엔드 개발자"
+    assert job_config(json.dumps({**CONFIG, "role": "QA"})).role == "QA"  # metadata wins
+    monkeypatch.setenv("INTERVIEW_CONFIG", str(tmp_path / "missing.json"))
+    with pytest.raises(ConfigError, match="INTERVIEW_CONFIG"):
+        job_config("")
