@@ -19,7 +19,7 @@ from .stylized import CHARACTERS, StylizedArt
 logger = logging.getLogger("avatar_worker.avatars")
 _COMPOSERS: dict[tuple[str, int], FrameComposer] = {}
 _BUILDING: dict[tuple[str, int], asyncio.Task[FrameComposer]] = {}
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+AVATAR_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 class AvatarError(ValueError):
@@ -50,8 +50,9 @@ def _load_art(name_or_image: str, size: int) -> AvatarArt:
         return StylizedArt(CHARACTERS[name_or_image], size)
     from .portrait import PortraitArt, load_prepared, prepare_image
 
-    if _ID_RE.match(name_or_image) and (avatars_dir() / name_or_image / "portrait.json").is_file():
-        return PortraitArt(load_prepared(avatars_dir() / name_or_image), size)
+    prepared = avatars_dir() / name_or_image
+    if AVATAR_ID_RE.match(name_or_image) and (prepared / "portrait.json").is_file():
+        return PortraitArt(load_prepared(prepared), size)
     path = Path(name_or_image)
     if path.is_file():
         prepared = prepare_image(path, avatars_dir())

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from scipy.ndimage import map_coordinates
 
-from .avatars import AvatarError
+from .avatars import AVATAR_ID_RE, AvatarError
 from .engine import Box, Pose
 from .face_landmarks import (
     CHIN,
@@ -61,6 +61,8 @@ def prepare_image(path: Path, root: Path, avatar_id: str | None = None) -> Prepa
     except OSError:
         raise AvatarError(f"cannot read the portrait image {path}") from None
     avatar_id = avatar_id or _image_id(data)
+    if not AVATAR_ID_RE.match(avatar_id):
+        raise AvatarError(f"avatar id {avatar_id!r} must be 1-64 letters, digits, '-' or '_'")
     directory = root / avatar_id
     if (directory / "portrait.json").is_file():
         try:

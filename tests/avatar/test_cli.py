@@ -129,3 +129,17 @@ def test_lipsync_eval_on_one_sentence_per_language():
     result = json.loads(done.stdout)
     for language in ("ko", "en"):
         assert result[language]["openness_correlation"] > 0.5
+
+
+def test_prepare_caches_a_portrait_under_the_data_dir(tmp_path):
+    skimage_data = pytest.importorskip("skimage.data")
+    from PIL import Image
+
+    image = tmp_path / "face.png"
+    Image.fromarray(skimage_data.astronaut()).save(image)
+    data = tmp_path / "data"
+    done = run("prepare", str(image), "--id", "astro", env={"INTERVIEW_DATA_DIR": str(data)})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["id"] == "astro"
+    meta = json.loads((data / "avatars" / "astro" / "portrait.json").read_text())
+    assert len(meta["landmarks"]) == 468
