@@ -203,13 +203,17 @@ async def espeak(text: str, language: str, out: Path) -> np.ndarray:
     return read_wav(out)
 
 
-def av_offset_s(rec: Received, max_lag_s: float = 0.3) -> tuple[float, float]:
+def av_offset_s(
+    rec: Received, t0: float = 0.0, t1: float = float("inf"), max_lag_s: float = 0.3
+) -> tuple[float, float]:
     """Lag of mouth motion behind audio energy (positive: video late) and the correlation at it,
-    over the whole recording, on a 10 ms grid."""
+    between t0 and t1 (default: the whole recording), on a 10 ms grid."""
     if len(rec.video) < 10 or len(rec.audio_t) < 10:
         return float("nan"), 0.0
-    t0 = max(rec.audio_t[0], rec.video[0].t)
-    t1 = min(rec.audio_t[-1], rec.video[-1].t)
+    t0 = max(t0, rec.audio_t[0], rec.video[0].t)
+    t1 = min(t1, rec.audio_t[-1], rec.video[-1].t)
+    if t1 - t0 < 1.0:
+        return float("nan"), 0.0
     grid = np.arange(t0, t1, STEP_S)
     audio = np.interp(grid, rec.audio_t, rec.audio_rms)
     # the frame shown at time t is the last one that arrived

@@ -248,7 +248,8 @@ async def _drive(
         await _until(lambda: _quiet_since(av, reply, TURN_GAP_S) is not None, turn_s, "reply end")
         r.turns.append(Turn(reply, _quiet_since(av, reply, TURN_GAP_S) or 0.0))
         return
-    await asyncio.sleep(0.8)
+    # mid-sentence: 0.4 s into the reply, while its audio is still arriving
+    await _until(lambda: time.perf_counter() > reply + 0.4, 5, "kill time")
     r.killed_at = time.perf_counter()
     os.kill(service_pid, signal.SIGKILL)
     agent = r.agent

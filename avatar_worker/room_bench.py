@@ -1,0 +1,286 @@
+"""Room benchmark: `python -m avatar_worker.room_bench [--sessions 4] [--interviews 3] [--json]`.
+
+Starts its own offline stack on free loopback ports (dev server, avatar service, interviewer
+worker; see agent/stack.py) and measures from a candidate's seat:
+
+1. avatar sessions at once: stand-in agents stream espeak-ng speech to N avatar sessions while
+   one candidate per room watches; per session the received frame rate, frame drops (gaps of
+   more than 1.5 frame intervals), and the A/V offset (mouth motion vs audio energy, as received);
+   then `lk.clear_buffer` mid-sentence -> last interviewer audio and mouth closed at the candidate
+   (interrupt to silence, transport included);
+2. real interviews at once (interviewer worker, offline providers): voice-to-voice latency as
+   the candidate hears it (end of its answer -> first interviewer audio), barge-in to silence,
+   and frame drops per interview;
+3. one more interview with the avatar service killed mid-sentence: time until the candidate
+   hears the interviewer again (audio-only fallback).
+
+Timings depend on the machine; on a shared 2-core box they are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+from livekit import api, rtc
+from livekit.agents.voice.avatar import DataStreamAudioOutput
+
+from .room_probe import AUDIO_RATE, Received, RoomProbe, av_offset_s, espeak
+from .room_scenario import LOUD, ScenarioResult, run_scenario
+
+CONFIG_PATH = Path(__file__).resolve().parents[1] / "examples" / "en" / "config.json"
+SPEECH = (
+    "Thank you for joining today. Could you walk me through a project you are proud of, "
+    "what your role was, and what you would do differently next time?"
+)
+
+
+def _token(key: str, secret: str, identity: str, room: str, **extra: Any) -> str:
+    t = (
+        api.AccessToken(key, secret)
+        .with_identity(identity)
+        .with_grants(api.VideoGrants(room_join=True, room=room))
+    )
+    if extra.get("kind"):
+        t = t.with_kind(extra["kind"])
+    if extra.get("attributes"):
+        t = t.with_attributes(extra["attributes"])
+    return t.to_jwt()
+
+
+def frame_drops(rec: Received, t0: float, t1: float, fps: float = 25.0) -> tuple[float, int]:
+    """(received fps, frames missing) between t0 and t1, from arrival gaps."""
+    times = np.asarray([v.t for v in rec.video_between(t0, t1)])
+    if times.size < 2:
+        return 0.0, 0
+    gaps = np.diff(times)
+    period = 1.0 / fps
+    missing = int(sum(round(g / period) - 1 for g in gaps if g > 1.5 * period))
+    return float((times.size - 1) / (times[-1] - times[0])), missing
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+async def _stream_speech(out: DataStreamAudioOutput, pcm: np.ndarray) -> None:
+    """Push speech ahead of real time as a streaming TTS does (1.5x, 0.5 s head start); an
+    all-at-once burst would queue the RPCs behind it on the dev server's data channel."""
+    step = AUDIO_RATE // 50  # 20 ms
+    start = time.perf_counter()
+    for i in range(0, pcm.size - step, step):
+        await out.capture_frame(rtc.AudioFrame(pcm[i : i + step].tobytes(), AUDIO_RATE, 1, step))
+        ahead = (i + step) / AUDIO_RATE / 1.5 - 0.5 - (time.perf_counter() - start)
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+    out.flush()
+
+
+async def avatar_sessions(
+    url: str, key: str, secret: str, service_url: str, n: int, work: Path
+) -> dict[str, Any]:
+    """N avatar sessions at once driven by stand-in agents; see the module docstring."""
+    pcm = await espeak(SPEECH, "en", work / "speech.wav")
+    rooms = [f"bench-{uuid.uuid4().hex[:6]}" for _ in range(n)]
+    agents, probes, outs = [], [], []
+    async with aiohttp.ClientSession() as http:
+        for room in rooms:
+            # identities unique across rooms, as livekit-agents makes them (agent-<job id>):
+            # the avatar protocol's RPC handlers are registered per caller identity in a process
+            agent_id, avatar_id = f"agent-{room}", f"avatar-{room}"
+            agent = rtc.Room()
+            await agent.connect(url, _token(key, secret, agent_id, room, kind="agent"))
+            probe = RoomProbe()
+            await probe.connect(url, _token(key, secret, "candidate", room))
+            avatar_token = _token(
+                key, secret, avatar_id, room, kind="agent",
+                attributes={"lk.publish_on_behalf": agent_id},
+            )  # fmt: skip
+            resp = await http.post(
+                f"{service_url}/sessions",
+                json={"livekit_url": url, "token": avatar_token, "avatar": "woman"},
+            )
+            if resp.status != 201:
+                raise RuntimeError(f"avatar service refused session: {await resp.text()}")
+            outs.append(
+                DataStreamAudioOutput(
+                    agent,
+                    destination_identity=avatar_id,
+                    sample_rate=AUDIO_RATE,
+                    wait_remote_track=rtc.TrackKind.KIND_VIDEO,
+                    wait_playback_start=True,  # as the interviewer does (agent/avatar.py)
+                )
+            )
+            agents.append(agent)
+            probes.append(probe)
+
+    def avatar_of(p: RoomProbe) -> Received:
+        return next(r for r in p.received.values() if r.identity.startswith("avatar-"))
+
+    deadline = time.perf_counter() + 60
+    while not all(
+        any(r.video for r in p.received.values() if r.identity.startswith("avatar-"))
+        for p in probes
+    ):
+        if time.perf_counter() > deadline:
+            raise RuntimeError("avatar video did not arrive in every room")
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(_stream_speech(o, pcm) for o in outs))
+    speech_s = pcm.size / AUDIO_RATE
+    # interrupt each session 2 s into a second sentence
+    await asyncio.sleep(max(0.0, t0 + speech_s + 1.0 - time.perf_counter()))
+    t_second = time.perf_counter()
+    await asyncio.gather(*(_stream_speech(o, pcm) for o in outs))
+    await asyncio.sleep(max(0.0, t_second + 2.5 - time.perf_counter()))
+    clear_at = []
+    for agent, room in zip(agents, rooms, strict=True):
+        clear_at.append(time.perf_counter())
+        await agent.local_participant.perform_rpc(
+            destination_identity=f"avatar-{room}", method="lk.clear_buffer", payload=""
+        )
+    await asyncio.sleep(1.5)
+    t1 = time.perf_counter()
+
+    per_session = []
+    for probe, cleared in zip(probes, clear_at, strict=True):
+        rec = avatar_of(probe)
+        fps, missing = frame_drops(rec, t0, t1)
+        lag, corr = av_offset_s(rec, t0, t0 + speech_s + 0.5)
+        loud = rec.loud_times(LOUD)
+        last_loud = loud[loud > cleared - 0.5]
+        silence_ms = (float(last_loud[-1]) - cleared) * 1000 if last_loud.size else float("nan")
+        closed = [v.t for v in rec.video_between(cleared, t1) if v.mouth < 0.005]
+        mouth_ms = (closed[0] - cleared) * 1000 if closed else float("nan")
+        per_session.append(
+            {
+                "fps": round(fps, 2),
+                "frames_missing": missing,
+                "av_offset_ms": round(lag * 1000, 1),
+                "av_corr": round(corr, 2),
+                "interrupt_to_silence_ms": round(silence_ms, 1),
+                "interrupt_to_mouth_closed_ms": round(mouth_ms, 1),
+            }
+        )
+    for probe in probes:
+        await probe.aclose()
+    for agent in agents:
+        await agent.disconnect()
+    return {"sessions": n, "per_session": per_session}
+
+
+async def interviews(
+    url: str, key: str, secret: str, n: int, work: Path, kill_pid: int | None = None
+) -> list[ScenarioResult]:
+    config = json.loads(await asyncio.to_thread(CONFIG_PATH.read_text))
+    runs = []
+    for i in range(n):
+        d = work / f"interview{i}"
+        d.mkdir(parents=True, exist_ok=True)
+        runs.append(
+            run_scenario(
+                url, key, secret, config, d, avatar_service_pid=kill_pid, probe_security=False
+            )
+        )
+    return list(await asyncio.gather(*runs))
+
+
+def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
+    v2v = [v for r in results for v in r.voice_to_voice_s]
+    barge = [r.barge_in_to_silence_s for r in results if r.barge_in_to_silence_s is not None]
+    per = []
+    for r in results:
+        if r.avatar is None or not r.turns:
+            continue
+        fps, missing = frame_drops(r.avatar, r.turns[0].start, r.turns[-1].end)
+        per.append({"fps": round(fps, 2), "frames_missing": missing, "notes": r.notes})
+    return {
+        "interviews": len(results),
+        "voice_to_voice_s": {
+            "median": round(statistics.median(v2v), 3) if v2v else None,
+            "p90": round(_pct(v2v, 90), 3) if v2v else None,
+            "all": [round(v, 3) for v in v2v],
+        },
+        "barge_in_to_silence_s": [round(b, 3) for b in barge],
+        "per_interview": per,
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from agent.stack import Stack, StackOptions
+
+    from .service import port_free
+
+    def free_port() -> int:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        assert port_free("127.0.0.1", port)
+        return port
+
+    work = Path(tempfile.mkdtemp(prefix="room-bench-"))
+    options = StackOptions(
+        livekit_port=free_port(),
+        avatar_port=free_port(),
+        web=False,
+        data_dir=work / "data",
+        avatar_capacity=max(args.sessions, args.interviews) + 1,
+    )
+    stack = Stack(options)
+    await asyncio.to_thread(stack.start, lambda m: print(f"  {m}", file=sys.stderr))
+    out: dict[str, Any] = {"note": "shared 2-core machine: figures are noisy"}
+    try:
+        url, key, secret = options.url, options.api_key, options.api_secret
+        if args.sessions:
+            print(f"avatar sessions x{args.sessions} ...", file=sys.stderr)
+            out["avatar"] = await avatar_sessions(
+                url, key, secret, options.avatar_url, args.sessions, work
+            )
+        if args.interviews:
+            print(f"interviews x{args.interviews} ...", file=sys.stderr)
+            out["interviews"] = summarize_interviews(
+                await interviews(url, key, secret, args.interviews, work)
+            )
+        if args.fallback:
+            print("avatar service killed mid-interview ...", file=sys.stderr)
+            proc = stack.component("avatar service").proc
+            assert proc is not None
+            (result,) = await interviews(url, key, secret, 1, work / "fallback", proc.pid)
+            out["fallback"] = {
+                "heard_again_after_s": round(result.fallback_s, 3)
+                if result.fallback_s is not None
+                else None,
+                "notes": result.notes,
+            }
+    finally:
+        await asyncio.to_thread(stack.stop)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m avatar_worker.room_bench", description=__doc__)
+    p.add_argument("--sessions", type=int, default=4, help="avatar sessions at once (0: skip)")
+    p.add_argument("--interviews", type=int, default=3, help="real interviews at once (0: skip)")
+    p.add_argument("--no-fallback", dest="fallback", action="store_false")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    args = p.parse_args(argv)
+    result = asyncio.run(run(args))
+    print(json.dumps(result) if args.json else json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

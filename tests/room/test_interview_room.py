@@ -1,0 +1,167 @@
+"""One interview end to end on the dev server, seen from the candidate's seat.
+
+A module-scoped scenario starts the avatar service and the interviewer worker (the dev server is
+the session's `livekit_server`), dispatches `interviewer` with a config as job metadata, and a
+candidate (the `livekit` SDK) listens, answers with espeak-ng speech, barges in, tries to drive
+the avatar with its own token, and finally the avatar service is killed mid-sentence. Each test
+asserts one property of what the candidate saw and heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from livekit import rtc
+
+from agent.stack import Stack, StackOptions
+from agent.store import TranscriptStore
+from avatar_worker.room_probe import av_offset_s
+from avatar_worker.room_scenario import LOUD, ScenarioResult, run_scenario
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+SIZE = 512
+FPS = 25.0
+
+
+@pytest.fixture(scope="module")
+def stack(livekit_server, tmp_path_factory):
+    data = tmp_path_factory.mktemp("room-stack")
+    options = StackOptions(
+        livekit_url=livekit_server.url,
+        api_key=livekit_server.api_key,
+        api_secret=livekit_server.api_secret,
+        avatar_port=_free_port(),
+        web=False,
+        data_dir=data,
+    )
+    with Stack(options) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def scenario(stack, livekit_server, tmp_path_factory) -> ScenarioResult:
+    config = json.loads((ROOT / "examples" / "en" / "config.json").read_text())
+    work = tmp_path_factory.mktemp("room-scenario")
+    service = stack.component("avatar service")
+    assert service.proc is not None
+    result = asyncio.run(
+        run_scenario(
+            livekit_server.url,
+            livekit_server.api_key,
+            livekit_server.api_secret,
+            config,
+            work,
+            avatar_service_pid=service.proc.pid,
+        )
+    )
+    print(
+        f"\nroom figures: voice-to-voice {result.voice_to_voice_s}, barge-in to silence "
+        f"{result.barge_in_to_silence_s}, fallback {result.fallback_s}, notes {result.notes}"
+    )
+    return result
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_avatar_joins_as_agent_publishing_on_behalf_of_the_interviewer(scenario):
+    assert scenario.avatar_kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+    assert scenario.agent_identity.startswith("agent-")
+    assert scenario.avatar_attributes["lk.publish_on_behalf"] == scenario.agent_identity
+    assert scenario.avatar_identity != scenario.agent_identity
+
+
+def test_video_arrives_at_25_fps_and_the_configured_size(scenario):
+    greeting = scenario.turns[0]
+    frames = scenario.avatar.video_between(greeting.start, greeting.end)
+    assert len(frames) > 25
+    fps = (len(frames) - 1) / (frames[-1].t - frames[0].t)
+    assert FPS * 0.9 <= fps <= FPS * 1.1, f"{fps:.1f} fps"
+    assert {(f.width, f.height) for f in frames} == {(SIZE, SIZE)}
+
+
+def test_mouth_moves_while_the_interviewer_speaks_and_rests_in_silence(scenario):
+    av = scenario.avatar
+    greeting = scenario.turns[0]
+    speaking = av.video_between(greeting.start + 0.3, greeting.end - 0.1)
+    open_share = np.mean([f.mouth > 0.01 for f in speaking])
+    assert open_share > 0.4, f"mouth open in only {open_share:.0%} of speaking frames"
+    # silence: after the greeting, while the candidate's (ignored) audio and answer go on
+    silent = av.video_between(greeting.end + 0.4, scenario.answers[0].end)
+    assert len(silent) > 20
+    closed_share = np.mean([f.mouth < 0.005 for f in silent])
+    assert closed_share > 0.95, f"mouth closed in only {closed_share:.0%} of silent frames"
+    # the face is alive in silence (blinks, breathing, sway), not a frozen image
+    assert len({f.luma_sum for f in silent}) > 3
+
+
+def test_audio_carries_the_interviewers_speech(scenario):
+    av = scenario.avatar
+    greeting = scenario.turns[0]
+    rms = av.audio_between(greeting.start, greeting.end)
+    loud = rms > LOUD
+    assert loud.mean() > 0.5, "mostly silence where the interviewer spoke"
+    # speech is syllabic: many loud/quiet alternations, unlike a tone or noise
+    assert np.count_nonzero(np.diff(loud.astype(int)) == 1) >= 5
+    quiet = av.audio_between(greeting.end + 0.3, scenario.answers[0].start)
+    assert quiet.size and (quiet < LOUD).mean() > 0.95
+
+
+def test_mouth_motion_lines_up_with_audio_energy_within_one_frame(scenario):
+    greeting = scenario.turns[0]
+    lag, corr = av_offset_s(scenario.avatar, greeting.start - 0.5, greeting.end + 0.5)
+    assert corr > 0.3, f"mouth and audio energy barely related (r={corr:.2f})"
+    assert abs(lag) <= 1.0 / FPS + 0.01, f"mouth {lag * 1000:+.0f} ms from the audio"
+
+
+def test_barge_in_stops_the_interviewer_and_closes_the_mouth(scenario):
+    barge = scenario.barge_in
+    assert barge is not None and scenario.barge_silence_at is not None
+    assert "the question ended before the barge-in" not in scenario.notes
+    # quiet while the candidate is still talking: the interviewer stopped, it did not finish
+    assert scenario.barge_silence_at < barge.end - 0.5
+    after = scenario.avatar.audio_between(scenario.barge_silence_at + 0.1, barge.end)
+    assert after.size and (after < LOUD).mean() > 0.95
+    frames = scenario.avatar.video_between(scenario.barge_silence_at + 0.2, barge.end)
+    assert frames and np.mean([f.mouth < 0.005 for f in frames]) > 0.95
+
+
+def test_transcript_holds_both_sides(scenario, stack):
+    store = TranscriptStore(stack.options.data_dir / "interviews.sqlite3")
+    try:
+        transcript = store.transcript(scenario.room)
+    finally:
+        store.close()
+    speakers = [t.speaker for t in transcript.turns]
+    assert "interviewer" in speakers and "candidate" in speakers
+    assert any(t.interrupted for t in transcript.turns if t.speaker == "interviewer")
+    candidate_text = " ".join(t.text for t in transcript.turns if t.speaker == "candidate")
+    assert "ready" in candidate_text.lower()
+
+
+def test_a_candidate_cannot_call_the_avatars_rpcs_or_feed_it_audio(scenario):
+    assert scenario.rpc_by_candidate != "ok", scenario.rpc_by_candidate
+    # the greeting went on after the candidate's clear_buffer attempt
+    assert scenario.turns[0].end - scenario.turns[0].start > 2.5
+    fed = scenario.avatar.audio_between(scenario.fed_audio_at, scenario.fed_audio_at + 1.5)
+    assert fed.size > 50 and (fed < LOUD).all(), "the avatar played the candidate's audio"
+
+
+def test_losing_the_avatar_service_mid_interview_falls_back_to_the_agents_audio(scenario):
+    assert scenario.killed_at is not None
+    assert scenario.fallback_heard_at is not None, "the interviewer was not heard again"
+    assert scenario.agent.attributes.get("interview.avatar", "").startswith("off")
+    # the figure (target <= 1 s) is printed by the benchmark; this only catches the interview
+    # stalling on a timeout (the 15 s join wait, the 2 s clear-buffer wait)
+    assert scenario.fallback_s is not None and scenario.fallback_s < 3.0
