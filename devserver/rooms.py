@@ -82,6 +82,11 @@ class Participant:
     def hidden(self) -> bool:
         return self.permission.hidden
 
+    @property
+    def is_dependent(self) -> bool:
+        """Agents and egress are there for the others; they do not keep a room open."""
+        return self.kind in (models.ParticipantInfo.Kind.AGENT, models.ParticipantInfo.Kind.EGRESS)
+
     def to_proto(self) -> models.ParticipantInfo:
         return models.ParticipantInfo(
             sid=self.sid,
@@ -159,7 +164,8 @@ class Room:
             )
         if self.max_participants and len(self.participants) >= self.max_participants:
             raise RuntimeError(f"room {self.name!r} is full ({self.max_participants})")
-        self._cancel_close_timer()
+        if not participant.is_dependent:
+            self._cancel_close_timer()
         self.participants[participant.identity] = participant
         self.speakers.start()
         logger.info(
@@ -192,7 +198,9 @@ class Room:
             extra={"room": self.name, "identity": identity, "reason": reason},
         )
         self.registry.emit("participant_left", self, participant)
-        if not self.participants:
+        if not self.participants or (
+            not participant.is_dependent and not self._has_independent_participants()
+        ):
             self._schedule_close(self.departure_timeout)
         return True
 
@@ -334,8 +342,13 @@ class Room:
             self._close_timer.cancel()
             self._close_timer = None
 
+    def _has_independent_participants(self) -> bool:
+        return any(not p.is_dependent for p in self.participants.values())
+
     async def _close_if_empty(self) -> None:
-        if not self.participants and not self.closed:
+        # Agents (and egress) do not keep a room alive, as in livekit-server: once only they
+        # remain the room closes, which ends their jobs.
+        if not self.closed and not self._has_independent_participants():
             await self.registry.delete(self.name)
 
     async def close(self) -> None:
