@@ -41,15 +41,12 @@ def _rehearse(argv: list[str]) -> int:
     p.add_argument("--answers", required=True, type=Path)
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--text", action="store_true", help="send answers as text instead of speech")
-    p.add_argument("--video", action="store_true", help="avatar video (not available yet)")
+    p.add_argument("--video", action="store_true", help="also DIR/interview.mp4 (avatar video)")
     p.add_argument("--no-report", action="store_true", help="skip report.json/report.html")
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args(argv)
-    if args.video:
-        return _fail(
-            "--video is not available yet: video rehearsal needs the avatar integration "
-            "(room issue); run without --video for transcript, audio and report"
-        )
+    if args.video and args.text:
+        return _fail("--video needs spoken answers: drop --text")
     from .answers import AnswersError, load_answers
     from .config import ConfigError, parse_config
     from .providers import ProviderError
@@ -82,6 +79,15 @@ def _rehearse(argv: list[str]) -> int:
             f"p90 {summary['voice_to_voice_p90_s']} s over {summary['turns_measured']} turns; "
             f"cut-ins {summary['cut_ins']}"
         )
+    if args.video:
+        from avatar_worker.avatars import AvatarError
+
+        from .rehearsal_video import render_interview_video
+
+        try:
+            print(f"video: {render_interview_video(args.out, config.avatar)}")
+        except AvatarError as e:
+            return _fail(f"video not written: {e}")
     if not result.finished:
         print("warning: the interview did not reach its closing", file=sys.stderr)
     if args.no_report:

@@ -92,8 +92,9 @@ def test_bad_inputs_give_one_line_and_a_non_zero_exit(tmp_path):
                 "--out",
                 str(tmp_path),
                 "--video",
+                "--text",
             ],
-            "avatar integration",
+            "drop --text",
         ),
         (["frobnicate"], "unknown command"),
     ]
