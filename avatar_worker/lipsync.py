@@ -30,6 +30,8 @@ AnalyzerKind = Literal["model", "rules"]
 _ROUND = np.array([1.0 if v in ("OO", "UU") else 0.0 for v in VISEMES], dtype=np.float32)
 _SPREAD = np.array([1.0 if v in ("EE", "II") else 0.0 for v in VISEMES], dtype=np.float32)
 _MBP = VISEMES.index("MBP")
+_QUIET_ENERGY = 2.0  # the absolute energy feature (log power above the floor) of near silence
+_SILENCE_PROBS = np.eye(len(VISEMES), dtype=np.float32)[VISEMES.index("sil")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,9 +234,13 @@ class MouthAnalyzer:
             for hop in self._hops_for(f):
                 i = hop - base + CONTEXT_PAST
                 contexts.append(all_hops[i - CONTEXT_PAST : i + CONTEXT_FUTURE + 1])
-        openness, probs = self.predictor.predict(np.stack(contexts))
+        stacked = np.stack(contexts)
+        openness, probs = self.predictor.predict(stacked)
         openness = openness.reshape(len(frames), 2).mean(axis=1)
         probs = probs.reshape(len(frames), 2, -1).mean(axis=1)
+        # no sound at all around the frame (below ~ -52 dBFS for 170 ms): at rest, not a closure
+        quiet = (stacked[:, :, -2].max(axis=1) < _QUIET_ENERGY).reshape(len(frames), 2).all(axis=1)
+        probs[quiet] = _SILENCE_PROBS
         shapes = [self._shape(float(o), p) for o, p in zip(openness, probs, strict=True)]
         self._next_frame = frame
         # keep the last CONTEXT_PAST hops before the next frame's first hop as history

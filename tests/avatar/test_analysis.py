@@ -20,6 +20,7 @@ def test_silence_keeps_the_mouth_closed_at_any_rate(rate):
     shapes = analyze(np.zeros(rate), rate)
     assert len(shapes) == _frames(1.0)
     assert max(s.open for s in shapes) < 0.05
+    assert {s.viseme for s in shapes} == {"sil"}
 
 
 def test_dc_offset_and_hum_are_not_speech():
