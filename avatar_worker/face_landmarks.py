@@ -53,11 +53,17 @@ class Detection:
 
 @cache
 def _interpreter(path: Path):  # type: ignore[no-untyped-def]
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     if not path.is_file():
         raise FileNotFoundError(f"face model {path} is missing from models/face")
-    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    # plain built-in kernels: fast enough for a one-time preparation, and the XNNPACK delegate
+    # would print an INFO line to stderr, which must hold only our one-line errors
+    interpreter = Interpreter(
+        model_path=str(path),
+        num_threads=1,
+        experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+    )
     interpreter.allocate_tensors()
     return interpreter
 

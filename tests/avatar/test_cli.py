@@ -143,3 +143,12 @@ def test_prepare_caches_a_portrait_under_the_data_dir(tmp_path):
     assert json.loads(done.stdout)["id"] == "astro"
     meta = json.loads((data / "avatars" / "astro" / "portrait.json").read_text())
     assert len(meta["landmarks"]) == 468
+
+
+def test_prepare_of_a_photo_without_a_face_is_one_line(tmp_path):
+    from PIL import Image
+
+    image = tmp_path / "wall.png"
+    Image.new("RGB", (320, 320), (120, 130, 140)).save(image)
+    done = run("prepare", str(image), env={"INTERVIEW_DATA_DIR": str(tmp_path / "data")})
+    assert_one_line_error(done, "no usable face", str(image))
