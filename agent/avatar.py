@@ -7,7 +7,8 @@ points the session's audio tail at the avatar (`DataStreamAudioOutput`, which wa
 avatar's video track). When the service is unreachable or full, nothing is replaced and the
 session publishes its own audio as usual. When the avatar does not show up in time or leaves
 mid-interview, the audio tail is switched to the agent's own published track within a second and
-the interview goes on audio-only; both are logged.
+the interview goes on audio-only; both are logged. That track is published (silent) when the
+avatar is requested, so the switch needs no publication round trip.
 
 `worker_load` makes the worker's reported load follow the avatar service's capacity
 (`GET /health`), so LiveKit sends new interviews to hosts with room for another avatar.
@@ -127,6 +128,10 @@ class ServiceAvatar(AvatarSession):
             )
         )
         self.active = True
+        # the fallback track is published now, silent, so that losing the avatar mid-sentence
+        # costs a sink swap rather than a publication and subscription round trip
+        self._own_output = self._own_audio_output(room)
+        self._fallback_task = asyncio.create_task(self._own_output.start())
         room.on("participant_disconnected", self._on_participant_disconnected)
         self._join_watch = asyncio.create_task(self._watch_join())
         logger.info("avatar requested", extra={**self._log, "session": self._service_session})
@@ -200,22 +205,25 @@ class ServiceAvatar(AvatarSession):
         """Publish the agent's own audio from now on; the interview goes on audio-only."""
         if not self.active or self._closing or self._session is None or self._room is None:
             return
-        from livekit.agents.voice.room_io._output import _ParticipantAudioOutput
-
         self.active = False
         self.fallback_at = time.time()
-        own = _ParticipantAudioOutput(
-            self._room,
+        # swaps only the tail: transcript sync and recording stay attached, and speech in
+        # progress continues on the agent's own (already published) track
+        self._session.output.replace_audio_tail(self._own_output)
+        self._note_audio_only(reason)
+
+    @staticmethod
+    def _own_audio_output(room: rtc.Room) -> Any:
+        """The agent's own published audio, as RoomIO would create it (a private class in
+        livekit-agents 1.8, hence imported here and typed loosely)."""
+        from livekit.agents.voice.room_io._output import _ParticipantAudioOutput
+
+        return _ParticipantAudioOutput(
+            room,
             sample_rate=AVATAR_SAMPLE_RATE,
             num_channels=1,
             track_publish_options=rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE),
         )
-        self._own_output = own
-        # swaps only the tail: transcript sync and recording stay attached, and speech in
-        # progress continues on the new sink
-        self._session.output.replace_audio_tail(own)
-        self._fallback_task = asyncio.create_task(own.start())
-        self._note_audio_only(reason)
 
     def _note_audio_only(self, reason: str) -> None:
         self.fallback_reason = reason

@@ -1,0 +1,195 @@
+"""The avatar service's control API and the agent's view of it, without a LiveKit server.
+
+The real aiohttp app runs in-process on a free port: health, the shared secret, request
+validation, refusal at capacity; and the agent side (`ServiceAvatar`, the worker load) against
+it, an unreachable service and a full one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from agent import avatar as agent_avatar
+from agent.avatar import AvatarServiceSettings, AvatarUnavailable, ServiceAvatar
+from avatar_worker.service import (
+    AvatarService,
+    ServiceConfigError,
+    ServiceOptions,
+    is_loopback,
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _serve(service: AvatarService) -> AsyncIterator[str]:
+    runner = web.AppRunner(service.app())
+    await runner.setup()
+    port = _free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[tuple[AvatarService, str]]:
+    svc = AvatarService(ServiceOptions(secret="s3cret", capacity=2, preload=()))
+    async for url in _serve(svc):
+        yield svc, url
+
+
+async def test_health_is_public_and_reports_capacity_and_load(service):
+    _svc, url = service
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/health") as resp:
+        assert resp.status == 200
+        health = await resp.json()
+    assert health["status"] == "ok"
+    assert health["sessions"] == 0 and health["capacity"] == 2 and health["load"] == 0.0
+    assert "woman" in health["avatars"] and "man" in health["avatars"]
+
+
+async def test_control_requests_need_the_shared_secret(service):
+    _svc, url = service
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/sessions") as resp:
+            assert resp.status == 401
+        async with http.get(f"{url}/sessions", headers={"Authorization": "Bearer nope"}) as resp:
+            assert resp.status == 401
+        async with http.get(f"{url}/sessions", headers={"Authorization": "Bearer s3cret"}) as resp:
+            assert resp.status == 200
+            assert await resp.json() == {"sessions": []}
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"token": "t"}, "livekit_url"),
+        ({"livekit_url": "ws://127.0.0.1:1"}, "token"),
+        ({"livekit_url": "ws://127.0.0.1:1", "token": "t", "size": 102}, "size"),
+        ({"livekit_url": "ws://127.0.0.1:1", "token": "t", "fps": 500}, "fps"),
+        ({"livekit_url": "ws://127.0.0.1:1", "token": "t", "colour": "red"}, "colour"),
+        ({"livekit_url": "ws://127.0.0.1:1", "token": "t", "avatar": "nobody"}, "nobody"),
+    ],
+)
+async def test_bad_session_requests_name_the_field(service, body, needle):
+    _svc, url = service
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{url}/sessions", json=body, headers={"Authorization": "Bearer s3cret"}) as resp,
+    ):
+        assert resp.status == 400
+        assert needle in (await resp.json())["error"]
+
+
+async def test_a_full_service_refuses_with_503_and_a_reason(service):
+    svc, url = service
+    svc.pending = 2  # two sessions starting: the capacity is taken
+    body = {"livekit_url": "ws://127.0.0.1:1", "token": "t"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{url}/sessions", json=body, headers={"Authorization": "Bearer s3cret"}
+        ) as resp:
+            assert resp.status == 503
+            refusal = await resp.json()
+        async with http.get(f"{url}/health") as resp:
+            health = await resp.json()
+    assert refusal["reason"] == "capacity" and "capacity" in refusal["error"]
+    assert health["status"] == "full" and health["load"] == 1.0
+
+
+async def test_an_unreachable_livekit_server_is_a_clear_502(service):
+    _svc, url = service
+    body = {"livekit_url": f"ws://127.0.0.1:{_free_port()}", "token": "t"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{url}/sessions", json=body, headers={"Authorization": "Bearer s3cret"}) as resp,
+    ):
+        assert resp.status == 502
+        assert "could not join" in (await resp.json())["error"]
+
+
+def test_no_secret_means_loopback_only(monkeypatch):
+    monkeypatch.delenv("AVATAR_SERVICE_SECRET", raising=False)
+    assert ServiceOptions.from_env("127.0.0.1", 8089).secret == ""
+    with pytest.raises(ServiceConfigError, match="AVATAR_SERVICE_SECRET"):
+        ServiceOptions.from_env("0.0.0.0", 8089)
+    monkeypatch.setenv("AVATAR_SERVICE_SECRET", "x")
+    assert ServiceOptions.from_env("0.0.0.0", 8089).secret == "x"
+    assert is_loopback("::1") and is_loopback("localhost") and not is_loopback("10.0.0.1")
+
+
+def test_serve_cli_refuses_a_public_address_without_a_secret(monkeypatch):
+    monkeypatch.delenv("AVATAR_SERVICE_SECRET", raising=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "avatar_worker", "serve", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "AVATAR_SERVICE_SECRET" in lines[0]
+
+
+# ---- the agent's side ---------------------------------------------------------------------
+
+
+def _settings(url: str, secret: str = "s3cret") -> AvatarServiceSettings:
+    return AvatarServiceSettings(service_url=url, secret=secret, request_timeout_s=2.0)
+
+
+async def test_the_agent_treats_an_unreachable_service_as_audio_only():
+    avatar = ServiceAvatar("woman", _settings(f"http://127.0.0.1:{_free_port()}"))
+    avatar._identity, avatar._agent_identity = "avatar-agent-x", "agent-x"
+    with pytest.raises(AvatarUnavailable, match="unreachable"):
+        await avatar._request_session("room-1")
+
+
+async def test_the_agent_treats_a_full_service_as_audio_only(service):
+    svc, url = service
+    svc.pending = 2
+    avatar = ServiceAvatar("woman", _settings(url))
+    avatar._identity, avatar._agent_identity = "avatar-agent-x", "agent-x"
+    with pytest.raises(AvatarUnavailable, match="at capacity"):
+        await avatar._request_session("room-1")
+
+
+def test_the_avatar_token_publishes_on_behalf_of_the_agent():
+    from livekit import api
+
+    avatar = ServiceAvatar("woman", _settings("http://127.0.0.1:1"))
+    avatar._identity, avatar._agent_identity = "avatar-agent-x", "agent-x"
+    claims = api.TokenVerifier("devkey", "secret").verify(avatar._token("room-1"))
+    assert claims.identity == "avatar-agent-x"
+    assert claims.kind == "agent"
+    assert claims.attributes == {"lk.publish_on_behalf": "agent-x"}
+    assert claims.video.room == "room-1" and claims.video.room_join
+    assert claims.video.can_publish and claims.video.can_publish_data
+
+
+async def test_worker_load_follows_the_avatar_service(service, monkeypatch):
+    svc, url = service
+    monkeypatch.setattr(agent_avatar, "_HEALTH", agent_avatar._HealthCache())
+    settings = _settings(url)
+    assert await asyncio.to_thread(agent_avatar.avatar_service_load, settings, 0.0) == 0.0
+    svc.pending = 1
+    assert await asyncio.to_thread(agent_avatar.avatar_service_load, settings, 0.0) == 0.5
+    svc.pending = 2
+    assert await asyncio.to_thread(agent_avatar.avatar_service_load, settings, 0.0) == 1.0
+    # unreachable: interviews still run (audio-only), so it does not block dispatch
+    dead = _settings(f"http://127.0.0.1:{_free_port()}")
+    assert await asyncio.to_thread(agent_avatar.avatar_service_load, dead, 0.0) == 0.0
