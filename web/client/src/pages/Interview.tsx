@@ -7,6 +7,7 @@ import {
   useConnectionQualityIndicator,
   useConnectionState,
   useLocalParticipant,
+  useRoomContext,
   useTrackVolume,
   useTranscriptions,
   useVoiceAssistant,
@@ -18,10 +19,14 @@ import {
   DisconnectReason,
   type LocalAudioTrack,
   MediaDeviceFailure,
+  ParticipantKind,
+  type RemoteParticipant,
+  RoomEvent,
 } from "livekit-client";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, loadSession, type SessionCreated } from "../api";
 import { navigate } from "../App";
+import { EndIcon, MicIcon, MicOffIcon, SpeakerIcon } from "../components/Icons";
 import { type Strings, strings } from "../i18n";
 
 const AVATAR_WAIT_MS = 10_000; // an interviewer this long without video: audio only
@@ -112,6 +117,8 @@ function Stage(props: {
   onEnd: () => Promise<void>;
 }) {
   const { session, t } = props;
+  const { onEnd } = props;
+  const room = useRoomContext();
   const connection = useConnectionState();
   const { state, videoTrack, agent, agentAttributes } = useVoiceAssistant();
   const { localParticipant, isMicrophoneEnabled, microphoneTrack } = useLocalParticipant();
@@ -137,17 +144,31 @@ function Stage(props: {
   useEffect(() => {
     if (agent && agentSince === null) setAgentSince(Date.now());
     if (agent) hadAgent.current = true;
-    if (!agent && hadAgent.current && !agentLeft) {
-      // the interviewer closed the interview itself (its goodbye is said): go to the report
+  }, [agent, agentSince]);
+  useEffect(() => {
+    // the interviewer (not its avatar, which may leave for audio-only) closed the interview
+    // itself after its goodbye: go to the report
+    const onLeft = (p: RemoteParticipant) => {
+      if (p.kind !== ParticipantKind.AGENT || p.attributes["lk.publish_on_behalf"]) return;
       setAgentLeft(true);
-      window.setTimeout(() => void props.onEnd(), 1500);
-    }
-  }, [agent, agentSince, agentLeft, props]);
+      window.setTimeout(() => void onEnd(), 1500);
+    };
+    room.on(RoomEvent.ParticipantDisconnected, onLeft);
+    return () => {
+      room.off(RoomEvent.ParticipantDisconnected, onLeft);
+    };
+  }, [room, onEnd]);
 
   const agentError = agentAttributes?.["interview.error"];
   const elapsed = agentSince ? Math.max(0, (now - agentSince) / 1000) : 0;
   const planned = session.duration_minutes * 60;
-  const avatarMissing = !!agent && !videoTrack && agentSince !== null && now - agentSince > AVATAR_WAIT_MS;
+  // the agent says "on", or why the interview is audio-only (agent/avatar.py)
+  const avatarAttr = agentAttributes?.["interview.avatar"];
+  const avatarMissing =
+    !!agent &&
+    !videoTrack &&
+    ((!!avatarAttr && avatarAttr !== "on") ||
+      (agentSince !== null && now - agentSince > AVATAR_WAIT_MS));
   const agentMissing =
     !agent && !hadAgent.current && connectedAt !== null && now - connectedAt > AGENT_WAIT_MS;
 
@@ -215,7 +236,7 @@ function Stage(props: {
           {agentLeft && <div className="notice">{t.finished}</div>}
           {!canPlayAudio && (
             <button className="primary overlay-button" onClick={() => void startAudio()}>
-              🔊 {t.enableAudio}
+              <SpeakerIcon /> {t.enableAudio}
             </button>
           )}
         </section>
@@ -233,7 +254,7 @@ function Stage(props: {
           data-testid="mic-toggle"
           aria-pressed={isMicrophoneEnabled}
         >
-          <span aria-hidden>{isMicrophoneEnabled ? "🎙" : "🔇"}</span>
+          {isMicrophoneEnabled ? <MicIcon /> : <MicOffIcon />}
           <span className="mic-label">{isMicrophoneEnabled ? t.micOn : t.micOff}</span>
           <span className="level" aria-hidden>
             <span style={{ width: `${Math.min(100, Math.round((isMicrophoneEnabled ? micLevel : 0) * 250))}%` }} />
@@ -245,7 +266,7 @@ function Stage(props: {
           disabled={endingNow}
           data-testid="end-button"
         >
-          {endingNow ? t.ending : t.end}
+          <EndIcon /> {endingNow ? t.ending : t.end}
         </button>
       </footer>
 
@@ -294,18 +315,21 @@ function useCaptions(localIdentity: string, micSid: string | undefined): Caption
 }
 
 function CaptionList({ captions, t }: { captions: Caption[]; t: Strings }) {
-  const end = useRef<HTMLDivElement>(null);
-  useEffect(() => end.current?.scrollIntoView({ block: "end" }), [captions]);
+  const list = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    // scroll the caption box only, never the page (phones)
+    const el = list.current;
+    if (el) el.scrollTop = el.scrollHeight;
+  }, [captions]);
   if (!captions.length) return <p className="muted empty">{t.captionsEmpty}</p>;
   return (
-    <div className="caption-list" data-testid="captions">
+    <div className="caption-list" data-testid="captions" ref={list}>
       {captions.map((c) => (
         <div key={c.id} className={`caption ${c.speaker}`} data-speaker={c.speaker}>
           <span className="who">{c.speaker === "candidate" ? t.you : t.interviewer}</span>
           <p>{c.text}</p>
         </div>
       ))}
-      <div ref={end} />
     </div>
   );
 }

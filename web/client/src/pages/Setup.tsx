@@ -2,14 +2,15 @@
 import { type FormEvent, useEffect, useRef, useState } from "react";
 import { ApiError, api, type AvatarInfo, type InterviewConfig, saveSession } from "../api";
 import { navigate } from "../App";
+import { FileIcon } from "../components/Icons";
 import { type Lang, strings } from "../i18n";
 
 const DURATIONS = [5, 10, 15, 20, 30];
 
 function initialLang(): Lang {
   const saved = localStorage.getItem("ui-lang");
-  if (saved === "ko" || saved === "en") return saved;
-  return navigator.language.startsWith("ko") ? "ko" : "en";
+  // Korean first, like the config's default language; the choice is remembered
+  return saved === "en" ? "en" : "ko";
 }
 
 export function SetupPage() {
@@ -279,7 +280,9 @@ export function SetupPage() {
             <span className="label">{t.resume}</span>
             {resume ? (
               <div className="file-chip">
-                <span>📄 {resume.name}</span>
+                <span className="row tight">
+                  <FileIcon /> {resume.name}
+                </span>
                 <span className="muted">{t.resumeLoaded(resume.chars)}</span>
                 <button type="button" className="link-button" onClick={() => setResume(null)}>
                   {t.resumeRemove}
