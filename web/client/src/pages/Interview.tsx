@@ -80,12 +80,14 @@ export function InterviewPage({ sessionId }: { sessionId: string }) {
       className="page interview"
       serverUrl={session.livekit_url}
       token={session.token}
-      connect={!fatal}
+      connect={true}
       audio={true}
       video={false}
       options={{ adaptiveStream: true, dynacast: true }}
       onError={(e) => {
-        if (!ending.current) setFatal(`${t.livekitUnreachable} (${e.message})`);
+        // a microphone problem also arrives here; it is shown by onMediaDeviceFailure
+        if (ending.current || MediaDeviceFailure.getFailure(e) !== undefined) return;
+        setFatal(`${t.livekitUnreachable} (${e.message})`);
       }}
       onMediaDeviceFailure={(failure) =>
         setMicProblem(
@@ -98,9 +100,9 @@ export function InterviewPage({ sessionId }: { sessionId: string }) {
       }
       onDisconnected={(reason) => {
         if (ending.current) return;
-        if (reason === DisconnectReason.ROOM_DELETED || reason === DisconnectReason.CLIENT_INITIATED)
-          void finish();
-        else setFatal(t.disconnected);
+        // the room removed by the server: the interview was ended (by the API or the agent)
+        if (reason === DisconnectReason.ROOM_DELETED) void finish();
+        else if (reason !== DisconnectReason.CLIENT_INITIATED) setFatal(t.disconnected);
       }}
     >
       <Stage session={session} t={t} fatal={fatal} micProblem={micProblem} onEnd={finish} />

@@ -1,0 +1,315 @@
+"""The whole interview in headless Chromium: setup page, live interview with the avatar's video and
+captions of both sides (the fake microphone speaks a recorded answer), end, report page.
+
+The stack runs as it would for a person on this machine: the dev server (livekit_server fixture),
+the avatar service, the interviewer worker and `python -m web`, each its own process. Screenshots
+of every page at desktop and phone sizes go to test-artifacts/web/.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from web_support import free_port
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "web"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+FAKE_MEDIA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+# silence while the interviewer greets (its greeting must not be barged in on), then the answer
+ANSWER_DELAY_S = 26
+ANSWER_KO = "안녕하세요. 저는 백엔드 개발자 김민준입니다. 결제 시스템을 삼 년 동안 개발했습니다."
+
+# mean luminance and a coarse fingerprint of the <video> element's current frame
+FRAME_JS = """() => {
+  const v = document.querySelector('video');
+  if (!v || v.readyState < 2 || !v.videoWidth) return null;
+  const c = document.createElement('canvas');
+  c.width = 64; c.height = 64;
+  const g = c.getContext('2d');
+  g.drawImage(v, 0, 0, 64, 64);
+  const d = g.getImageData(0, 0, 64, 64).data;
+  let sum = 0; const fp = [];
+  for (let i = 0; i < d.length; i += 4) {
+    const y = 0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2];
+    sum += y; fp.push(Math.round(y));
+  }
+  return {mean: sum / (d.length / 4), fp: fp.join(','), w: v.videoWidth, h: v.videoHeight};
+}"""
+
+
+@dataclass(frozen=True)
+class Stack:
+    web_url: str
+    data_dir: pathlib.Path
+    logs: dict[str, pathlib.Path]
+
+    def tail(self) -> str:
+        return "\n".join(
+            f"--- {name}\n{path.read_text(errors='replace')[-1500:]}"
+            for name, path in self.logs.items()
+        )
+
+
+def _wait_http(url: str, proc: subprocess.Popen, log: pathlib.Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{proc.args} exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"{url} did not answer within {timeout:.0f} s:\n{log.read_text()[-2000:]}")
+
+
+def _wait_log(text: str, proc: subprocess.Popen, log: pathlib.Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{proc.args} exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
+        if text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.3)
+    pytest.fail(f"'{text}' not logged within {timeout:.0f} s:\n{log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def stack(livekit_server, tmp_path_factory) -> Iterator[Stack]:
+    if not (ROOT / "web" / "client" / "dist" / "index.html").is_file():
+        pytest.fail("the browser client is not built: run scripts/setup.sh")
+    base = tmp_path_factory.mktemp("stack")
+    data_dir = base / "data"
+    avatar_port, web_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "LIVEKIT_URL": livekit_server.url,
+        "LIVEKIT_API_KEY": livekit_server.api_key,
+        "LIVEKIT_API_SECRET": livekit_server.api_secret,
+        "AVATAR_SERVICE_URL": f"http://127.0.0.1:{avatar_port}",
+        "INTERVIEW_DATA_DIR": str(data_dir),
+        "INTERVIEW_END_GRACE_S": "3",
+    }
+    commands = {
+        "avatar": ["-m", "avatar_worker", "serve", "--port", str(avatar_port)],
+        # dev mode: no CPU-load threshold (shared CI cores), no reload
+        "agent": ["-m", "agent", "dev", "--no-reload", "--log-level", "info"],
+        "web": ["-m", "web", "--port", str(web_port)],
+    }
+    procs: dict[str, subprocess.Popen] = {}
+    logs = {name: base / f"{name}.log" for name in commands}
+    try:
+        for name, args in commands.items():
+            with open(logs[name], "wb") as log:
+                procs[name] = subprocess.Popen(
+                    [sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                )
+        _wait_http(f"http://127.0.0.1:{avatar_port}/health", procs["avatar"], logs["avatar"], 90)
+        _wait_http(f"http://127.0.0.1:{web_port}/health", procs["web"], logs["web"], 60)
+        _wait_log("registered worker", procs["agent"], logs["agent"], 120)
+        yield Stack(f"http://127.0.0.1:{web_port}", data_dir, logs)
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+        for proc in procs.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture(scope="module")
+def answer_wav(tmp_path_factory) -> pathlib.Path:
+    """Silence, then the candidate's spoken answer (espeak-ng), as Chromium's fake microphone."""
+    base = tmp_path_factory.mktemp("wav")
+    raw, wav = base / "raw.wav", base / "answer.wav"
+    subprocess.run(["espeak-ng", "-v", "ko", "-s", "150", "-w", str(raw), ANSWER_KO], check=True)
+    subprocess.run(
+        ["sox", str(raw), "-r", "48000", "-c", "1", str(wav), "pad", str(ANSWER_DELAY_S), "90"],
+        check=True,
+    )
+    return wav
+
+
+@pytest.fixture(scope="module")
+def playwright_instance():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+def _shot(page, name: str, full_page: bool = False) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+
+
+def _texts(page, speaker: str) -> list[str]:
+    return page.locator(f".caption[data-speaker={speaker}] p").all_inner_texts()
+
+
+def _wait_until(page, predicate, timeout_s: float, what: str, stack: Stack) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        page.wait_for_timeout(500)
+    _shot(page, f"failed_{what.replace(' ', '_')}")
+    pytest.fail(f"{what} did not happen within {timeout_s:.0f} s\n{stack.tail()}")
+
+
+def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[*CHROMIUM_ARGS, *FAKE_MEDIA, f"--use-file-for-fake-audio-capture={answer_wav}"],
+    )
+    errors: list[str] = []
+    try:
+        ctx = browser.new_context(viewport=DESKTOP, permissions=["microphone"])
+        page = ctx.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        # setup page (Korean by default), desktop and phone
+        page.goto(stack.web_url + "/")
+        page.wait_for_selector("img[src='/api/avatars/woman/image']")
+        page.wait_for_function("document.querySelector('.avatar-choice img').naturalWidth > 0")
+        assert page.locator("h1").inner_text() == "면접 준비"
+        _shot(page, "setup_desktop", full_page=True)
+        page.set_viewport_size(PHONE)
+        _shot(page, "setup_phone", full_page=True)
+        page.set_viewport_size(DESKTOP)
+
+        page.fill("input[name=candidate_name]", "김민준")
+        page.fill("input[name=role]", "백엔드 개발자")
+        page.select_option("select[name=duration_minutes]", "5")
+        page.click("button[type=submit]")  # without consent: refused in words
+        assert "동의" in page.locator("[role=alert]").inner_text()
+        page.check("input[name=consent]")
+        page.click("button[type=submit]")
+        page.wait_for_url("**/interview/iv-*", timeout=20_000)
+        session_id = page.url.rsplit("/", 1)[1]
+
+        # the avatar's video plays: real frames, not black, changing over time
+        page.wait_for_function(f"({FRAME_JS})() !== null", timeout=60_000)
+        frames = []
+        for _ in range(6):
+            frames.append(page.evaluate(FRAME_JS))
+            page.wait_for_timeout(400)
+        assert all(f is not None for f in frames)
+        assert frames[0]["w"] >= 256 and frames[0]["h"] >= 256
+        assert min(f["mean"] for f in frames) > 30, "the avatar video is black"
+        assert len({f["fp"] for f in frames}) > 1, "the avatar video is frozen"
+
+        # the interviewer's first question in the captions, its state shown
+        _wait_until(
+            page,
+            lambda: any("김민준" in t for t in _texts(page, "interviewer")),
+            60,
+            "interviewer caption",
+            stack,
+        )
+        states = set()
+        _wait_until(
+            page,
+            lambda: (
+                states.add(page.get_attribute("[data-testid=agent-state]", "data-state"))
+                or "listening" in states
+            ),
+            60,
+            "interviewer listening",
+            stack,
+        )
+        _shot(page, "interview_desktop")
+        page.set_viewport_size(PHONE)
+        _shot(page, "interview_phone")
+        page.set_viewport_size(DESKTOP)
+
+        # the fake microphone answers; the candidate's words come back as captions
+        _wait_until(
+            page, lambda: any(t.strip() for t in _texts(page, "candidate")), 90, "answer", stack
+        )
+        _shot(page, "interview_answered_desktop")
+
+        status = httpx.get(f"{stack.web_url}/api/sessions/{session_id}").json()
+        assert status["status"] == "in_progress" and status["turn_count"] >= 1
+
+        # end the interview; the report page follows once the agent has written the report
+        page.click("[data-testid=end-button]")
+        page.click("[data-testid=end-confirm]")
+        page.wait_for_url(f"**/report/{session_id}", timeout=30_000)
+        page.wait_for_selector("[data-testid=report]", timeout=120_000)
+        assert page.locator("[data-testid=question]").count() >= 1
+        assert page.locator("[data-testid=score-chart] rect").count() >= 2
+        assert page.locator("h1").inner_text() == "면접 피드백 보고서"
+        _shot(page, "report_desktop", full_page=True)
+        page.set_viewport_size(PHONE)
+        _shot(page, "report_phone", full_page=True)
+
+        status = httpx.get(f"{stack.web_url}/api/sessions/{session_id}").json()
+        assert status["status"] == "ended" and status["report_ready"] is True
+        assert status["candidate_turns"] >= 1 and status["duration_s"] > 10
+        assert (stack.data_dir / "interviews" / session_id / "report.json").is_file()
+        assert not errors, errors
+    finally:
+        browser.close()
+
+
+def test_problems_are_said_in_words(stack, playwright_instance):
+    """Microphone denied and an unreachable interview server, as the candidate sees them."""
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--deny-permission-prompts"],
+    )
+    try:
+        ctx = browser.new_context(viewport=DESKTOP, permissions=[])
+        page = ctx.new_page()
+        page.goto(stack.web_url + "/")
+        page.click("[data-testid=ui-language]")  # English UI
+        assert page.locator("h1").inner_text() == "Set up your interview"
+        page.fill("input[name=candidate_name]", "Alex Kim")
+        page.fill("input[name=role]", "Data engineer")
+        page.check("input[name=consent]")
+
+        page.route("**/api/sessions", lambda route: route.abort())
+        page.click("button[type=submit]")
+        alert = page.locator("[role=alert]")
+        alert.wait_for()
+        assert "cannot be reached" in alert.inner_text()
+        page.unroute("**/api/sessions")
+
+        # the browser denies the microphone (no permission, prompts denied)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/interview/iv-*", timeout=20_000)
+        session_id = page.url.rsplit("/", 1)[1]
+        denied = page.locator("[role=alert]", has_text="Microphone access was denied")
+        try:
+            denied.wait_for(timeout=20_000)
+        except Exception:
+            _shot(page, "failed_mic_denied")
+            raise
+        _shot(page, "interview_mic_denied")
+        httpx.delete(f"{stack.web_url}/api/sessions/{session_id}", timeout=30)
+    finally:
+        browser.close()
