@@ -22,7 +22,7 @@ import logging
 import os
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,49 @@ class AvatarServiceSettings:
         return {"Authorization": f"Bearer {self.secret}"} if self.secret else {}
 
 
+class ReplayableAvatarOutput(DataStreamAudioOutput):
+    """DataStreamAudioOutput that keeps the segment in flight until the avatar reports it
+    played, so a segment the avatar took with it (service killed mid-sentence) can be replayed
+    on the agent's own track from about where the candidate stopped hearing it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._segment: list[rtc.AudioFrame] = []
+        self._segment_open = False
+        self._segment_started_at: float | None = None
+
+    async def capture_frame(self, frame: rtc.AudioFrame) -> None:
+        if not self._segment_open:
+            self._segment, self._segment_open, self._segment_started_at = [], True, None
+        self._segment.append(frame)
+        await super().capture_frame(frame)
+
+    def flush(self) -> None:
+        super().flush()
+        self._segment_open = False
+
+    def on_playback_started(self, *, created_at: float) -> None:
+        self._segment_started_at = created_at
+        super().on_playback_started(created_at=created_at)
+
+    def on_playback_finished(self, **kwargs: Any) -> None:
+        self._segment = []  # played or interrupted: nothing to replay
+        super().on_playback_finished(**kwargs)
+
+    def unplayed(self, now: float, back_s: float = 0.4) -> list[rtc.AudioFrame]:
+        """The segment's frames from `back_s` before the avatar's estimated play position (what
+        was in flight to the candidate is heard again rather than lost)."""
+        played = 0.0
+        if self._segment_started_at is not None:
+            played = max(0.0, now - self._segment_started_at - back_s)
+        out, at = [], 0.0
+        for frame in self._segment:
+            if at + frame.duration > played:
+                out.append(frame)
+            at += frame.duration
+        return out
+
+
 class AvatarUnavailable(Exception):
     """The avatar service cannot serve this interview (unreachable, full, refused)."""
 
@@ -89,6 +132,7 @@ class ServiceAvatar(AvatarSession):
         self._fallback_task: asyncio.Task[None] | None = None
         self._join_watch: asyncio.Task[None] | None = None
         self._own_output: Any = None
+        self._tail: ReplayableAvatarOutput | None = None
         self._closing = False
         self._log: dict[str, str] = {}
 
@@ -118,15 +162,14 @@ class ServiceAvatar(AvatarSession):
             self._note_audio_only(str(e))
             return
         self._service_session = str(info.get("id", ""))
-        agent_session.output.replace_audio_tail(
-            DataStreamAudioOutput(
-                room,
-                destination_identity=self._identity,
-                sample_rate=AVATAR_SAMPLE_RATE,
-                wait_remote_track=rtc.TrackKind.KIND_VIDEO,
-                wait_playback_start=True,
-            )
+        self._tail = ReplayableAvatarOutput(
+            room,
+            destination_identity=self._identity,
+            sample_rate=AVATAR_SAMPLE_RATE,
+            wait_remote_track=rtc.TrackKind.KIND_VIDEO,
+            wait_playback_start=True,
         )
+        agent_session.output.replace_audio_tail(self._tail)
         self.active = True
         # the fallback track is published now, silent, so that losing the avatar mid-sentence
         # costs a sink swap rather than a publication and subscription round trip
@@ -207,10 +250,17 @@ class ServiceAvatar(AvatarSession):
             return
         self.active = False
         self.fallback_at = time.time()
-        # swaps only the tail: transcript sync and recording stay attached, and speech in
-        # progress continues on the agent's own (already published) track
+        lost = self._tail.unplayed(self.fallback_at) if self._tail is not None else []
+        # swaps only the tail: transcript sync and recording stay attached, and speech still
+        # being synthesized continues on the agent's own (already published) track
         self._session.output.replace_audio_tail(self._own_output)
         self._note_audio_only(reason)
+        if lost:  # what the avatar held when it died is said again, not silently dropped
+            self._session.say("", audio=_frames(lost), add_to_chat_ctx=False)
+            logger.info(
+                "replaying the avatar's unplayed audio",
+                extra={**self._log, "seconds": round(sum(f.duration for f in lost), 2)},
+            )
 
     @staticmethod
     def _own_audio_output(room: rtc.Room) -> Any:
@@ -270,6 +320,11 @@ class ServiceAvatar(AvatarSession):
                 pass
         except (aiohttp.ClientError, TimeoutError, OSError):
             pass
+
+
+async def _frames(frames: list[rtc.AudioFrame]) -> AsyncIterator[rtc.AudioFrame]:
+    for frame in frames:
+        yield frame
 
 
 async def start_avatar(ctx: JobContext, session: AgentSession, avatar: str) -> ServiceAvatar:
