@@ -24,6 +24,7 @@ from .config import InterviewConfig
 from .flow import InterviewState, StageAgent, first_agent
 from .plan import InterviewPlan, build_plan
 from .providers import ProviderChoices, build_llm, build_stt, build_tts, choose_providers
+from .providers.stt import WhisperSTT
 from .store import TranscriptStore
 from .transcript import Transcript
 from .turn_taking import TurnTakingOptions, load_vad, turn_detector, turn_handling
@@ -132,11 +133,14 @@ def create_interview(
     else:
         assert choices is not None, "audio interviews need real providers"
         opts = turn_opts or TurnTakingOptions.from_env()
+        stt = build_stt(choices.stt, config.language, env)
         detector = turn_detector(opts, config.language)
+        if isinstance(stt, WhisperSTT):
+            detector.stt_settled_since = stt.settled_since
         detector.expects_long_answer = lambda: state.stage in OPEN_STAGES
         state.is_backchannel = detector.completeness.is_backchannel
         session = AgentSession(
-            stt=build_stt(choices.stt, config.language, env),
+            stt=stt,
             llm=llm,
             tts=build_tts(choices.tts, config.language, env),
             vad=vad_model or load_vad(opts),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -157,11 +158,13 @@ class TranscriptAwareTurnDetector:
         self._inner = inner
         # set by the session: True while the interviewer waits for an answer to an open question
         self.expects_long_answer: Callable[[], bool] = lambda: False
+        # set by the session for a batch STT: True once a recognition that ended after the given
+        # wall time has no successor in flight, i.e. the transcript of the segment is known
+        self.stt_settled_since: Callable[[float], bool] | None = None
         self._completeness = completeness
         self._audio_weight = audio_weight
         self._turn_text = ""
         self._transcript_seq = 0
-        self._waiters: list[asyncio.Event] = []
 
     @property
     def completeness(self) -> TranscriptCompleteness:
@@ -180,8 +183,6 @@ class TranscriptAwareTurnDetector:
         if text.strip():
             self._turn_text = f"{self._turn_text} {text.strip()}".strip()
         self._transcript_seq += 1
-        for ev in self._waiters:
-            ev.set()
 
     def _reset_turn(self) -> None:
         self._turn_text = ""
@@ -198,7 +199,8 @@ class TranscriptAwareTurnDetector:
         return _TranscriptAwareStream(self, self._inner.stream(conn_options=conn_options))
 
 
-TRANSCRIPT_WAIT_S = 2.0
+# longest wait for a segment's transcript (a slow CPU makes whisper take seconds)
+TRANSCRIPT_WAIT_S = 6.0
 
 
 class _TranscriptAwareStream:
@@ -234,29 +236,32 @@ class _TranscriptAwareStream:
     def predict(self) -> asyncio.Future[Any]:
         inner_fut = self._inner.predict()
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        seq = self._detector._transcript_seq
-        arrived = asyncio.Event()
-        self._detector._waiters.append(arrived)
+        det = self._detector
+        seq, asked_at = det._transcript_seq, time.time()
+
+        async def _transcript_known() -> None:
+            # the segment's transcript arrived, or the STT finished it (maybe with no words)
+            while time.time() - asked_at < TRANSCRIPT_WAIT_S:
+                if det._transcript_seq != seq:
+                    return
+                settled = det.stt_settled_since
+                if settled is not None and settled(asked_at - 0.5) and time.time() - asked_at > 0.3:
+                    return
+                await asyncio.sleep(0.03)
 
         async def _resolve() -> None:
             try:
                 ev = await inner_fut
-                if self._detector._transcript_seq == seq:
-                    try:
-                        await asyncio.wait_for(arrived.wait(), timeout=TRANSCRIPT_WAIT_S)
-                    except TimeoutError:
-                        pass
-                p = self._detector.combine(ev.end_of_turn_probability)
+                await _transcript_known()
+                p = det.combine(ev.end_of_turn_probability)
                 if not fut.done():
                     fut.set_result(replace(ev, end_of_turn_probability=p))
-            except BaseException as e:  # cancelled or failed: mirror it
+            except asyncio.CancelledError:
                 if not fut.done():
-                    if isinstance(e, asyncio.CancelledError):
-                        fut.cancel()
-                    else:
-                        fut.set_exception(e)
-            finally:
-                self._detector._waiters.remove(arrived)
+                    fut.cancel()
+            except Exception as e:
+                if not fut.done():
+                    fut.set_exception(e)
 
         task = asyncio.ensure_future(_resolve())
         fut.add_done_callback(lambda f: task.cancel() if f.cancelled() else None)

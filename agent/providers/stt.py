@@ -44,6 +44,10 @@ class WhisperSTT(stt.STT):
         self._model: Any = None
         self._sync_lock = threading.Lock()
         self._prewarm_thread: threading.Thread | None = None
+        # recognitions in flight and when the last one ended: lets the turn detector wait for
+        # the transcript of the segment that just ended, however slow the CPU is
+        self.active = 0
+        self.last_done = 0.0
 
     @property
     def model(self) -> str:
@@ -104,6 +108,10 @@ class WhisperSTT(stt.STT):
         )
         return " ".join(s.text.strip() for s in segments).strip()
 
+    def settled_since(self, t: float) -> bool:
+        """No recognition in flight, and one finished after `t` (wall clock)."""
+        return self.active == 0 and self.last_done >= t
+
     async def _recognize_impl(
         self,
         buffer: AudioBuffer,
@@ -113,7 +121,12 @@ class WhisperSTT(stt.STT):
     ) -> stt.SpeechEvent:
         lang = language if isinstance(language, str) and language else self._opts.language
         pcm = to_pcm16k(buffer)
-        text = await asyncio.to_thread(self.transcribe_sync, pcm, lang)
+        self.active += 1
+        try:
+            text = await asyncio.to_thread(self.transcribe_sync, pcm, lang)
+        finally:
+            self.active -= 1
+            self.last_done = time.time()
         return stt.SpeechEvent(
             type=stt.SpeechEventType.FINAL_TRANSCRIPT,
             request_id=utils.shortuuid("whisper_"),

@@ -99,3 +99,15 @@ async def test_prediction_waits_for_the_transcript_and_mixes_both_signals():
     assert ev.end_of_turn_probability == pytest.approx(0.2 * 0.5 + 0.8)
     stream.flush("turn committed")
     assert det._turn_text == "" and det._inner.s.flushed == ["turn committed"]
+
+
+async def test_a_slow_stt_is_waited_for_and_an_empty_result_releases_the_prediction():
+    det = TranscriptAwareTurnDetector(_Inner(0.9), TranscriptCompleteness("en"))
+    busy = [True]
+    det.stt_settled_since = lambda _t: not busy[0]
+    fut = det.stream().predict()
+    await asyncio.sleep(0.5)
+    assert not fut.done(), "whisper is still transcribing the segment"
+    busy[0] = False  # it finished without words (noise): no transcript event will come
+    ev = await asyncio.wait_for(fut, 1)
+    assert ev.end_of_turn_probability == pytest.approx(0.2 * 0.9 + 0.8 * 0.5)
