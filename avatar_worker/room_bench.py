@@ -157,7 +157,7 @@ async def avatar_sessions(
     for probe, cleared in zip(probes, clear_at, strict=True):
         rec = avatar_of(probe)
         fps, missing = frame_drops(rec, t0, t1)
-        lag, corr = av_offset_s(rec, t0, t0 + speech_s + 0.5)
+        lag, onsets = av_offset_s(rec, t0, t1)
         loud = rec.loud_times(LOUD)
         last_loud = loud[loud > cleared - 0.5]
         silence_ms = (float(last_loud[-1]) - cleared) * 1000 if last_loud.size else float("nan")
@@ -168,7 +168,7 @@ async def avatar_sessions(
                 "fps": round(fps, 2),
                 "frames_missing": missing,
                 "av_offset_ms": round(lag * 1000, 1),
-                "av_corr": round(corr, 2),
+                "av_onsets_matched": onsets,
                 "interrupt_to_silence_ms": round(silence_ms, 1),
                 "interrupt_to_mouth_closed_ms": round(mouth_ms, 1),
             }

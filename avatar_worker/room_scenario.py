@@ -26,6 +26,15 @@ from .room_probe import AUDIO_RATE, Received, RoomProbe, espeak
 LOUD = 300.0  # int16 RMS over 10 ms: speech, not codec noise
 TURN_GAP_S = 1.3  # this much quiet ends an interviewer turn (espeak pauses are shorter)
 
+# a barge-in: a few words, a breath (so the speech-to-text has words to interrupt on), then the
+# candidate keeps talking, so the interviewer must stay quiet until it ends
+BARGE_IN = {
+    "en": ("Sorry, wait a second.", "I would like to ask something before we start, if that "
+           "is okay with you, because I am not sure how long the interview takes and whether "
+           "I may take notes while we talk."),
+    "ko": ("죄송한데, 잠시만요.", "시작하기 전에 한 가지 여쭤봐도 될까요? 면접이 얼마나 걸리는지, "
+           "그리고 이야기하면서 메모를 해도 되는지 궁금합니다."),
+}  # fmt: skip
 ANSWERS = {
     "en": [
         "Yes, I'm ready.",
@@ -73,6 +82,9 @@ class ScenarioResult:
         if self.killed_at is None or self.fallback_heard_at is None:
             return None
         return self.fallback_heard_at - self.killed_at
+
+    def longest_turn(self) -> Turn:
+        return max(self.turns, key=lambda t: t.end - t.start)
 
     @property
     def barge_in_to_silence_s(self) -> float | None:
@@ -142,12 +154,20 @@ async def run_scenario(
     answers = []
     for i, text in enumerate(ANSWERS[language]):
         answers.append(await espeak(text, language, work_dir / f"answer{i}.wav"))
+    first, rest = BARGE_IN[language]
+    barge = np.concatenate(
+        [
+            await espeak(first, language, work_dir / "barge_in1.wav"),
+            np.zeros(int(0.6 * AUDIO_RATE), dtype=np.int16),
+            await espeak(rest, language, work_dir / "barge_in2.wav"),
+        ]
+    )
     probe = RoomProbe()
     await probe.connect(url, _token(api_key, api_secret, "candidate", room))
     await probe.start_microphone()
     try:
-        await _drive(probe, result, answers, avatar_service_pid, barge_in, probe_security,
-                     turn_timeout_s)  # fmt: skip
+        await _drive(probe, result, answers, barge, avatar_service_pid, barge_in,
+                     probe_security, turn_timeout_s)  # fmt: skip
     finally:
         await probe.aclose()
     return result
@@ -157,6 +177,7 @@ async def _drive(
     probe: RoomProbe,
     r: ScenarioResult,
     answers: list[np.ndarray],
+    barge: np.ndarray,
     service_pid: int | None,
     barge_in: bool,
     probe_security: bool,
@@ -178,18 +199,32 @@ async def _drive(
     r.agent_identity = av.attributes["lk.publish_on_behalf"]
     r.agent = probe.of(r.agent_identity)
 
-    # 1. the greeting
+    # 1. the greeting: a candidate token cannot clear it, but the candidate can barge in
     await _until(lambda: _first_loud_after(av, 0) is not None, turn_s, "the greeting")
     start = _first_loud_after(av, 0) or 0.0
     if probe_security:
-        await asyncio.sleep(0.8)  # mid-greeting: a candidate must not be able to clear it
+        await _until(lambda: time.perf_counter() > start + 0.8, 10, "mid-greeting")
         try:
             r.rpc_by_candidate = await probe.room.local_participant.perform_rpc(
                 destination_identity=av.identity, method="lk.clear_buffer", payload=""
             )
         except rtc.RpcError as e:
             r.rpc_by_candidate = f"error {e.code}: {e.message}"
-    await _until(lambda: _quiet_since(av, start, TURN_GAP_S) is not None, turn_s, "greeting end")
+    if barge_in:
+        await _until(lambda: time.perf_counter() > start + 3.0, 10, "barge-in time")
+        if _quiet_since(av, start, 0.8) is not None:
+            r.notes.append("the greeting ended before the barge-in")
+        s, e = await probe.say(barge, silence_after_s=0.2)
+        r.barge_in = Turn(s, e)
+        await _until(lambda: _quiet_since(av, s, 0.8) is not None, turn_s, "silence after barge-in")
+        quiet = _quiet_since(av, s, 0.8)
+        r.barge_silence_at = quiet
+        r.turns.append(Turn(start, quiet or 0.0))
+        # the interviewer answers the interruption (a repeat, or going on)
+        await _until(lambda: _first_loud_after(av, e) is not None, turn_s, "reply to barge-in")
+        start = _first_loud_after(av, e) or 0.0
+        r.voice_to_voice_s.append(start - e)
+    await _until(lambda: _quiet_since(av, start, TURN_GAP_S) is not None, turn_s, "turn end")
     r.turns.append(Turn(start, _quiet_since(av, start, TURN_GAP_S) or 0.0))
 
     if probe_security:  # a candidate feeding the avatar audio: must stay unheard
@@ -207,40 +242,18 @@ async def _drive(
         await writer.aclose()
         await asyncio.sleep(1.5)
 
-    # 2. answer, then hear the next question (voice-to-voice as the candidate hears it)
+    # 2. answer, hear the next question (voice-to-voice as the candidate hears it), answer it
     s, e = await probe.say(answers[0], silence_after_s=0.2)
     r.answers.append(Turn(s, e))
     await _until(lambda: _first_loud_after(av, e) is not None, turn_s, "the next question")
     q_start = _first_loud_after(av, e) or 0.0
     r.voice_to_voice_s.append(q_start - e)
+    await _until(lambda: _quiet_since(av, q_start, TURN_GAP_S) is not None, turn_s, "question end")
+    r.turns.append(Turn(q_start, _quiet_since(av, q_start, TURN_GAP_S) or 0.0))
+    s, answer_end = await probe.say(answers[1], silence_after_s=0.2)
+    r.answers.append(Turn(s, answer_end))
 
-    if barge_in:  # 3. barge in 1.2 s into the question
-        await _until(lambda: time.perf_counter() > q_start + 1.2, 10, "barge-in time")
-        if _quiet_since(av, q_start, 0.3) is not None:
-            r.notes.append("the question ended before the barge-in")
-        s, e = await probe.say(answers[1], silence_after_s=0.2)
-        r.barge_in = Turn(s, e)
-        # when did the interviewer go quiet after the barge-in started?
-        times = av.loud_times(LOUD)
-        during = times[(times > s)]
-        quiet_from = s
-        prev = s
-        for t in during:  # first gap of 0.5 s in the interviewer's audio after s
-            if t - prev >= 0.5:
-                break
-            prev = t
-        quiet_from = prev
-        r.barge_silence_at = quiet_from
-        r.turns.append(Turn(q_start, quiet_from))
-        answer_end = e
-    else:
-        await _until(lambda: _quiet_since(av, q_start, TURN_GAP_S) is not None, turn_s, "turn")
-        r.turns.append(Turn(q_start, _quiet_since(av, q_start, TURN_GAP_S) or 0.0))
-        s, e = await probe.say(answers[1], silence_after_s=0.2)
-        r.answers.append(Turn(s, e))
-        answer_end = e
-
-    # 4. the reply; kill the avatar service while it speaks
+    # 3. the reply; kill the avatar service while it speaks
     await _until(lambda: _first_loud_after(av, answer_end) is not None, turn_s, "the reply")
     reply = _first_loud_after(av, answer_end) or 0.0
     r.voice_to_voice_s.append(reply - answer_end)

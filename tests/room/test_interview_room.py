@@ -60,6 +60,16 @@ def scenario(stack, livekit_server, tmp_path_factory) -> ScenarioResult:
             avatar_service_pid=service.proc.pid,
         )
     )
+    if result.avatar is not None:  # kept for a look when an assertion fails
+        rec = result.avatar
+        np.savez(
+            work / "avatar.npz",
+            audio_t=rec.audio_t,
+            audio_rms=rec.audio_rms,
+            video_t=[v.t for v in rec.video],
+            mouth=[v.mouth for v in rec.video],
+            turns=[(t.start, t.end) for t in result.turns],
+        )
     print(
         f"\nroom figures: voice-to-voice {result.voice_to_voice_s}, barge-in to silence "
         f"{result.barge_in_to_silence_s}, fallback {result.fallback_s}, notes {result.notes}"
@@ -83,22 +93,27 @@ def test_avatar_joins_as_agent_publishing_on_behalf_of_the_interviewer(scenario)
 
 
 def test_video_arrives_at_25_fps_and_the_configured_size(scenario):
-    greeting = scenario.turns[0]
-    frames = scenario.avatar.video_between(greeting.start, greeting.end)
+    turn = scenario.longest_turn()
+    frames = scenario.avatar.video_between(turn.start, turn.end)
     assert len(frames) > 25
     fps = (len(frames) - 1) / (frames[-1].t - frames[0].t)
     assert FPS * 0.9 <= fps <= FPS * 1.1, f"{fps:.1f} fps"
     assert {(f.width, f.height) for f in frames} == {(SIZE, SIZE)}
 
 
+def _quiet_window(scenario: ScenarioResult) -> tuple[float, float]:
+    """Interviewer silent: after its turn, while the candidate's (ignored) audio and first
+    answer go on."""
+    return scenario.fed_audio_at, scenario.answers[0].end
+
+
 def test_mouth_moves_while_the_interviewer_speaks_and_rests_in_silence(scenario):
     av = scenario.avatar
-    greeting = scenario.turns[0]
-    speaking = av.video_between(greeting.start + 0.3, greeting.end - 0.1)
+    turn = scenario.longest_turn()
+    speaking = av.video_between(turn.start + 0.3, turn.end - 0.1)
     open_share = np.mean([f.mouth > 0.01 for f in speaking])
     assert open_share > 0.4, f"mouth open in only {open_share:.0%} of speaking frames"
-    # silence: after the greeting, while the candidate's (ignored) audio and answer go on
-    silent = av.video_between(greeting.end + 0.4, scenario.answers[0].end)
+    silent = av.video_between(*_quiet_window(scenario))
     assert len(silent) > 20
     closed_share = np.mean([f.mouth < 0.005 for f in silent])
     assert closed_share > 0.95, f"mouth closed in only {closed_share:.0%} of silent frames"
@@ -108,32 +123,33 @@ def test_mouth_moves_while_the_interviewer_speaks_and_rests_in_silence(scenario)
 
 def test_audio_carries_the_interviewers_speech(scenario):
     av = scenario.avatar
-    greeting = scenario.turns[0]
-    rms = av.audio_between(greeting.start, greeting.end)
+    turn = scenario.longest_turn()
+    rms = av.audio_between(turn.start, turn.end)
     loud = rms > LOUD
     assert loud.mean() > 0.5, "mostly silence where the interviewer spoke"
     # speech is syllabic: many loud/quiet alternations, unlike a tone or noise
     assert np.count_nonzero(np.diff(loud.astype(int)) == 1) >= 5
-    quiet = av.audio_between(greeting.end + 0.3, scenario.answers[0].start)
+    quiet = av.audio_between(*_quiet_window(scenario))
     assert quiet.size and (quiet < LOUD).mean() > 0.95
 
 
 def test_mouth_motion_lines_up_with_audio_energy_within_one_frame(scenario):
-    greeting = scenario.turns[0]
-    lag, corr = av_offset_s(scenario.avatar, greeting.start - 0.5, greeting.end + 0.5)
-    assert corr > 0.3, f"mouth and audio energy barely related (r={corr:.2f})"
+    turn = scenario.longest_turn()
+    lag, matched = av_offset_s(scenario.avatar, turn.start - 0.5, turn.end + 0.5)
+    assert matched >= 3, "too few phrase onsets matched between audio and mouth"
     assert abs(lag) <= 1.0 / FPS + 0.01, f"mouth {lag * 1000:+.0f} ms from the audio"
 
 
 def test_barge_in_stops_the_interviewer_and_closes_the_mouth(scenario):
-    barge = scenario.barge_in
-    assert barge is not None and scenario.barge_silence_at is not None
-    assert "the question ended before the barge-in" not in scenario.notes
-    # quiet while the candidate is still talking: the interviewer stopped, it did not finish
-    assert scenario.barge_silence_at < barge.end - 0.5
-    after = scenario.avatar.audio_between(scenario.barge_silence_at + 0.1, barge.end)
+    barge, silent_at = scenario.barge_in, scenario.barge_silence_at
+    assert barge is not None and silent_at is not None
+    assert "the greeting ended before the barge-in" not in scenario.notes
+    # the interviewer stopped while the candidate was still talking, not at its own end
+    assert barge.start < silent_at < barge.end - 0.5
+    # and stays quiet, mouth closed, while the candidate goes on
+    after = scenario.avatar.audio_between(silent_at + 0.1, barge.end)
     assert after.size and (after < LOUD).mean() > 0.95
-    frames = scenario.avatar.video_between(scenario.barge_silence_at + 0.2, barge.end)
+    frames = scenario.avatar.video_between(silent_at + 0.2, barge.end)
     assert frames and np.mean([f.mouth < 0.005 for f in frames]) > 0.95
 
 
@@ -145,9 +161,10 @@ def test_transcript_holds_both_sides(scenario, stack):
         store.close()
     speakers = [t.speaker for t in transcript.turns]
     assert "interviewer" in speakers and "candidate" in speakers
-    assert any(t.interrupted for t in transcript.turns if t.speaker == "interviewer")
+    first = next(t for t in transcript.turns if t.speaker == "interviewer")
+    assert first.interrupted, "the barged-in greeting is not marked interrupted"
     candidate_text = " ".join(t.text for t in transcript.turns if t.speaker == "candidate")
-    assert "ready" in candidate_text.lower()
+    assert "ready" in candidate_text.lower() and "start" in candidate_text.lower()
 
 
 def test_a_candidate_cannot_call_the_avatars_rpcs_or_feed_it_audio(scenario):
