@@ -89,12 +89,14 @@ class AvatarService:
     options: ServiceOptions
     sessions: dict[str, RoomSession] = field(default_factory=dict)
     pending: int = 0  # sessions being started (they count against capacity)
+    warmed: set[tuple[str, int]] = field(default_factory=set)
     started_at: float = field(default_factory=time.time)
 
     # ---- lifecycle -----------------------------------------------------------------------
     def preload(self) -> None:
         for name in self.options.preload:
             get_composer(name, self.options.size, warm=True)
+            self.warmed.add((name, self.options.size))
 
     async def stop_all(self, reason: str = "service stopping") -> None:
         await asyncio.gather(
@@ -160,7 +162,10 @@ class AvatarService:
                 reason="capacity",
             )
         try:
-            composer = get_composer(options.avatar, options.size, warm=True)
+            # each avatar (and size) is loaded and warmed once, then shared by its sessions
+            key = (options.avatar, options.size)
+            composer = get_composer(*key, warm=key not in self.warmed)
+            self.warmed.add(key)
         except AvatarError as e:
             return _error(400, str(e))
         session_id = uuid.uuid4().hex[:12]
