@@ -14,12 +14,14 @@ import logging
 import os
 from pathlib import Path
 
+from livekit import rtc
 from livekit.agents import AgentServer, JobContext, JobProcess, cli
 
 from .avatar import start_avatar, worker_load
 from .config import ConfigError, InterviewConfig, parse_config
+from .flow import StageAgent
 from .providers import ProviderError
-from .session import create_interview
+from .session import Interview, create_interview
 from .store import data_dir
 from .turn_taking import TurnTakingOptions, load_vad
 
@@ -29,6 +31,7 @@ AGENT_NAME = "interviewer"
 ERROR_TOPIC = "interview.error"
 ERROR_ATTRIBUTE = "interview.error"
 STAGE_ATTRIBUTE = "interview.stage"
+CONTROL_TOPIC = "interview.control"  # server-sent {"type": "end"}: close politely
 
 
 def prewarm(proc: JobProcess) -> None:
@@ -113,6 +116,25 @@ async def entrypoint(ctx: JobContext) -> None:
     await interview.session.start(interview.first_agent(), room=ctx.room)
     stage_task = asyncio.create_task(_publish_stage())
     interview.session.on("close", lambda _ev: stage_task.cancel())
+    # after the goodbye (or any other close) the interviewer leaves: the client sees it go
+    interview.session.on("close", lambda _ev: ctx.shutdown(reason="interview closed"))
+    ctx.room.on("data_received", lambda packet: _on_control(packet, interview, ctx.room.name))
+
+
+def _on_control(packet: rtc.DataPacket, interview: Interview, room: str) -> None:
+    """DELETE /api/sessions/{id} (web/livekit_ops.py) asks for the end with a server-sent data
+    message; the interviewer then goes to its closing stage, says goodbye and leaves."""
+    if packet.topic != CONTROL_TOPIC or packet.participant is not None:
+        return  # only the server (RoomService.SendData) may end the interview this way
+    try:
+        kind = json.loads(packet.data).get("type")
+    except (ValueError, AttributeError):
+        return
+    if kind != "end" or interview.state.stage == "closing" or interview.state.finished:
+        return
+    logger.info("ending the interview on request", extra={"room": room})
+    current = interview.session.current_agent
+    interview.session.update_agent(StageAgent(interview.state, "closing", current.chat_ctx))
 
 
 server = AgentServer(setup_fnc=prewarm, load_fnc=worker_load)

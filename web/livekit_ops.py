@@ -23,6 +23,7 @@ logger = logging.getLogger("web.livekit")
 
 AGENT_NAME = "interviewer"
 CONTROL_TOPIC = "interview.control"
+PUBLISH_ON_BEHALF = "lk.publish_on_behalf"
 EMPTY_TIMEOUT_S = 120  # a room nobody joined is closed by the server after this
 MAX_PARTICIPANTS = 4  # candidate, interviewer, avatar, one spare for a reconnect
 
@@ -32,7 +33,12 @@ class LiveKitUnavailable(RuntimeError):
 
 
 def _agent_identities(participants: list[api.ParticipantInfo]) -> list[str]:
-    return [p.identity for p in participants if p.kind == api.ParticipantInfo.Kind.AGENT]
+    """The interviewer agents; an avatar worker (also kind agent) publishes on behalf of one."""
+    return [
+        p.identity
+        for p in participants
+        if p.kind == api.ParticipantInfo.Kind.AGENT and not p.attributes.get(PUBLISH_ON_BEHALF)
+    ]
 
 
 class LiveKitRooms:

@@ -60,7 +60,7 @@ class WebSettings:
     token_ttl_s: int = 600
     session_rate: RateLimit = field(default_factory=RateLimit)
     # how long DELETE /api/sessions/{id} lets the agent say goodbye before the room is removed
-    end_grace_s: float = 8.0
+    end_grace_s: float = 15.0
     max_portrait_bytes: int = 8 * 1024 * 1024
     max_resume_bytes: int = 2 * 1024 * 1024
 
@@ -100,7 +100,7 @@ class WebSettings:
             admin_token=env.get("INTERVIEW_ADMIN_TOKEN") or None,
             token_ttl_s=ttl,
             session_rate=RateLimit.parse(env.get("INTERVIEW_SESSION_RATE") or "5/60"),
-            end_grace_s=float(_int(env, "INTERVIEW_END_GRACE_S", 8, 0, 60)),
+            end_grace_s=float(_int(env, "INTERVIEW_END_GRACE_S", 15, 0, 60)),
         )
 
 

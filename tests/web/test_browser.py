@@ -110,7 +110,7 @@ def stack(livekit_server, tmp_path_factory) -> Iterator[Stack]:
         "LIVEKIT_API_SECRET": livekit_server.api_secret,
         "AVATAR_SERVICE_URL": f"http://127.0.0.1:{avatar_port}",
         "INTERVIEW_DATA_DIR": str(data_dir),
-        "INTERVIEW_END_GRACE_S": "3",
+        "INTERVIEW_END_GRACE_S": "20",
     }
     commands = {
         "avatar": ["-m", "avatar_worker", "serve", "--port", str(avatar_port)],
@@ -126,9 +126,9 @@ def stack(livekit_server, tmp_path_factory) -> Iterator[Stack]:
                 procs[name] = subprocess.Popen(
                     [sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
                 )
-        _wait_http(f"http://127.0.0.1:{avatar_port}/health", procs["avatar"], logs["avatar"], 90)
-        _wait_http(f"http://127.0.0.1:{web_port}/health", procs["web"], logs["web"], 60)
-        _wait_log("registered worker", procs["agent"], logs["agent"], 120)
+        _wait_http(f"http://127.0.0.1:{avatar_port}/health", procs["avatar"], logs["avatar"], 180)
+        _wait_http(f"http://127.0.0.1:{web_port}/health", procs["web"], logs["web"], 120)
+        _wait_log("registered worker", procs["agent"], logs["agent"], 240)
         yield Stack(f"http://127.0.0.1:{web_port}", data_dir, logs)
     finally:
         for proc in procs.values():
@@ -252,12 +252,24 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         )
         _shot(page, "interview_answered_desktop")
 
-        status = httpx.get(f"{stack.web_url}/api/sessions/{session_id}").json()
-        assert status["status"] == "in_progress" and status["turn_count"] >= 1
+        # the answer is a stored turn once its end of turn is detected (the API reads the store)
+        def answered() -> bool:
+            status = httpx.get(f"{stack.web_url}/api/sessions/{session_id}").json()
+            assert status["status"] == "in_progress", status
+            return status["candidate_turns"] >= 1
+
+        _wait_until(page, answered, 60, "stored answer", stack)
 
         # end the interview; the report page follows once the agent has written the report
         page.click("[data-testid=end-button]")
-        page.click("[data-testid=end-confirm]")
+        with page.expect_response(
+            lambda r: r.request.method == "DELETE" and r.url.endswith(session_id), timeout=30_000
+        ) as ended:
+            page.click("[data-testid=end-confirm]")
+        summary = ended.value.json()
+        assert summary["status"] == "ended"
+        # the interviewer understood the end request, said goodbye and left by itself
+        assert summary["ended_politely"] is True, stack.tail()
         page.wait_for_url(f"**/report/{session_id}", timeout=30_000)
         page.wait_for_selector("[data-testid=report]", timeout=120_000)
         assert page.locator("[data-testid=question]").count() >= 1

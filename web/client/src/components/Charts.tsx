@@ -7,14 +7,16 @@ export function ScoreRing({ score, label }: { score: number | null; label: strin
   return (
     <svg className="ring" viewBox="0 0 110 110" role="img" aria-label={`${label}: ${score ?? "-"} / 5`}>
       <circle cx="55" cy="55" r={r} className="ring-bg" />
-      <circle
-        cx="55"
-        cy="55"
-        r={r}
-        className="ring-fg"
-        strokeDasharray={`${c * frac} ${c}`}
-        transform="rotate(-90 55 55)"
-      />
+      {score != null && (
+        <circle
+          cx="55"
+          cy="55"
+          r={r}
+          className="ring-fg"
+          strokeDasharray={`${c * frac} ${c}`}
+          transform="rotate(-90 55 55)"
+        />
+      )}
       <text x="55" y="58" textAnchor="middle" className="ring-value">
         {score == null ? "–" : score.toFixed(1)}
       </text>

@@ -101,7 +101,6 @@ export function ReportPage({ sessionId }: { sessionId: string }) {
 function ReportView(props: { report: ReportWithLabels; t: Strings; sessionId: string; onErase: () => void }) {
   const { report, t } = props;
   const labels = report.criteria_labels ?? {};
-  const scored = report.questions.filter((q) => Object.keys(q.scores ?? {}).length > 0);
   const d = report.delivery;
   const unit = d.speaking_rate_unit === "syllables_per_second" ? t.sylPerSec : t.wpm;
   const fillers = Object.entries(d.filler_counts ?? {})
@@ -188,7 +187,6 @@ function ReportView(props: { report: ReportWithLabels; t: Strings; sessionId: st
         {report.questions.map((q, i) => (
           <QuestionCard key={i} q={q} index={i} labels={labels} t={t} />
         ))}
-        {scored.length === 0 && <p className="muted">{t.notScored}</p>}
       </section>
 
       <div className="row actions">
