@@ -193,7 +193,11 @@ async def interviews(
                 url, key, secret, config, d, avatar_service_pid=kill_pid, probe_security=False
             )
         )
-    return list(await asyncio.gather(*runs))
+    done = await asyncio.gather(*runs, return_exceptions=True)
+    for outcome in done:  # a stalled interview is a finding, not the end of the benchmark
+        if isinstance(outcome, BaseException):
+            print(f"interview failed: {outcome}", file=sys.stderr)
+    return [r for r in done if isinstance(r, ScenarioResult)]
 
 
 def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
@@ -206,7 +210,7 @@ def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
         fps, missing = frame_drops(r.avatar, r.turns[0].start, r.turns[-1].end)
         per.append({"fps": round(fps, 2), "frames_missing": missing, "notes": r.notes})
     return {
-        "interviews": len(results),
+        "interviews_completed": len(results),
         "voice_to_voice_s": {
             "median": round(statistics.median(v2v), 3) if v2v else None,
             "p90": round(_pct(v2v, 90), 3) if v2v else None,
@@ -249,21 +253,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             out["avatar"] = await avatar_sessions(
                 url, key, secret, options.avatar_url, args.sessions, work
             )
+            print(json.dumps(out["avatar"]), file=sys.stderr)
         if args.interviews:
             print(f"interviews x{args.interviews} ...", file=sys.stderr)
             out["interviews"] = summarize_interviews(
                 await interviews(url, key, secret, args.interviews, work)
             )
+            print(json.dumps(out["interviews"]), file=sys.stderr)
         if args.fallback:
             print("avatar service killed mid-interview ...", file=sys.stderr)
             proc = stack.component("avatar service").proc
             assert proc is not None
-            (result,) = await interviews(url, key, secret, 1, work / "fallback", proc.pid)
+            results = await interviews(url, key, secret, 1, work / "fallback", proc.pid)
             out["fallback"] = {
-                "heard_again_after_s": round(result.fallback_s, 3)
-                if result.fallback_s is not None
+                "heard_again_after_s": round(results[0].fallback_s, 3)
+                if results and results[0].fallback_s is not None
                 else None,
-                "notes": result.notes,
+                "notes": results[0].notes if results else ["the interview did not complete"],
             }
     finally:
         await asyncio.to_thread(stack.stop)

@@ -11,10 +11,11 @@ It leaves when the agent leaves, the room ends, or the service stops it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 from livekit import rtc
@@ -24,6 +25,11 @@ from livekit.agents.voice.avatar import (
     AvatarRunner,
     DataStreamAudioReceiver,
 )
+from livekit.agents.voice.avatar._datastream_io import (
+    RPC_PLAYBACK_FINISHED,
+    RPC_PLAYBACK_STARTED,
+)
+from livekit.agents.voice.io import PlaybackFinishedEvent
 
 from .engine import FrameComposer
 from .generator import GeneratorOptions, LipSyncVideoGenerator
@@ -66,6 +72,55 @@ class SingleLayerAvatarRunner(AvatarRunner):
                     ),
                 ),
             )
+
+
+class PatientAudioReceiver(DataStreamAudioReceiver):
+    """DataStreamAudioReceiver whose playback notifications survive a slow room.
+
+    The stock receiver gives up on a playback notification after three quick RPC attempts and
+    then ends itself, taking the avatar out of the interview; on a loaded server an RPC ack can
+    simply be late. Here one attempt waits up to `patience_s` for its ack, other failures are
+    retried until then, and a failure is logged, never fatal: the avatar keeps serving the
+    audio that does arrive (the agent has its own timeouts for a missing notification)."""
+
+    def __init__(self, *args: object, patience_s: float = 12.0, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._patience_s = patience_s
+
+    async def _send_task(self) -> None:
+        async for event in self._rpc_send_ch:
+            assert self._remote_participant is not None
+            if isinstance(event, PlaybackFinishedEvent):
+                method, payload = RPC_PLAYBACK_FINISHED, json.dumps(asdict(event))
+            else:
+                method, payload = RPC_PLAYBACK_STARTED, ""
+            deadline = time.monotonic() + self._patience_s
+            while True:
+                try:
+                    await self._room.local_participant.perform_rpc(
+                        destination_identity=self._remote_participant.identity,
+                        method=method,
+                        payload=payload,
+                        # a late ack is not a lost request: one long wait, not quick retries
+                        # that could deliver the notification twice
+                        max_round_trip_latency=self._patience_s,
+                        response_timeout=self._patience_s,
+                    )
+                    break
+                except rtc.RpcError as e:
+                    codes = rtc.RpcError.ErrorCode
+                    final = e.code in (
+                        codes.UNSUPPORTED_METHOD,
+                        codes.CONNECTION_TIMEOUT,
+                        codes.RESPONSE_TIMEOUT,
+                    )
+                    if final or time.monotonic() > deadline or not self._room.isconnected():
+                        logger.warning(
+                            "playback notification not delivered",
+                            extra={"method": method, "error": e.message},
+                        )
+                        break
+                    await asyncio.sleep(0.2)
 
 
 class SessionError(Exception):
@@ -162,7 +217,7 @@ class RoomSession:
             GeneratorOptions(fps=o.fps, sample_rate=SAMPLE_RATE, num_channels=1),
             session_id=self.session_id,
         )
-        receiver = DataStreamAudioReceiver(self.room, sender_identity=self.agent_identity)
+        receiver = PatientAudioReceiver(self.room, sender_identity=self.agent_identity)
         runner = SingleLayerAvatarRunner(
             self.room,
             audio_recv=receiver,
