@@ -5,19 +5,25 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import tomllib
 from importlib import metadata
 
 import httpx
 
 from .livekit_ops import LiveKitRooms
 from .models import AvatarServiceHealth, GpuInfo, Health, LiveKitHealth
+from .settings import REPO_ROOT
 
 
 def version() -> str:
     try:
         return metadata.version("interview-avatar")
-    except metadata.PackageNotFoundError:
-        return "unknown"
+    except metadata.PackageNotFoundError:  # run from a checkout that was not pip-installed
+        try:
+            with open(REPO_ROOT / "pyproject.toml", "rb") as f:
+                return str(tomllib.load(f)["project"]["version"])
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown"
 
 
 async def avatar_service(client: httpx.AsyncClient, url: str) -> AvatarServiceHealth:

@@ -288,8 +288,20 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         browser.close()
 
 
-def test_problems_are_said_in_words(stack, playwright_instance):
-    """Microphone denied and an unreachable interview server, as the candidate sees them."""
+def _portrait_files(base: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    import numpy as np
+    from PIL import Image
+    from skimage import data as skimage_data
+
+    face, flat = base / "astronaut.png", base / "wall.png"
+    Image.fromarray(skimage_data.astronaut()).save(face)
+    Image.fromarray(np.full((300, 300, 3), 200, np.uint8)).save(flat)
+    return face, flat
+
+
+def test_problems_are_said_in_words(stack, playwright_instance, tmp_path):
+    """Uploads on the setup page (a portrait, a photo without a face, a resume), then microphone
+    denied and an unreachable interview server, as the candidate sees them."""
     browser = playwright_instance.chromium.launch(
         executable_path=CHROMIUM,
         args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--deny-permission-prompts"],
@@ -300,6 +312,19 @@ def test_problems_are_said_in_words(stack, playwright_instance):
         page.goto(stack.web_url + "/")
         page.click("[data-testid=ui-language]")  # English UI
         assert page.locator("h1").inner_text() == "Set up your interview"
+        face, flat = _portrait_files(tmp_path)
+        page.set_input_files("[data-testid=portrait-input]", str(flat))
+        page.locator(".error-text", has_text="no usable face").wait_for(timeout=30_000)
+        page.set_input_files("[data-testid=portrait-input]", str(face))
+        custom = page.locator(".avatar-choice[aria-checked=true][data-avatar^='p-']")
+        custom.wait_for(timeout=60_000)
+        resume = tmp_path / "resume.txt"
+        resume.write_text("Data engineer, 3 years: Kafka, Spark, Airflow.", encoding="utf-8")
+        page.set_input_files("[data-testid=resume-input]", str(resume))
+        page.locator(".file-chip", has_text="resume.txt").wait_for(timeout=20_000)
+        page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth)")
+        _shot(page, "setup_uploads_desktop", full_page=True)
+
         page.fill("input[name=candidate_name]", "Alex Kim")
         page.fill("input[name=role]", "Data engineer")
         page.check("input[name=consent]")
