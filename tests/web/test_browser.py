@@ -63,6 +63,7 @@ class Stack:
     web_url: str
     data_dir: pathlib.Path
     logs: dict[str, pathlib.Path]
+    procs: dict[str, subprocess.Popen]
 
     def tail(self) -> str:
         return "\n".join(
@@ -129,7 +130,7 @@ def stack(livekit_server, tmp_path_factory) -> Iterator[Stack]:
         _wait_http(f"http://127.0.0.1:{avatar_port}/health", procs["avatar"], logs["avatar"], 180)
         _wait_http(f"http://127.0.0.1:{web_port}/health", procs["web"], logs["web"], 120)
         _wait_log("registered worker", procs["agent"], logs["agent"], 240)
-        yield Stack(f"http://127.0.0.1:{web_port}", data_dir, logs)
+        yield Stack(f"http://127.0.0.1:{web_port}", data_dir, logs, procs)
     finally:
         for proc in procs.values():
             proc.terminate()
@@ -348,5 +349,39 @@ def test_problems_are_said_in_words(stack, playwright_instance, tmp_path):
             raise
         _shot(page, "interview_mic_denied")
         httpx.delete(f"{stack.web_url}/api/sessions/{session_id}", timeout=30)
+    finally:
+        browser.close()
+
+
+def test_audio_only_when_the_avatar_service_is_down(stack, answer_wav, playwright_instance):
+    """Runs last: it stops the stack's avatar service. The interview goes on with the
+    interviewer's voice, and the page says so in words."""
+    avatar = stack.procs["avatar"]
+    avatar.terminate()
+    avatar.wait(15)
+    browser = playwright_instance.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[*CHROMIUM_ARGS, *FAKE_MEDIA, f"--use-file-for-fake-audio-capture={answer_wav}"],
+    )
+    try:
+        page = browser.new_context(viewport=DESKTOP, permissions=["microphone"]).new_page()
+        page.goto(stack.web_url + "/")
+        page.fill("input[name=candidate_name]", "김민준")
+        page.fill("input[name=role]", "백엔드 개발자")
+        page.check("input[name=consent]")
+        page.click("button[type=submit]")
+        page.wait_for_url("**/interview/iv-*", timeout=20_000)
+        session_id = page.url.rsplit("/", 1)[1]
+        page.locator(".notice", has_text="음성으로만").wait_for(timeout=60_000)
+        _wait_until(
+            page,
+            lambda: any("김민준" in t for t in _texts(page, "interviewer")),
+            60,
+            "interviewer caption without avatar",
+            stack,
+        )
+        assert page.locator("video").count() == 0
+        _shot(page, "interview_audio_only_desktop")
+        httpx.delete(f"{stack.web_url}/api/sessions/{session_id}", timeout=40)
     finally:
         browser.close()
