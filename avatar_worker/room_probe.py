@@ -222,7 +222,7 @@ def av_offset_s(
     max_lag_s: float = 0.2,
 ) -> tuple[float, int]:
     """A/V offset as the candidate receives it: the median lag from each phrase onset in the
-    audio (speech after >= 160 ms of quiet) to the mouth opening in the video (positive: video
+    audio (speech after >= 100 ms of quiet) to the mouth opening in the video (positive: video
     late), and how many onsets were matched, between t0 and t1.
 
     Phrase onsets, not energy correlation: lips legitimately close on a loud /m/ and round on
@@ -232,8 +232,8 @@ def av_offset_s(
     vt = np.asarray([v.t for v in rec.video])
     vm = np.asarray([v.mouth for v in rec.video])
     a_sel, v_sel = (at >= t0) & (at < t1), (vt >= t0) & (vt < t1)
-    audio_on = _onsets(at[a_sel], ar[a_sel] > loud, 0.16)
-    mouth_on = _onsets(vt[v_sel], vm[v_sel] > 0.002, 0.12)
+    audio_on = _onsets(at[a_sel], ar[a_sel] > loud, 0.1)
+    mouth_on = _onsets(vt[v_sel], vm[v_sel] > 0.002, 0.08)
     lags = []
     for onset in audio_on:
         near = mouth_on[np.abs(mouth_on - onset) <= max_lag_s]

@@ -134,9 +134,9 @@ def test_audio_carries_the_interviewers_speech(scenario):
 
 
 def test_mouth_motion_lines_up_with_audio_energy_within_one_frame(scenario):
-    turn = scenario.longest_turn()
-    lag, matched = av_offset_s(scenario.avatar, turn.start - 0.5, turn.end + 0.5)
-    assert matched >= 3, "too few phrase onsets matched between audio and mouth"
+    # every interviewer turn the avatar spoke (until the service was killed)
+    lag, matched = av_offset_s(scenario.avatar, 0.0, scenario.killed_at or float("inf"))
+    assert matched >= 5, "too few phrase onsets matched between audio and mouth"
     assert abs(lag) <= 1.0 / FPS + 0.01, f"mouth {lag * 1000:+.0f} ms from the audio"
 
 
