@@ -245,7 +245,7 @@ class _TranscriptAwareStream:
                 if det._transcript_seq != seq:
                     return
                 settled = det.stt_settled_since
-                if settled is not None and settled(asked_at - 0.5) and time.time() - asked_at > 0.3:
+                if settled is not None and settled(asked_at):
                     return
                 await asyncio.sleep(0.03)
 
