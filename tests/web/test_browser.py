@@ -36,9 +36,18 @@ CHROMIUM_ARGS = [
 FAKE_MEDIA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-# silence while the interviewer greets (its greeting must not be barged in on), then the answer
-ANSWER_DELAY_S = 26
-ANSWER_KO = "안녕하세요. 저는 백엔드 개발자 김민준입니다. 결제 시스템을 삼 년 동안 개발했습니다."
+# the fake microphone's script (Chromium loops it): silence while the interviewer greets (no
+# barge-in on the greeting), a short yes to its consent question, silence while it asks for a
+# self introduction, the introduction, silence
+SCRIPT_KO: list[tuple[float, str]] = [
+    (26, "네, 좋습니다."),
+    (
+        16,
+        "저는 백엔드 개발자 김민준입니다. 결제 시스템을 삼 년 동안 개발했고, "
+        "장애를 절반으로 줄였습니다.",
+    ),
+    (30, ""),
+]
 
 # mean luminance and a coarse fingerprint of the <video> element's current frame
 FRAME_JS = """() => {
@@ -143,14 +152,23 @@ def stack(livekit_server, tmp_path_factory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def answer_wav(tmp_path_factory) -> pathlib.Path:
-    """Silence, then the candidate's spoken answer (espeak-ng), as Chromium's fake microphone."""
+    """SCRIPT_KO spoken by espeak-ng at 48 kHz, as Chromium's fake microphone."""
     base = tmp_path_factory.mktemp("wav")
-    raw, wav = base / "raw.wav", base / "answer.wav"
-    subprocess.run(["espeak-ng", "-v", "ko", "-s", "150", "-w", str(raw), ANSWER_KO], check=True)
-    subprocess.run(
-        ["sox", str(raw), "-r", "48000", "-c", "1", str(wav), "pad", str(ANSWER_DELAY_S), "90"],
-        check=True,
-    )
+    parts: list[str] = []
+    for i, (silence_s, text) in enumerate(SCRIPT_KO):
+        gap = base / f"gap{i}.wav"
+        subprocess.run(
+            ["sox", "-n", "-r", "48000", "-c", "1", str(gap), "trim", "0", str(silence_s)],
+            check=True,
+        )
+        parts.append(str(gap))
+        if text:
+            raw, speech = base / f"raw{i}.wav", base / f"speech{i}.wav"
+            subprocess.run(["espeak-ng", "-v", "ko", "-s", "150", "-w", str(raw), text], check=True)
+            subprocess.run(["sox", str(raw), "-r", "48000", "-c", "1", str(speech)], check=True)
+            parts.append(str(speech))
+    wav = base / "answers.wav"
+    subprocess.run(["sox", *parts, str(wav)], check=True)
     return wav
 
 
@@ -251,15 +269,15 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         _wait_until(
             page, lambda: any(t.strip() for t in _texts(page, "candidate")), 90, "answer", stack
         )
-        _shot(page, "interview_answered_desktop")
 
         # the answer is a stored turn once its end of turn is detected (the API reads the store)
         def answered() -> bool:
             status = httpx.get(f"{stack.web_url}/api/sessions/{session_id}").json()
             assert status["status"] == "in_progress", status
-            return status["candidate_turns"] >= 1
+            return status["candidate_turns"] >= 2
 
-        _wait_until(page, answered, 60, "stored answer", stack)
+        _wait_until(page, answered, 120, "two stored answers", stack)
+        _shot(page, "interview_answered_desktop")
 
         # end the interview; the report page follows once the agent has written the report
         page.click("[data-testid=end-button]")
@@ -273,7 +291,8 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         assert summary["ended_politely"] is True, stack.tail()
         page.wait_for_url(f"**/report/{session_id}", timeout=30_000)
         page.wait_for_selector("[data-testid=report]", timeout=120_000)
-        assert page.locator("[data-testid=question]").count() >= 1
+        assert page.locator("[data-testid=question]").count() >= 2
+        assert page.locator("[data-testid=question] .criterion").count() >= 1  # a scored answer
         assert page.locator("[data-testid=score-chart] rect").count() >= 2
         assert page.locator("h1").inner_text() == "면접 피드백 보고서"
         _shot(page, "report_desktop", full_page=True)
@@ -282,7 +301,7 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
 
         status = httpx.get(f"{stack.web_url}/api/sessions/{session_id}").json()
         assert status["status"] == "ended" and status["report_ready"] is True
-        assert status["candidate_turns"] >= 1 and status["duration_s"] > 10
+        assert status["candidate_turns"] >= 2 and status["duration_s"] > 10
         assert (stack.data_dir / "interviews" / session_id / "report.json").is_file()
         assert not errors, errors
     finally:
