@@ -30,7 +30,9 @@ fi
 if [ -f web/client/package.json ]; then
     if [ ! -d web/client/node_modules ] || [ web/client/package-lock.json -nt web/client/node_modules ]; then
         echo "setup: installing the browser client's npm packages"
-        (cd web/client && npm ci --no-audit --no-fund --loglevel=error)
+        # `npm install` (not `npm ci`): the lock pins every version, but npm ci also insists on
+        # lock entries for rollup's binaries of other platforms, which npm leaves out here.
+        (cd web/client && npm install --no-audit --no-fund --loglevel=error)
     fi
     echo "setup: building the browser client"
     (cd web/client && npm run --silent build)
