@@ -58,15 +58,17 @@ def _token(key: str, secret: str, identity: str, room: str, **extra: Any) -> str
     return t.to_jwt()
 
 
-def frame_drops(rec: Received, t0: float, t1: float, fps: float = 25.0) -> tuple[float, int]:
-    """(received fps, frames missing) between t0 and t1, from arrival gaps."""
+def frame_drops(rec: Received, t0: float, t1: float, fps: float = 25.0) -> tuple[float, int, int]:
+    """(received fps, frames missing, stalls) between t0 and t1: missing = frames a steady 25 fps
+    stream would have delivered in that span minus those that arrived; stalls = arrival gaps over
+    100 ms (late frames that still arrived, in a burst, are not counted as missing)."""
     times = np.asarray([v.t for v in rec.video_between(t0, t1)])
     if times.size < 2:
-        return 0.0, 0
-    gaps = np.diff(times)
-    period = 1.0 / fps
-    missing = int(sum(round(g / period) - 1 for g in gaps if g > 1.5 * period))
-    return float((times.size - 1) / (times[-1] - times[0])), missing
+        return 0.0, 0, 0
+    span = times[-1] - times[0]
+    missing = max(0, round(span * fps) - (times.size - 1))
+    stalls = int(np.count_nonzero(np.diff(times) > 0.1))
+    return float((times.size - 1) / span), missing, stalls
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -144,19 +146,25 @@ async def avatar_sessions(
     t_second = time.perf_counter()
     await asyncio.gather(*(_stream_speech(o, pcm) for o in outs))
     await asyncio.sleep(max(0.0, t_second + 2.5 - time.perf_counter()))
-    clear_at = []
-    for agent, room in zip(agents, rooms, strict=True):
-        clear_at.append(time.perf_counter())
+    clear_at, rpc_ms = [], []
+
+    async def clear(agent: rtc.Room, room: str) -> None:
+        sent = time.perf_counter()
+        clear_at.append(sent)
         await agent.local_participant.perform_rpc(
             destination_identity=f"avatar-{room}", method="lk.clear_buffer", payload=""
         )
+        rpc_ms.append((time.perf_counter() - sent) * 1000)
+
+    for agent, room in zip(agents, rooms, strict=True):
+        await clear(agent, room)
     await asyncio.sleep(1.5)
     t1 = time.perf_counter()
 
     per_session = []
-    for probe, cleared in zip(probes, clear_at, strict=True):
+    for probe, cleared, rpc in zip(probes, clear_at, rpc_ms, strict=True):
         rec = avatar_of(probe)
-        fps, missing = frame_drops(rec, t0, t1)
+        fps, missing, stalls = frame_drops(rec, t0, t1)
         lag, onsets = av_offset_s(rec, t0, t1)
         loud = rec.loud_times(LOUD)
         last_loud = loud[loud > cleared - 0.5]
@@ -167,8 +175,10 @@ async def avatar_sessions(
             {
                 "fps": round(fps, 2),
                 "frames_missing": missing,
+                "stalls_over_100ms": stalls,
                 "av_offset_ms": round(lag * 1000, 1),
                 "av_onsets_matched": onsets,
+                "clear_buffer_rpc_round_trip_ms": round(rpc, 1),
                 "interrupt_to_silence_ms": round(silence_ms, 1),
                 "interrupt_to_mouth_closed_ms": round(mouth_ms, 1),
             }
@@ -207,8 +217,15 @@ def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
     for r in results:
         if r.avatar is None or not r.turns:
             continue
-        fps, missing = frame_drops(r.avatar, r.turns[0].start, r.turns[-1].end)
-        per.append({"fps": round(fps, 2), "frames_missing": missing, "notes": r.notes})
+        fps, missing, stalls = frame_drops(r.avatar, r.turns[0].start, r.turns[-1].end)
+        per.append(
+            {
+                "fps": round(fps, 2),
+                "frames_missing": missing,
+                "stalls_over_100ms": stalls,
+                "notes": r.notes,
+            }
+        )
     return {
         "interviews_completed": len(results),
         "voice_to_voice_s": {

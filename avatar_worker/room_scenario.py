@@ -223,7 +223,8 @@ async def _drive(
         # the interviewer answers the interruption (a repeat, or going on)
         await _until(lambda: _first_loud_after(av, e) is not None, turn_s, "reply to barge-in")
         start = _first_loud_after(av, e) or 0.0
-        r.voice_to_voice_s.append(start - e)
+        if quiet is not None and quiet < e:  # it had stopped: its reply is a real turn
+            r.voice_to_voice_s.append(start - e)
     await _until(lambda: _quiet_since(av, start, TURN_GAP_S) is not None, turn_s, "turn end")
     r.turns.append(Turn(start, _quiet_since(av, start, TURN_GAP_S) or 0.0))
 
