@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -46,6 +47,10 @@ def _print(lang: str, s: dict[str, Any]) -> None:
         f"backchannels while the interviewer spoke: {s['backchannels']}, "
         f"interviewer turns cut short: {s['interviewer_turns_interrupted']}"
     )
+    before, after = s["load_average_1min"]
+    print(
+        f"  machine load (1-min average) before/after: {before}/{after} on {os.cpu_count()} cores"
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -64,8 +69,11 @@ def main(argv: list[str]) -> int:
         config = parse_config((EXAMPLES / lang / "config.json").read_text(encoding="utf-8"))
         answers = load_answers(args.answers or EXAMPLES / lang / "bench_answers.txt")
         out = (args.out / lang) if args.out else Path(tempfile.mkdtemp(prefix=f"bench-{lang}-"))
+        load_before = os.getloadavg()[0]
         result: RehearsalResult = asyncio.run(run_rehearsal(config, answers, out))
         s = result.summary()
+        # other work on the machine slows whisper and the VAD; say how busy it was
+        s["load_average_1min"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
         results[lang] = {**s, "out_dir": str(out)}
         if not args.json:
             _print(lang, s)
