@@ -133,6 +133,8 @@ def _on_control(packet: rtc.DataPacket, interview: Interview, room: str) -> None
     if kind != "end" or interview.state.stage == "closing" or interview.state.finished:
         return
     logger.info("ending the interview on request", extra={"room": room})
+    # the question being asked is cut short so the goodbye starts at once
+    interview.session.interrupt(force=True)
     current = interview.session.current_agent
     interview.session.update_agent(StageAgent(interview.state, "closing", current.chat_ctx))
 
