@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import httpx
 from fastapi import Depends, FastAPI, File, Header, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -88,6 +89,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         version=health_mod.version(),
         description="Mock-interview sessions on LiveKit: start, follow, end, report, erase.",
         lifespan=lifespan,
+        docs_url=None,  # served below with local Swagger UI files: no CDN, works offline
     )
     app.state.settings = settings
     app.state.registry = registry
@@ -390,6 +392,26 @@ def _mount_client(app: FastAPI, dist: Path) -> None:
     index = dist / "index.html"
     if (dist / "assets").is_dir():
         app.mount("/assets", StaticFiles(directory=dist / "assets"), name="assets")
+    docs_assets = dist / "docs-assets"
+    if docs_assets.is_dir():
+        app.mount("/docs-assets", StaticFiles(directory=docs_assets), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        if not (docs_assets / "swagger-ui-bundle.js").is_file():
+            return HTMLResponse(
+                "<h1>API docs</h1><p>The Swagger UI files are installed with the browser client "
+                "(<code>scripts/setup.sh</code>); the schema itself is at "
+                '<a href="/openapi.json">/openapi.json</a>.</p>',
+                status_code=503,
+            )
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Interview Avatar API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
 
     async def page() -> Response:
         if not index.is_file():

@@ -359,6 +359,18 @@ def test_pages_are_served_from_the_client_build(make_client, tmp_path):
     missing = make_client(client_dir=tmp_path / "nothing")
     res = missing.get("/")
     assert res.status_code == 503 and "scripts/setup.sh" in res.text
+    assert missing.get("/docs").status_code == 503
+
+
+def test_api_docs_use_local_swagger_files(make_client, tmp_path):
+    dist = tmp_path / "dist"
+    (dist / "docs-assets").mkdir(parents=True)
+    (dist / "docs-assets" / "swagger-ui-bundle.js").write_text("/* swagger */")
+    client = make_client(client_dir=dist)
+    page = client.get("/docs").text
+    assert "/docs-assets/swagger-ui-bundle.js" in page and "/openapi.json" in page
+    assert "cdn" not in page.lower()
+    assert client.get("/docs-assets/swagger-ui-bundle.js").text == "/* swagger */"
 
 
 def test_settings_need_keys_for_a_remote_livekit():

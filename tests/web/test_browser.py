@@ -329,6 +329,11 @@ def test_problems_are_said_in_words(stack, playwright_instance, tmp_path):
     try:
         ctx = browser.new_context(viewport=DESKTOP, permissions=[])
         page = ctx.new_page()
+        # the API docs render from local files (no CDN on an offline machine)
+        page.goto(stack.web_url + "/docs")
+        page.locator(".swagger-ui .title", has_text="Interview Avatar API").wait_for(timeout=20_000)
+        page.locator(".opblock-summary-path", has_text="/api/sessions").first.wait_for()
+        _shot(page, "api_docs")
         page.goto(stack.web_url + "/")
         page.click("[data-testid=ui-language]")  # English UI
         assert page.locator("h1").inner_text() == "Set up your interview"
