@@ -35,7 +35,7 @@ import numpy as np
 from livekit import api, rtc
 from livekit.agents.voice.avatar import DataStreamAudioOutput
 
-from .room_probe import AUDIO_RATE, Received, RoomProbe, av_offset_s, espeak
+from .room_probe import AUDIO_RATE, Received, RoomProbe, av_offset_s, av_xcorr_s, espeak
 from .room_scenario import LOUD, ScenarioResult, run_scenario
 
 CONFIG_PATH = Path(__file__).resolve().parents[1] / "examples" / "en" / "config.json"
@@ -166,6 +166,7 @@ async def avatar_sessions(
         rec = avatar_of(probe)
         fps, missing, stalls = frame_drops(rec, t0, t1)
         lag, onsets = av_offset_s(rec, t0, t1)
+        coarse, corr = av_xcorr_s(rec, t0, t1)
         loud = rec.loud_times(LOUD)
         last_loud = loud[loud > cleared - 0.5]
         silence_ms = (float(last_loud[-1]) - cleared) * 1000 if last_loud.size else float("nan")
@@ -178,6 +179,8 @@ async def avatar_sessions(
                 "stalls_over_100ms": stalls,
                 "av_offset_ms": round(lag * 1000, 1),
                 "av_onsets_matched": onsets,
+                "av_offset_xcorr_ms": round(coarse * 1000, 1),
+                "av_xcorr": round(corr, 2),
                 "clear_buffer_rpc_round_trip_ms": round(rpc, 1),
                 "interrupt_to_silence_ms": round(silence_ms, 1),
                 "interrupt_to_mouth_closed_ms": round(mouth_ms, 1),

@@ -242,3 +242,35 @@ def av_offset_s(
     if not lags:
         return float("nan"), 0
     return float(np.median(lags)), len(lags)
+
+
+def av_xcorr_s(
+    rec: Received, t0: float, t1: float, max_lag_s: float = 1.0, loud: float = 300.0
+) -> tuple[float, float]:
+    """Coarse A/V offset over +-`max_lag_s`: the lag maximising the correlation of speech
+    activity and mouth activity on a 10 ms grid (positive: video late), and that correlation.
+    Catches offsets larger than the gap between phrases, which onset matching cannot."""
+    at, ar = np.asarray(rec.audio_t), np.asarray(rec.audio_rms)
+    vt = np.asarray([v.t for v in rec.video])
+    vm = np.asarray([v.mouth for v in rec.video])
+    if at.size < 10 or vt.size < 10:
+        return float("nan"), 0.0
+    t0, t1 = max(t0, at[0], vt[0]), min(t1, at[-1], vt[-1])
+    if t1 - t0 < 2 * max_lag_s:
+        return float("nan"), 0.0
+    grid = np.arange(t0, t1, STEP_S)
+    a = (np.interp(grid, at, ar) > loud).astype(np.float64)
+    idx = np.clip(np.searchsorted(vt, grid, side="right") - 1, 0, vt.size - 1)
+    v = (vm[idx] > 0.002).astype(np.float64)
+    a = (a - a.mean()) / (a.std() + 1e-9)
+    v = (v - v.mean()) / (v.std() + 1e-9)
+    n, best, best_lag = a.size, -2.0, 0
+    for lag in range(-int(max_lag_s / STEP_S), int(max_lag_s / STEP_S) + 1):
+        c = (
+            float(np.mean(a[: n - lag] * v[lag:]))
+            if lag >= 0
+            else float(np.mean(a[-lag:] * v[: n + lag]))
+        )
+        if c > best:
+            best, best_lag = c, lag
+    return best_lag * STEP_S, best
