@@ -4,8 +4,9 @@ Starts its own offline stack on free loopback ports (dev server, avatar service,
 worker; see agent/stack.py) and measures from a candidate's seat:
 
 1. avatar sessions at once: stand-in agents stream espeak-ng speech to N avatar sessions while
-   one candidate per room watches; per session the received frame rate, frame drops (gaps of
-   more than 1.5 frame intervals), and the A/V offset (mouth motion vs audio energy, as received);
+   one candidate per room watches; per session the frame rate the service produced and the one
+   received, missing frames and stalls, and the A/V offset as received (phrase onsets, and a
+   coarse cross-correlation; all probes share this process, so a busy receiver shows up here);
    then `lk.clear_buffer` mid-sentence -> last interviewer audio and mouth closed at the candidate
    (interrupt to silence, transport included);
 2. real interviews at once (interviewer worker, offline providers): voice-to-voice latency as
@@ -138,6 +139,13 @@ async def avatar_sessions(
             raise RuntimeError("avatar video did not arrive in every room")
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.0)
+
+    async def produced() -> dict[str, int]:
+        """Frames each session has produced so far, by room (the service's own count)."""
+        async with aiohttp.ClientSession() as http, http.get(f"{service_url}/sessions") as resp:
+            return {x["room"]: int(x["frames"]) for x in (await resp.json())["sessions"]}
+
+    produced0 = await produced()
     t0 = time.perf_counter()
     await asyncio.gather(*(_stream_speech(o, pcm) for o in outs))
     speech_s = pcm.size / AUDIO_RATE
@@ -164,9 +172,11 @@ async def avatar_sessions(
         await clear(agent, room)
     await asyncio.sleep(1.5)
     t1 = time.perf_counter()
+    produced1 = await produced()
 
     per_session = []
-    for probe, cleared, rpc in zip(probes, clear_at, rpc_ms, strict=True):
+    for room, probe, cleared, rpc in zip(rooms, probes, clear_at, rpc_ms, strict=True):
+        sent_fps = (produced1.get(room, 0) - produced0.get(room, 0)) / (t1 - t0)
         rec = avatar_of(probe)
         fps, missing, stalls = frame_drops(rec, t0, t1)
         lag, onsets = av_offset_s(rec, t0, t1)
@@ -178,6 +188,7 @@ async def avatar_sessions(
         mouth_ms = (closed[0] - cleared) * 1000 if closed else float("nan")
         per_session.append(
             {
+                "produced_fps": round(sent_fps, 2),
                 "fps": round(fps, 2),
                 "frames_missing": missing,
                 "stalls_over_100ms": stalls,
