@@ -176,7 +176,10 @@ async def avatar_sessions(
 
     per_session = []
     for room, probe, cleared, rpc in zip(rooms, probes, clear_at, rpc_ms, strict=True):
-        sent_fps = (produced1.get(room, 0) - produced0.get(room, 0)) / (t1 - t0)
+        if room in produced0 and room in produced1:
+            sent_fps = (produced1[room] - produced0[room]) / (t1 - t0)
+        else:  # the session ended during the run (see the service log)
+            sent_fps = float("nan")
         rec = avatar_of(probe)
         fps, missing, stalls = frame_drops(rec, t0, t1)
         lag, onsets = av_offset_s(rec, t0, t1)
