@@ -327,8 +327,11 @@ async def _frames(frames: list[rtc.AudioFrame]) -> AsyncIterator[rtc.AudioFrame]
         yield frame
 
 
-async def start_avatar(ctx: JobContext, session: AgentSession, avatar: str) -> ServiceAvatar:
-    """The worker's hook, called before `session.start()`."""
+async def start_avatar(ctx: JobContext, session: AgentSession, avatar: str) -> ServiceAvatar | None:
+    """The worker's hook, called before `session.start()`. Console jobs (no LiveKit room) speak
+    through the terminal and get no avatar."""
+    if ctx.is_fake_job():
+        return None
     service_avatar = ServiceAvatar(avatar)
     await service_avatar.start(session, ctx.room)
     return service_avatar
