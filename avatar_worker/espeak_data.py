@@ -1,7 +1,8 @@
 """espeak-ng speech with phoneme timings, via the project's shared tool, for training and eval.
 
-The tool is shared/tools/espeak_phonemes.py beside the repository, or the file named by
-AVATAR_ESPEAK_TOOL; a missing tool is a clear EspeakToolError.
+The tool is the file named by AVATAR_ESPEAK_TOOL, else shared/tools/espeak_phonemes.py beside the
+repository (the project's reference copy), else the copy in tools/; a missing tool is a clear
+EspeakToolError.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ def tool_path() -> Path:
     env = os.environ.get("AVATAR_ESPEAK_TOOL")
     if env:
         return Path(env)
-    return REPO_ROOT.parent / "shared" / "tools" / "espeak_phonemes.py"
+    shared = REPO_ROOT.parent / "shared" / "tools" / "espeak_phonemes.py"
+    return shared if shared.is_file() else REPO_ROOT / "tools" / "espeak_phonemes.py"
 
 
 def check_tool() -> Path:
