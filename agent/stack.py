@@ -223,6 +223,10 @@ class Stack:
         self.stop()
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="python -m agent stack",
@@ -248,6 +252,8 @@ def main(argv: list[str]) -> int:
         api_key=os.environ.get("LIVEKIT_API_KEY", "devkey"),
         api_secret=os.environ.get("LIVEKIT_API_SECRET", "secret"),
     )
+    # A service manager or `kill` stops the stack like Ctrl-C does: children are shut down too.
+    signal.signal(signal.SIGTERM, _interrupt)
     stack = Stack(options)
     print("starting the local stack (offline defaults; first start loads models) ...", flush=True)
     try:
