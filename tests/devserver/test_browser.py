@@ -12,21 +12,12 @@ import uuid
 import numpy as np
 import pytest
 from aiohttp import web
+from chromium_flags import CHROMIUM, CHROMIUM_ARGS, FAKE_MEDIA
 from livekit import rtc
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 PAGE_DIR = pathlib.Path(__file__).parent / "browser"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-]
 TIMEOUT = 20
 
 
@@ -98,7 +89,9 @@ async def test_browser_publishes_microphone_and_plays_python_video(
     publisher = asyncio.ensure_future(publish_pattern(py_room, stop))
     try:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = await pw.chromium.launch(
+                executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *FAKE_MEDIA]
+            )
             page = await browser.new_page()
             logs: list[str] = []
             page.on("console", lambda msg: logs.append(msg.text))

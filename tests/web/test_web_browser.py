@@ -18,22 +18,14 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from chromium_flags import CHROMIUM, CHROMIUM_ARGS, FAKE_MEDIA
 from web_support import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "web"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
-FAKE_MEDIA = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+AUTOPLAY = "--autoplay-policy=no-user-gesture-required"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 # the fake microphone's script (Chromium loops it): silence while the interviewer greets (no
@@ -202,7 +194,12 @@ def _wait_until(page, predicate, timeout_s: float, what: str, stack: Stack) -> N
 def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
     browser = playwright_instance.chromium.launch(
         executable_path=CHROMIUM,
-        args=[*CHROMIUM_ARGS, *FAKE_MEDIA, f"--use-file-for-fake-audio-capture={answer_wav}"],
+        args=[
+            *CHROMIUM_ARGS,
+            AUTOPLAY,
+            *FAKE_MEDIA,
+            f"--use-file-for-fake-audio-capture={answer_wav}",
+        ],
     )
     errors: list[str] = []
     try:
@@ -324,7 +321,12 @@ def test_problems_are_said_in_words(stack, playwright_instance, tmp_path):
     denied and an unreachable interview server, as the candidate sees them."""
     browser = playwright_instance.chromium.launch(
         executable_path=CHROMIUM,
-        args=[*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--deny-permission-prompts"],
+        args=[
+            *CHROMIUM_ARGS,
+            AUTOPLAY,
+            "--use-fake-device-for-media-stream",
+            "--deny-permission-prompts",
+        ],
     )
     try:
         ctx = browser.new_context(viewport=DESKTOP, permissions=[])
@@ -385,7 +387,12 @@ def test_audio_only_when_the_avatar_service_is_down(stack, answer_wav, playwrigh
     avatar.wait(15)
     browser = playwright_instance.chromium.launch(
         executable_path=CHROMIUM,
-        args=[*CHROMIUM_ARGS, *FAKE_MEDIA, f"--use-file-for-fake-audio-capture={answer_wav}"],
+        args=[
+            *CHROMIUM_ARGS,
+            AUTOPLAY,
+            *FAKE_MEDIA,
+            f"--use-file-for-fake-audio-capture={answer_wav}",
+        ],
     )
     try:
         page = browser.new_context(viewport=DESKTOP, permissions=["microphone"]).new_page()
