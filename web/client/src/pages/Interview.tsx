@@ -26,6 +26,7 @@ import {
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { api, loadSession, type SessionCreated } from "../api";
 import { navigate } from "../App";
+import { Brand } from "../components/Brand";
 import { EndIcon, MicIcon, MicOffIcon, SpeakerIcon } from "../components/Icons";
 import { type Strings, strings } from "../i18n";
 
@@ -197,12 +198,7 @@ function Stage(props: {
   return (
     <div className="interview-layout">
       <header className="topbar dark">
-        <div className="brand">
-          <span className="logo" aria-hidden>
-            ●
-          </span>
-          {t.appTitle}
-        </div>
+        <Brand title={t.appTitle} />
         <div className="meta">
           <span className="timer" data-testid="timer" title={t.elapsed}>
             {clock(elapsed)} <span className="muted">/ {clock(planned)}</span>

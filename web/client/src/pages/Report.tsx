@@ -2,6 +2,7 @@
 // question with its scores, feedback and evidence. Waits while the report is being written.
 import { useEffect, useState } from "react";
 import { ApiError, api, type QuestionReport, type Report } from "../api";
+import { Brand } from "../components/Brand";
 import { BarChart, ScoreRing } from "../components/Charts";
 import { type Lang, type Strings, strings } from "../i18n";
 
@@ -66,12 +67,7 @@ export function ReportPage({ sessionId }: { sessionId: string }) {
   return (
     <div className="page report">
       <header className="topbar">
-        <div className="brand">
-          <span className="logo" aria-hidden>
-            ●
-          </span>
-          {t.appTitle}
-        </div>
+        <Brand title={t.appTitle} />
         <a className="link-button" href="/">
           {t.newInterview}
         </a>

@@ -2,6 +2,7 @@
 import { type FormEvent, useEffect, useRef, useState } from "react";
 import { ApiError, api, type AvatarInfo, type InterviewConfig, saveSession } from "../api";
 import { navigate } from "../App";
+import { Brand } from "../components/Brand";
 import { FileIcon } from "../components/Icons";
 import { type Lang, strings } from "../i18n";
 
@@ -118,12 +119,7 @@ export function SetupPage() {
   return (
     <div className="page setup">
       <header className="topbar">
-        <div className="brand">
-          <span className="logo" aria-hidden>
-            ●
-          </span>
-          {t.appTitle}
-        </div>
+        <Brand title={t.appTitle} />
         <button
           type="button"
           className="link-button"
