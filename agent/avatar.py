@@ -10,6 +10,11 @@ mid-interview, the audio tail is switched to the agent's own published track wit
 the interview goes on audio-only; both are logged. That track is published (silent) when the
 avatar is requested, so the switch needs no publication round trip.
 
+When the service announces the pause extension (avatar_worker/protocol.py), the avatar tail can
+pause and resume like the agent's own audio track, so a candidate who starts talking holds the
+interviewer at once and a backchannel lets it go on (agent/barge_in.py); an older service keeps
+LiveKit's plain behaviour (no pause, interruptions only).
+
 `worker_load` makes the worker's reported load follow the avatar service's capacity
 (`GET /health`), so LiveKit sends new interviews to hosts with room for another avatar.
 """
@@ -31,6 +36,9 @@ from livekit import api, rtc
 from livekit.agents import AgentSession, JobContext, get_job_context
 from livekit.agents.types import ATTRIBUTE_PUBLISH_ON_BEHALF
 from livekit.agents.voice.avatar import AvatarSession, DataStreamAudioOutput
+from livekit.agents.voice.io import AudioOutputCapabilities
+
+from avatar_worker.protocol import EXTENSION_PAUSE, RPC_PAUSE, RPC_RESUME
 
 logger = logging.getLogger("interview.avatar")
 
@@ -68,15 +76,81 @@ class AvatarServiceSettings:
 
 
 class ReplayableAvatarOutput(DataStreamAudioOutput):
-    """DataStreamAudioOutput that keeps the segment in flight until the avatar reports it
-    played, so a segment the avatar took with it (service killed mid-sentence) can be replayed
-    on the agent's own track from about where the candidate stopped hearing it."""
+    """DataStreamAudioOutput that can pause the avatar and replay what it lost.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    Pause: with `pausable` (the service announced the extension) the output declares
+    `pause=True` and sends `interview.avatar.pause` / `interview.avatar.resume`; these and
+    `lk.clear_buffer` go out in the order they were asked for, so a clear never overtakes a
+    pause. An avatar that turns out not to know the RPCs ends pausing for the interview.
+
+    Replay: the segment in flight is kept until the avatar reports it played, so a segment the
+    avatar took with it (service killed mid-sentence) can be replayed on the agent's own track
+    from about where the candidate stopped hearing it."""
+
+    def __init__(self, *args: Any, pausable: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._capabilities = AudioOutputCapabilities(pause=pausable)
+        self._paused = False
+        self._control: asyncio.Task[None] | None = None  # the last pause/resume RPC
         self._segment: list[rtc.AudioFrame] = []
         self._segment_open = False
         self._segment_started_at: float | None = None
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        if not self.can_pause:
+            super().pause()  # LiveKit's warning: this avatar cannot pause
+            return
+        if not self._paused:
+            self._paused = True
+            self._send_control(RPC_PAUSE)
+
+    def resume(self) -> None:
+        if self._paused:
+            self._paused = False
+            self._send_control(RPC_RESUME)
+
+    def clear_buffer(self) -> None:
+        if self._paused:
+            # the avatar's clear ends its pause; with nothing to clear, resume it explicitly
+            self._paused = False
+            if not (self._started and self._pending_playback_count):
+                self._send_control(RPC_RESUME)
+        super().clear_buffer()
+
+    def _send_control(self, method: str) -> None:
+        self._control = asyncio.create_task(self._control_rpc(self._control, method))
+        self._tasks.add(self._control)
+        self._control.add_done_callback(self._tasks.discard)
+
+    async def _control_rpc(self, previous: asyncio.Task[None] | None, method: str) -> None:
+        if previous is not None:
+            await asyncio.gather(previous, return_exceptions=True)
+        try:
+            await self._room.local_participant.perform_rpc(
+                destination_identity=self._destination_identity, method=method, payload=""
+            )
+        except rtc.RpcError as e:
+            if e.code == rtc.RpcError.ErrorCode.UNSUPPORTED_METHOD:
+                self._capabilities = AudioOutputCapabilities(pause=False)
+                logger.warning(
+                    "the avatar does not support pause; interruptions only from now on",
+                    extra={"identity": self._destination_identity},
+                )
+            else:
+                logger.warning(
+                    "avatar playback control failed",
+                    extra={"method": method, "error": e.message},
+                )
+
+    async def _clear_buffer_task(self, pushed_duration: float, captured_segments: int) -> None:
+        # after any pause/resume still on its way, so the avatar sees them in order
+        if self._control is not None:
+            await asyncio.gather(self._control, return_exceptions=True)
+        await super()._clear_buffer_task(pushed_duration, captured_segments)
 
     async def capture_frame(self, frame: rtc.AudioFrame) -> None:
         if not self._segment_open:
@@ -162,12 +236,14 @@ class ServiceAvatar(AvatarSession):
             self._note_audio_only(str(e))
             return
         self._service_session = str(info.get("id", ""))
+        pausable = EXTENSION_PAUSE in (info.get("extensions") or ())
         self._tail = ReplayableAvatarOutput(
             room,
             destination_identity=self._identity,
             sample_rate=AVATAR_SAMPLE_RATE,
             wait_remote_track=rtc.TrackKind.KIND_VIDEO,
             wait_playback_start=True,
+            pausable=pausable,
         )
         agent_session.output.replace_audio_tail(self._tail)
         self.active = True
@@ -177,7 +253,10 @@ class ServiceAvatar(AvatarSession):
         self._fallback_task = asyncio.create_task(self._own_output.start())
         room.on("participant_disconnected", self._on_participant_disconnected)
         self._join_watch = asyncio.create_task(self._watch_join())
-        logger.info("avatar requested", extra={**self._log, "session": self._service_session})
+        logger.info(
+            "avatar requested",
+            extra={**self._log, "session": self._service_session, "pausable": pausable},
+        )
 
     def _token(self, room_name: str) -> str:
         s = self.settings

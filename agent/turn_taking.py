@@ -6,9 +6,11 @@
   (`turn-detector-v1-mini`, no download): at a pause it predicts whether the answer is over.
   Likely over: reply after `min_delay`. Unlikely (a thinking pause): wait up to `max_delay`,
   longer than a 1.5-3 s pause, so the interviewer does not jump in.
-- While the interviewer speaks, candidate speech pauses its audio at once (the sink can pause);
-  a backchannel ("네", "음", "yeah") of fewer than `min_words` words resumes it after
-  `false_interruption_timeout`, while a real barge-in interrupts the turn.
+- While the interviewer speaks, `min_interruption_duration` of candidate speech pauses its
+  audio (agent/barge_in.py; the agent's own track or the avatar, both can pause); a backchannel
+  ("네", "음", "yeah": fewer than `min_words` words, or only listed backchannels) resumes it as
+  soon as its transcript arrives, wordless sound after `false_interruption_timeout`, while a
+  real barge-in (`min_words` words) interrupts the turn.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ class TurnTakingOptions:
     max_endpointing_delay: float = 3.6
     vad_min_silence: float = 0.3
     vad_activation_threshold: float = 0.5
-    min_interruption_duration: float = 0.5
+    # candidate speech that pauses the interviewer: short enough that a barge-in is heard at
+    # once, long enough that clicks and the shortest "네" do not (figures in agent/barge_in.py)
+    min_interruption_duration: float = 0.2
     min_interruption_words: int = 2
     false_interruption_timeout: float = 1.0
     unlikely_threshold: float | None = None  # None: the model's calibrated per-language value

@@ -18,6 +18,7 @@ from livekit import rtc
 from livekit.agents import AgentServer, JobContext, JobProcess, cli
 
 from .avatar import start_avatar, worker_load
+from .barge_in import VoiceActivityPause
 from .config import ConfigError, InterviewConfig, parse_config
 from .flow import StageAgent
 from .providers import ProviderError
@@ -113,6 +114,12 @@ async def entrypoint(ctx: JobContext) -> None:
     # the avatar (or, when the avatar service cannot serve, the agent's own audio) speaks
     await ctx.connect()
     await start_avatar(ctx, interview.session, config.avatar)
+    # candidate speech holds the interviewer at once, whether the avatar or the agent speaks
+    VoiceActivityPause(
+        interview.session,
+        is_backchannel=interview.state.is_backchannel,
+        log_extra={"room": ctx.room.name},
+    )
     await interview.session.start(interview.first_agent(), room=ctx.room)
     stage_task = asyncio.create_task(_publish_stage())
     interview.session.on("close", lambda _ev: stage_task.cancel())

@@ -6,6 +6,10 @@ format, re-chunked to one video frame's duration, and every chunk leaves togethe
 frame whose mouth it drives (video first, then its audio). `AudioSegmentEnd` is echoed after the
 segment's last chunk. Without audio the iterator yields idle video frames; real-time pacing is
 the AvatarRunner's AVSynchronizer (its bounded video queue blocks this iterator).
+
+Pause (the project's avatar protocol extension, see protocol.py) holds the queue: idle frames
+only, the mouth resting, until resume; the pairs the room had queued but not yet played can be
+put back in front (`rewind`) so playback goes on where the listener stopped hearing it.
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ class _Pair:
 class LipSyncVideoGenerator(VideoGenerator):
     """One avatar session's lip-sync stream."""
 
+    REWIND_LIMIT = 8  # pairs remembered for a rewind: more than the room's 100 ms audio queue
+
     def __init__(
         self,
         composer: FrameComposer,
@@ -76,6 +82,9 @@ class LipSyncVideoGenerator(VideoGenerator):
         self._unanalyzed: list[np.ndarray] = []
         self._unanalyzed_n = 0
         self._out: deque[_Pair | AudioSegmentEnd] = deque()
+        # pairs of the current segment the runner has taken, newest last (for a rewind)
+        self._taken: deque[_Pair] = deque(maxlen=self.REWIND_LIMIT)
+        self._paused = False
         self._wakeup = asyncio.Event()
         self._resampler: rtc.AudioResampler | None = None
         self._resampler_rate = 0
@@ -100,6 +109,8 @@ class LipSyncVideoGenerator(VideoGenerator):
         """Interruption: drop queued audio and frames now; the mouth closes within 2 frames."""
         dropped = sum(isinstance(item, _Pair) for item in self._out)
         self._out.clear()
+        self._taken.clear()
+        self._paused = False  # a clear ends a pause: the held audio is gone
         self._shapes.clear()
         self._pcm = self._pcm[:0]
         self._unanalyzed.clear()
@@ -112,6 +123,31 @@ class LipSyncVideoGenerator(VideoGenerator):
             "buffer cleared", extra={"session": self.session_id, "frames_dropped": dropped}
         )
         self._wakeup.set()
+
+    def pause(self) -> None:
+        """Hold playback: idle frames from now on, the mouth closing as on an interruption."""
+        if self._paused:
+            return
+        self._paused = True
+        self._animator.interrupt()
+        self._wakeup.set()
+
+    def rewind(self, seconds: float) -> float:
+        """Put back the last `seconds` of pairs already handed out (the room dropped them
+        unplayed); returns the duration put back, whole frames of the current segment only."""
+        n = min(len(self._taken), round(seconds * self.options.fps))
+        for _ in range(n):
+            self._out.appendleft(self._taken.pop())
+        return n / self.options.fps
+
+    def resume(self) -> None:
+        """Play on from the first pair not yet heard."""
+        self._paused = False
+        self._wakeup.set()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
 
     def _convert(self, frame: rtc.AudioFrame) -> np.ndarray:
         """Mono-mixed, resampled to the output rate, shaped (n, output channels)."""
@@ -203,14 +239,14 @@ class LipSyncVideoGenerator(VideoGenerator):
         wait = self.options.idle_wait_s
         next_idle = time.perf_counter()
         while True:
-            if not self._out:
+            if not self._out or self._paused:
                 timeout = max(0.0, next_idle - time.perf_counter()) if pace else wait
                 self._wakeup.clear()
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), timeout=timeout)
                 except TimeoutError:
                     pass
-            if not self._out:
+            if not self._out or self._paused:
                 now = time.perf_counter()
                 if pace and now < next_idle:
                     continue  # woken without audio before the next idle frame is due
@@ -221,6 +257,7 @@ class LipSyncVideoGenerator(VideoGenerator):
                 continue
             item = self._out.popleft()
             if isinstance(item, AudioSegmentEnd):
+                self._taken.clear()
                 yield item
                 continue
             video = self._frame(item.shape)
@@ -228,6 +265,8 @@ class LipSyncVideoGenerator(VideoGenerator):
             self.frames_out += 1
             yield video
             yield item.audio
+            # asked for the next item: the runner has queued this pair's audio for the room
+            self._taken.append(item)
             next_idle = time.perf_counter() + interval
 
     def idle_frame(self) -> rtc.VideoFrame:

@@ -5,7 +5,10 @@ joins as a participant of kind agent whose token carries `lk.publish_on_behalf` 
 identity, takes audio only from that agent (`DataStreamAudioReceiver` with the sender fixed, so
 nobody else can feed it audio or call `lk.clear_buffer`), and an `AvatarRunner` publishes the
 lip-synced audio + video, answering `lk.clear_buffer` and sending playback started/finished.
-It leaves when the agent leaves, the room ends, or the service stops it.
+It also answers this project's pause/resume extension (protocol.py), again only for that agent.
+On an interruption or a pause the audio already queued for the room is dropped at once, so the
+candidate stops hearing the interviewer within the transport delay. It leaves when the agent
+leaves, the room ends, or the service stops it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from livekit import rtc
 from livekit.agents.types import ATTRIBUTE_PUBLISH_ON_BEHALF
@@ -33,6 +36,7 @@ from livekit.agents.voice.io import PlaybackFinishedEvent
 
 from .engine import FrameComposer
 from .generator import GeneratorOptions, LipSyncVideoGenerator
+from .protocol import EXTENSIONS, RPC_PAUSE, RPC_RESUME
 
 logger = logging.getLogger("avatar_worker.session")
 
@@ -41,13 +45,43 @@ SAMPLE_RATE = 24000  # what the runner publishes; the agent's TTS rate is conver
 
 
 class SingleLayerAvatarRunner(AvatarRunner):
-    """AvatarRunner publishing one video layer: a generated 512x512 face gains nothing from
-    simulcast, and encoding three layers per session would cost the host most of its capacity.
-    (The dev server also cannot negotiate simulcast from a Python publisher yet.)"""
+    """AvatarRunner publishing one video layer, that can pause, and that silences at once.
 
-    def __init__(self, *args: object, video_bitrate: int = 900_000, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    One layer: a generated 512x512 face gains nothing from simulcast, and encoding three layers
+    per session would cost the host most of its capacity. (The dev server also cannot negotiate
+    simulcast from a Python publisher yet.)
+
+    Silence at once: on `lk.clear_buffer` or a pause the audio already handed to the room's
+    AudioSource (up to its 100 ms queue) and the synchronizer's queued video are dropped, not
+    played out. A pause puts that unplayed audio back into the generator for the resume.
+    """
+
+    def __init__(
+        self,
+        *args: object,
+        video_gen: LipSyncVideoGenerator,
+        video_bitrate: int = 900_000,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(*args, video_gen=video_gen, **kwargs)  # type: ignore[arg-type]
+        self._lipsync = video_gen
         self._video_bitrate = video_bitrate
+        stock, o = self._av_sync, self._options
+        self._av_sync = _NotingSynchronizer(
+            self,
+            audio_source=self._audio_source,
+            video_source=self._video_source,
+            video_fps=o.video_fps,
+            video_queue_size_ms=self._queue_size_ms,
+        )
+        closing = asyncio.create_task(stock.aclose())  # the unused stock one, never pushed to
+        self._tasks.add(closing)
+        closing.add_done_callback(self._tasks.discard)
+        # when the audio handed to the room so far has played out (wall clock), and the last
+        # interruption: RPC received -> that time (what the room bench reports)
+        self._audio_until = 0.0
+        self._stop_asked_at: float | None = None
+        self.last_stop: dict[str, float | str] = {}
 
     async def _publish_track(self) -> None:
         async with self._lock:
@@ -72,6 +106,72 @@ class SingleLayerAvatarRunner(AvatarRunner):
                     ),
                 ),
             )
+
+    def _audio_queued(self, pushed_at: float) -> None:
+        self._audio_until = time.time() + self._audio_source.queued_duration
+        if self._stop_asked_at is not None and pushed_at < self._stop_asked_at:
+            self._note_stop()  # the frame in flight when the stop came: it plays
+
+    def _drop_queued(self) -> float:
+        """Drop the audio and video queued for the room; returns the audio duration dropped."""
+        queued = self._audio_source.queued_duration
+        self._audio_source.clear_queue()
+        self._audio_until = time.time()
+        # the synchronizer's video queue (a frame or two) goes too, in the loop's next turn
+        task = asyncio.create_task(self._av_sync.clear_queue())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return queued
+
+    def _start_stop_clock(self, kind: str) -> None:
+        self._stop_asked_at = time.time()
+        self.last_stop = {"kind": kind}
+
+    def _note_stop(self) -> None:
+        """Interrupt-to-silence at the avatar: the request -> the last queued audio played."""
+        if self._stop_asked_at is not None:
+            silent_ms = max(0.0, self._audio_until - self._stop_asked_at) * 1000
+            self.last_stop["silent_after_ms"] = round(silent_ms, 1)
+            self.last_stop["at"] = self._stop_asked_at
+
+    def _on_clear_buffer(self) -> None:
+        self._start_stop_clock("clear_buffer")
+        self._lipsync.clear_buffer()
+        self._drop_queued()
+        self._note_stop()
+        super()._on_clear_buffer()
+
+    def pause(self) -> None:
+        """Stop playing now; what the room had queued is put back for the resume."""
+        if self._lipsync.paused:
+            return
+        self._start_stop_clock("pause")
+        self._lipsync.pause()
+        back = self._lipsync.rewind(self._drop_queued())
+        self._note_stop()
+        if self._playback_position > 0.0:
+            # the rewound audio will be pushed (and counted) again; stay above 0, which would
+            # announce a new playback start
+            self._playback_position = max(1e-6, self._playback_position - back)
+
+    def resume(self) -> None:
+        self._lipsync.resume()
+
+
+class _NotingSynchronizer(rtc.AVSynchronizer):
+    """AVSynchronizer telling the runner when each audio frame is in the room's queue."""
+
+    def __init__(self, runner: SingleLayerAvatarRunner, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._runner = runner
+
+    async def push(
+        self, frame: rtc.VideoFrame | rtc.AudioFrame, timestamp: float | None = None
+    ) -> None:
+        pushed_at = time.time()
+        await super().push(frame, timestamp)
+        if isinstance(frame, rtc.AudioFrame):
+            self._runner._audio_queued(pushed_at)
 
 
 class PatientAudioReceiver(DataStreamAudioReceiver):
@@ -159,7 +259,7 @@ class RoomSession:
         self.started_at = time.time()
         self.close_reason = ""
         self.generator: LipSyncVideoGenerator | None = None
-        self._runner: AvatarRunner | None = None
+        self._runner: SingleLayerAvatarRunner | None = None
         self._receiver: DataStreamAudioReceiver | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
@@ -203,6 +303,8 @@ class RoomSession:
             logger.warning("avatar token is not of kind agent", extra=self.log_extra)
         self.room.on("participant_disconnected", self._on_participant_disconnected)
         self.room.on("disconnected", self._on_disconnected)
+        lp.register_rpc_method(RPC_PAUSE, self._on_pause_rpc)
+        lp.register_rpc_method(RPC_RESUME, self._on_resume_rpc)
         self.state = "waiting_agent"
         self._run_task = asyncio.create_task(self._run(), name=f"avatar-{self.session_id}")
         logger.info(
@@ -244,6 +346,31 @@ class RoomSession:
         except Exception:
             logger.exception("avatar runner failed", extra=self.log_extra)
         self._close_soon("runner ended")
+
+    def _playback_control(self, data: rtc.RpcInvocationData) -> SingleLayerAvatarRunner:
+        """The runner, for the agent this avatar speaks for only (as `lk.clear_buffer`)."""
+        if data.caller_identity != self.agent_identity:
+            logger.warning(
+                "playback control from an unexpected participant refused",
+                extra={**self.log_extra, "caller": data.caller_identity, "method": data.method},
+            )
+            raise rtc.RpcError(
+                rtc.RpcError.ErrorCode.APPLICATION_ERROR,
+                f"only {self.agent_identity} may call {data.method}",
+            )
+        if self._runner is None or self.state != "running":
+            raise rtc.RpcError(
+                rtc.RpcError.ErrorCode.APPLICATION_ERROR, "the avatar is not running yet"
+            )
+        return self._runner
+
+    def _on_pause_rpc(self, data: rtc.RpcInvocationData) -> str:
+        self._playback_control(data).pause()
+        return "ok"
+
+    def _on_resume_rpc(self, data: rtc.RpcInvocationData) -> str:
+        self._playback_control(data).resume()
+        return "ok"
 
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
         if participant.identity == self.agent_identity:
@@ -293,4 +420,8 @@ class RoomSession:
             "uptime_s": round(time.time() - self.started_at, 1),
             "frames": gen.frames_out + gen.idle_frames_out if gen else 0,
             "speech_frames": gen.frames_out if gen else 0,
+            "extensions": list(EXTENSIONS),
+            # the last interruption or pause: when the request came (wall clock) and how long
+            # until the last audio given to the room had played (interrupt to silence)
+            "last_stop": dict(self._runner.last_stop) if self._runner else {},
         }

@@ -1,0 +1,184 @@
+"""Barge-in by voice activity: the interviewer holds its speech as soon as the candidate talks.
+
+livekit-agents 1.8 pauses the agent's speech on voice activity only once the live transcript
+has `min_words` words (`AgentActivity._interrupt_by_audio_activity`), and a final transcript of
+any length interrupts a speech it has paused. With an STT that yields words only after the
+candidate stops (offline Whisper), that means either a barge-in heard seconds late
+(`min_words` > 0) or every "네"/"yeah" cutting the interviewer off (`min_words` = 0).
+
+This controller adds the missing first step without touching the framework's decisions:
+
+- candidate speech (VAD) lasting `pause_after_s` while the interviewer speaks an interruptible
+  turn pauses the session's audio output (the agent's own track, or the avatar through its
+  pause extension);
+- a real barge-in then goes on as before: once the transcript has `min_words` words the
+  framework interrupts the (already silent) speech;
+- a backchannel (fewer words, or only words of prompts/*/turn_taking.yaml `backchannels`)
+  resumes the speech as soon as its transcript arrives after the candidate stopped, and speech
+  that never yields words (a cough, noise) resumes `resume_after_s` after it ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from livekit.agents import AgentSession
+from livekit.agents.tokenize.basic import split_words
+from livekit.agents.voice import SpeechHandle
+
+logger = logging.getLogger("interview.barge_in")
+
+
+@dataclass(frozen=True)
+class BargeInOptions:
+    pause_after_s: float = 0.2  # candidate speech (from VAD onset) that holds the interviewer
+    resume_after_s: float = 1.0  # silence with no interrupting transcript that lets it go on
+    min_words: int = 2  # words that make it an interruption (the framework's own threshold)
+
+    @classmethod
+    def from_session(cls, session: AgentSession) -> BargeInOptions:
+        """The session's own interruption settings (agent/turn_taking.py `turn_handling`)."""
+        o = session.options.interruption
+        timeout = o.get("false_interruption_timeout")
+        return cls(
+            pause_after_s=float(o.get("min_duration", cls.pause_after_s)),
+            resume_after_s=float(timeout) if timeout is not None else cls.resume_after_s,
+            min_words=int(o.get("min_words", cls.min_words)),
+        )
+
+
+class VoiceActivityPause:
+    """Pauses the session's audio on candidate speech; resumes it after a backchannel."""
+
+    def __init__(
+        self,
+        session: AgentSession,
+        options: BargeInOptions | None = None,
+        *,
+        is_backchannel: Callable[[str], bool] = lambda _text: False,
+        log_extra: dict[str, object] | None = None,
+    ) -> None:
+        self._session = session
+        self.options = options or BargeInOptions.from_session(session)
+        self._is_backchannel = is_backchannel
+        self._log = dict(log_extra or {})
+        self._held: SpeechHandle | None = None  # the speech this controller paused
+        self._held_at = 0.0
+        self._pause_timer: asyncio.TimerHandle | None = None
+        self._resume_timer: asyncio.TimerHandle | None = None
+        self._user_speaking = False
+        self.pauses = 0
+        self.resumes = 0
+        session.on("user_state_changed", self._on_user_state)
+        session.on("agent_state_changed", self._on_agent_state)
+        session.on("user_input_transcribed", self._on_transcript)
+        session.on("close", lambda _ev: self._cancel_timers())
+
+    @property
+    def holding(self) -> bool:
+        return self._held is not None
+
+    # ---- events --------------------------------------------------------------------------
+    def _on_user_state(self, ev: Any) -> None:
+        if ev.new_state == "speaking":
+            self._user_speaking = True
+            self._cancel(resume=True)
+            if self._held is None and self._pause_timer is None and self._pausable() is not None:
+                loop = asyncio.get_running_loop()
+                self._pause_timer = loop.call_later(self.options.pause_after_s, self._pause)
+        else:
+            self._user_speaking = False
+            self._cancel(pause=True)
+            if self._held is not None:
+                self._arm_resume(self.options.resume_after_s, "no words")
+
+    def _on_transcript(self, ev: Any) -> None:
+        if not ev.is_final or self._held is None or self._user_speaking:
+            return
+        text = ev.transcript or ""
+        words = len(split_words(text, split_character=True))
+        if words < self.options.min_words or self._is_backchannel(text):
+            self._arm_resume(0.0, "backchannel")
+        # otherwise the framework interrupts the held speech on this transcript
+
+    def _on_agent_state(self, ev: Any) -> None:
+        if ev.new_state != "speaking" and self._held is not None:
+            # the held speech ended (interrupted, or the framework took over its pause)
+            self._release()
+
+    # ---- actions -------------------------------------------------------------------------
+    def _pausable(self) -> SpeechHandle | None:
+        """The speech to hold, if the interviewer is speaking one that may be interrupted."""
+        s = self._session
+        speech = s.current_speech
+        audio = s.output.audio
+        if (
+            s.agent_state != "speaking"
+            or speech is None
+            or speech.interrupted
+            or not speech.allow_interruptions
+            or audio is None
+            or not audio.can_pause
+            or not s.options.interruption.get("enabled", True)
+            # the framework ignores candidate audio while echo cancellation warms up
+            or getattr(s, "_aec_warmup_remaining", 0.0) > 0
+        ):
+            return None
+        return speech
+
+    def _pause(self) -> None:
+        self._pause_timer = None
+        speech = self._pausable()
+        if speech is None or not self._user_speaking:
+            return
+        audio = self._session.output.audio
+        assert audio is not None
+        audio.pause()
+        self._held, self._held_at = speech, time.perf_counter()
+        self.pauses += 1
+        logger.info("candidate speaking: interviewer paused", extra=self._log)
+
+    def _arm_resume(self, delay: float, reason: str) -> None:
+        self._cancel(resume=True)
+        loop = asyncio.get_running_loop()
+        self._resume_timer = loop.call_later(delay, self._resume, reason)
+
+    def _resume(self, reason: str) -> None:
+        self._resume_timer = None
+        held = self._held
+        if held is None or self._user_speaking:
+            return
+        if self._session.current_speech is held and not held.interrupted and not held.done():
+            audio = self._session.output.audio
+            if audio is not None:
+                audio.resume()
+            self.resumes += 1
+            logger.info(
+                "interviewer resumed",
+                extra={
+                    **self._log,
+                    "reason": reason,
+                    "held_s": round(time.perf_counter() - self._held_at, 2),
+                },
+            )
+        self._held = None
+
+    def _release(self) -> None:
+        self._held = None
+        self._cancel(resume=True)
+
+    def _cancel(self, *, pause: bool = False, resume: bool = False) -> None:
+        if pause and self._pause_timer is not None:
+            self._pause_timer.cancel()
+            self._pause_timer = None
+        if resume and self._resume_timer is not None:
+            self._resume_timer.cancel()
+            self._resume_timer = None
+
+    def _cancel_timers(self) -> None:
+        self._cancel(pause=True, resume=True)
