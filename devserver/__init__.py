@@ -16,7 +16,8 @@ and adaptive stream, E2EE key exchange, egress/ingress/SIP, data tracks.
 Modules: server (app, routes), signal_join (auth, upgrade), signal (signal sessions), auth
 (tokens), rooms (registry, rooms, participants), media (PeerConnections, subscriptions),
 media_forward (RTP fan-out), simulcast (SDP answer edit), data (DataPacket routing), speakers
-(active speakers), bench (`python -m devserver.bench`).
+(active speakers), quality (connection quality from observed loss, jitter, stalls), periodic
+(a room's periodic jobs), bench (`python -m devserver.bench`).
 """
 
 __version__ = "1.9.0-dev"  # the livekit-server protocol level the dev server imitates

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 import logging
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from livekit.protocol import models
 from livekit.protocol import rtc as proto_rtc
 
 from devserver.media_forward import ForwardTrack, TrackSource, prepare_forward_sender, tap_receiver
+from devserver.quality import LinkSample
 from devserver.rooms import Participant, PublishedTrack
 from devserver.simulcast import accept_best_layer
 
@@ -42,6 +44,10 @@ SUBSCRIBER = proto_rtc.SignalTarget.SUBSCRIBER
 
 DataHandler = Callable[[bytes, bool], None]  # (raw DataPacket, reliable)
 SignalSender = Callable[[proto_rtc.SignalResponse], None]
+
+_CLOCK_RATE = {"audio": 48000, "video": 90000}
+# libwebrtc sends receiver reports every 1 s for video and 5 s for audio; older ones are stale
+_REPORT_STALE_S = 12.0
 
 
 def _new_pc() -> RTCPeerConnection:
@@ -97,6 +103,7 @@ class ParticipantMedia:
         self._offer_id = 0
         self._deferred: list[tuple[Participant, PublishedTrack]] = []
         self._closed = False
+        self._observed_unmuted: set[str] = set()  # published tracks unmuted at the last look
         # Data goes to the client over channels the server opens on the subscriber connection.
         self.reliable = self.subscriber.createDataChannel("_reliable", ordered=True)
         self.lossy = self.subscriber.createDataChannel("_lossy", ordered=False, maxRetransmits=0)
@@ -329,6 +336,36 @@ class ParticipantMedia:
         if self._renegotiate:
             self.negotiate()
 
+    # -- connection quality -----------------------------------------------------------------
+
+    @property
+    def transport_failed(self) -> bool:
+        pcs = [self.subscriber] + ([self.publisher] if self._bound_mids else [])
+        return any(pc.connectionState in ("failed", "closed") for pc in pcs)
+
+    async def link_samples(self) -> list[LinkSample]:
+        """What the server saw of this participant's media since the previous call: one sample
+        per published track that was unmuted for the whole interval, one per subscription the
+        participant's receiver reports cover."""
+        samples = []
+        unmuted: set[str] = set()
+        for sid, track in self.participant.tracks.items():
+            if not isinstance(track.source, TrackSource):
+                continue
+            sample = track.source.take_window()  # always, so each window starts afresh
+            if track.info.muted:
+                continue
+            unmuted.add(sid)
+            if sid in self._observed_unmuted:  # a just published/unmuted track gets a grace
+                samples.append(sample)
+        self._observed_unmuted = unmuted
+        for sub in list(self.subscriptions.values()):
+            if sub.sink.enabled and not sub.track.info.muted:
+                sample = await _receiver_report(sub)
+                if sample is not None:
+                    samples.append(sample)
+        return samples
+
     # -- ICE --------------------------------------------------------------------------------
 
     async def add_candidate(self, target: int, candidate_init: str) -> None:
@@ -370,3 +407,19 @@ class ParticipantMedia:
         for pc in (self.publisher, self.subscriber):
             with contextlib.suppress(Exception):
                 await pc.close()
+
+
+async def _receiver_report(sub: Subscription) -> LinkSample | None:
+    """The subscriber's latest receiver report on a forwarded track, if it is recent."""
+    stats = await sub.transceiver.sender.getStats()
+    report = next((r for r in stats.values() if r.type == "remote-inbound-rtp"), None)
+    if report is None:
+        return None
+    age = (datetime.datetime.now(datetime.UTC) - report.timestamp).total_seconds()
+    if age > _REPORT_STALE_S:
+        return None
+    return LinkSample(
+        loss=report.fractionLost / 256,
+        jitter_ms=1000 * report.jitter / _CLOCK_RATE.get(sub.sink.kind, 90000),
+        rtt_ms=1000 * (report.roundTripTime or 0.0),
+    )

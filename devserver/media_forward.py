@@ -37,6 +37,7 @@ from aiortc.rtp import (
     unwrap_rtx,
 )
 
+from devserver.quality import STALL_GAP_S, LinkSample
 from devserver.speakers import AudioLevel
 
 logger = logging.getLogger("devserver.media")
@@ -212,7 +213,14 @@ class TrackSource:
         self.packets_in = 0
         self.level = AudioLevel() if kind == "audio" else None
         self._receiver = receiver
+        self._streams: dict[int, StreamStatistics] = receiver._RTCRtpReceiver__remote_streams
         self._media_ssrc: int | None = None
+        # reception over the current quality window (see take_window)
+        self._last_arrival = 0.0
+        self._window_start = time.monotonic()
+        self._stalled_s = 0.0
+        self._prior_expected = 0
+        self._prior_received = 0
         self._last_keyframe_request = 0.0
         self._frame: list[RtpPacket] = []
         self._frame_ts: int | None = None
@@ -239,8 +247,37 @@ class TrackSource:
         _background.add(task)
         task.add_done_callback(_background.discard)
 
+    def take_window(self) -> LinkSample:
+        """Reception since the previous call: loss (sequence gaps, and stalled time as lost),
+        interarrival jitter, and whether nothing arrived at all; starts the next window."""
+        now = time.monotonic()
+        elapsed = max(now - self._window_start, 1e-3)
+        stalled = self._stalled_s
+        if now - self._last_arrival > STALL_GAP_S:  # still stalled (or never started)
+            stalled += now - max(self._last_arrival, self._window_start)
+        stream = self._streams.get(self._media_ssrc) if self._media_ssrc is not None else None
+        expected = received = 0
+        jitter_ms = 0.0
+        if stream is not None:
+            expected = stream.packets_expected - self._prior_expected
+            received = stream.packets_received - self._prior_received
+            self._prior_expected = stream.packets_expected
+            self._prior_received = stream.packets_received
+            jitter_ms = 1000 * stream.jitter / stream._clockrate
+        seq_loss = (expected - received) / expected if expected > 0 else 0.0
+        self._window_start, self._stalled_s = now, 0.0
+        return LinkSample(
+            loss=min(max(seq_loss, stalled / elapsed, 0.0), 1.0),
+            jitter_ms=jitter_ms,
+            silent=received == 0,
+        )
+
     def on_rtp(self, packet: RtpPacket) -> None:
         self.packets_in += 1
+        now = time.monotonic()
+        if now - self._last_arrival > STALL_GAP_S and self._last_arrival:
+            self._stalled_s += now - max(self._last_arrival, self._window_start)
+        self._last_arrival = now
         self._media_ssrc = packet.ssrc
         if self.kind == "audio":
             if self.level is not None and packet.extensions.audio_level is not None:

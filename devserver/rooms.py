@@ -20,6 +20,7 @@ from livekit.protocol import models
 from livekit.protocol import rtc as proto_rtc
 from livekit.rtc import EventEmitter
 
+from devserver.quality import ConnectionQualityMonitor, LinkObservation
 from devserver.speakers import SpeakerMonitor
 
 logger = logging.getLogger("devserver.rooms")
@@ -50,6 +51,8 @@ class ParticipantSession(Protocol):
     def subscribed_tracks(self) -> list[str]: ...
 
     async def close(self, reason: int) -> None: ...
+
+    async def link_observation(self) -> LinkObservation: ...
 
 
 @dataclass
@@ -131,6 +134,7 @@ class Room:
         self.closed = False
         self._close_timer: asyncio.TimerHandle | None = None
         self.speakers = SpeakerMonitor(self)
+        self.quality = ConnectionQualityMonitor(self)
 
     def to_proto(self) -> models.Room:
         return models.Room(
@@ -168,6 +172,7 @@ class Room:
             self._cancel_close_timer()
         self.participants[participant.identity] = participant
         self.speakers.start()
+        self.quality.start()
         logger.info(
             "participant joined",
             extra={"room": self.name, "identity": participant.identity, "sid": participant.sid},
@@ -355,6 +360,7 @@ class Room:
         self._cancel_close_timer()
         self.closed = True
         await self.speakers.stop()
+        await self.quality.stop()
         for identity in list(self.participants):
             await self.remove_participant(identity, reason=models.DisconnectReason.ROOM_DELETED)
 

@@ -23,6 +23,7 @@ from devserver import __version__
 from devserver.data import DataError, handle_incoming
 from devserver.media import ParticipantMedia
 from devserver.media_forward import TrackSource
+from devserver.quality import SIGNAL_SILENT_S, LinkObservation
 from devserver.rooms import Participant, PublishedTrack, Room, new_sid
 
 logger = logging.getLogger("devserver.signal")
@@ -68,6 +69,7 @@ class SignalSession:
         self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._writer = asyncio.ensure_future(self._write_loop())
         self._closing = False
+        self._last_heard = time.monotonic()  # any signal message from the client
         self.media = ParticipantMedia(
             participant,
             room_name=room.name,
@@ -119,6 +121,13 @@ class SignalSession:
             for other in self.room.others(self.participant):
                 for track in other.tracks.values():
                     self.track_published(other, track)
+
+    async def link_observation(self) -> LinkObservation:
+        alive = time.monotonic() - self._last_heard < SIGNAL_SILENT_S
+        return LinkObservation(
+            connected=alive and not self.media.transport_failed,
+            samples=tuple(await self.media.link_samples()),
+        )
 
     async def close(self, reason: int) -> None:
         if self._closing:
@@ -210,6 +219,7 @@ class SignalSession:
                 raise ProtocolError(
                     f"no message (not even a ping) for {PING_TIMEOUT_S} s"
                 ) from None
+            self._last_heard = time.monotonic()
             if msg.type == WSMsgType.BINARY:
                 request = proto_rtc.SignalRequest()
                 try:

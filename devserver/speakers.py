@@ -4,13 +4,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from typing import TYPE_CHECKING
 
 from livekit.protocol import models
 from livekit.protocol import rtc as proto_rtc
+
+from devserver.periodic import RoomTicker
 
 if TYPE_CHECKING:
     from devserver.rooms import Room
@@ -50,29 +50,17 @@ def speaking_levels(room: Room) -> dict[str, float]:
     return speaking
 
 
-class SpeakerMonitor:
+class SpeakerMonitor(RoomTicker):
     """Polls a room's audio levels and tells its participants when the set of speakers changes."""
 
+    interval_s = UPDATE_INTERVAL_S
+
     def __init__(self, room: Room) -> None:
-        self._room = room
+        super().__init__(room)
         self._active: dict[str, float] = {}
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.ensure_future(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(UPDATE_INTERVAL_S)
-            self.update()
+    async def tick(self) -> None:
+        self.update()
 
     def update(self) -> None:
         now = speaking_levels(self._room)

@@ -143,6 +143,18 @@ async def test_browser_publishes_microphone_and_plays_python_video(
             assert later["time"] > info["time"]
             await page.screenshot(path=str(tmp_path / "browser.png"))
 
+            # the server's connection quality updates reach livekit-client, for both sides
+            qualities_js = (
+                "[lkRoom.localParticipant.connectionQuality,"
+                " lkRoom.remoteParticipants.get('py')?.connectionQuality]"
+            )
+            for _ in range(TIMEOUT * 4):
+                qualities = await page.evaluate(qualities_js)
+                if "unknown" not in qualities:
+                    break
+                await asyncio.sleep(0.25)
+            assert set(qualities) <= {"excellent", "good"}, qualities
+
             # the browser's camera (simulcast) arrives as one layer, the first the browser offers
             await page.evaluate("lkTest.publishCamera()")
             camera = await asyncio.wait_for(seen, TIMEOUT)

@@ -257,6 +257,12 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
             "interviewer listening",
             stack,
         )
+        # the server's connection quality reaches the indicator (no longer "checking")
+        quality = page.locator("[data-testid=quality]")
+        _wait_until(
+            page, lambda: quality.inner_text().strip() != "확인 중", 20, "connection quality", stack
+        )
+        assert quality.inner_text().strip() in ("매우 좋음", "좋음"), quality.inner_text()
         _shot(page, "interview_desktop")
         page.set_viewport_size(PHONE)
         _shot(page, "interview_phone")
