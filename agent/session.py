@@ -134,20 +134,25 @@ def create_interview(
         assert choices is not None, "audio interviews need real providers"
         opts = turn_opts or TurnTakingOptions.from_env()
         stt = build_stt(choices.stt, config.language, env)
+        vad = vad_model or load_vad(opts)
         detector = turn_detector(opts, config.language)
         if isinstance(stt, WhisperSTT):
             detector.stt_settled_since = stt.settled_since
+            stt.attach_vad(vad)  # its stream cuts utterances with the session's VAD
         detector.expects_long_answer = lambda: state.stage in OPEN_STAGES
         state.is_backchannel = detector.completeness.is_backchannel
         session = AgentSession(
             stt=stt,
             llm=llm,
             tts=build_tts(choices.tts, config.language, env),
-            vad=vad_model or load_vad(opts),
+            vad=vad,
             turn_handling=turn_handling(opts, detector=detector),
             userdata=state,
             user_away_timeout=None,
         )
+        if isinstance(stt, WhisperSTT):
+            # interim transcripts only give a barge-in its words; decode them only then
+            stt.interim_gate = lambda: session.agent_state == "speaking"
         session.on(
             "user_input_transcribed",
             lambda ev: detector.on_transcript(ev.transcript) if ev.is_final else None,

@@ -1,0 +1,292 @@
+"""The streaming side of WhisperSTT: utterances cut by a VAD, decoded early, interims on request.
+
+Whisper is a batch model, so LiveKit would wrap it in a `stt.StreamAdapter` that transcribes an
+utterance only after the VAD has declared its end (`min_silence_duration` of silence): the
+transcript then comes a whole decode after that. This stream runs the same VAD itself and
+
+- starts a *speculative* decode of the utterance once `speculative_silence_s` of silence has
+  passed; if the VAD then ends the utterance with no speech in between, that decode (the same
+  audio less a little silence) is the final transcript, ready about when the VAD ends;
+- while `WhisperSTT.interim_gate()` says so (the session: while the interviewer speaks), decodes
+  the growing utterance every `interim_interval_s` and sends INTERIM_TRANSCRIPT events, so the
+  session's `min_words` barge-in rule has words before the candidate stops talking;
+- sends the final transcripts in utterance order, with the VAD's end of speech as
+  `speech_end_time`, exactly as the StreamAdapter did (START/END_OF_SPEECH events included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from livekit import rtc
+from livekit.agents import APIConnectOptions, LanguageCode, stt, utils
+from livekit.agents.vad import VAD, VADEvent, VADEventType
+
+from .log import logger
+
+if TYPE_CHECKING:
+    from .stt import WhisperSTT
+
+
+@dataclass(frozen=True)
+class WhisperStreamOptions:
+    speculative_silence_s: float = 0.12  # silence after which the utterance decode starts
+    interim_first_s: float = 0.6  # speech before the first interim of an utterance
+    interim_interval_s: float = 0.8  # speech between interims
+
+
+@dataclass
+class _Utterance:
+    request_id: str
+    frames: list[rtc.AudioFrame]
+    next_interim_at: float
+    speculative: asyncio.Future[str] | None = None
+    speculative_samples: int = 0
+    last_silence: float = 0.0
+    interim: asyncio.Task[None] | None = None
+    interims_sent: int = 0
+    ended: bool = False
+
+
+@dataclass
+class _Final:
+    utterance: _Utterance
+    text: asyncio.Future[str]
+    speech_end_time: float
+    audio_duration: float
+    speculative: bool
+
+
+@dataclass
+class StreamStats:
+    """What the stream did, for logs and the benchmark."""
+
+    utterances: int = 0
+    speculative_hits: int = 0
+    speculative_misses: int = 0
+    interims: int = 0
+    final_wait_s: list[float] = field(default_factory=list)  # VAD end -> final transcript
+
+
+def _samples(frames: list[rtc.AudioFrame]) -> int:
+    return sum(f.samples_per_channel for f in frames)
+
+
+class WhisperSpeechStream(stt.RecognizeStream):
+    def __init__(
+        self,
+        whisper: WhisperSTT,
+        *,
+        vad: VAD,
+        language: str,
+        opts: WhisperStreamOptions,
+        conn_options: APIConnectOptions,
+    ) -> None:
+        super().__init__(stt=whisper, conn_options=conn_options)
+        self._whisper = whisper
+        self._vad = vad
+        self._language = language
+        self._opts = opts
+        self._utt: _Utterance | None = None
+        self._finals: asyncio.Queue[_Final] = asyncio.Queue()
+        self.stats = StreamStats()
+
+    async def _run(self) -> None:
+        vad_stream = self._vad.stream()
+
+        async def _forward_input() -> None:
+            async for item in self._input_ch:
+                if isinstance(item, self._FlushSentinel):
+                    vad_stream.flush()
+                    continue
+                vad_stream.push_frame(item)
+            vad_stream.end_input()
+
+        async def _segment() -> None:
+            async for ev in vad_stream:
+                self._on_vad_event(ev)
+
+        tasks = [
+            asyncio.create_task(_forward_input(), name="whisper_forward_input"),
+            asyncio.create_task(_segment(), name="whisper_segment"),
+            asyncio.create_task(self._send_finals(), name="whisper_finals"),
+        ]
+        try:
+            await asyncio.gather(*tasks[:2])
+            await self._finals.join()  # the last utterance's transcript still goes out
+        finally:
+            await utils.aio.cancel_and_wait(*tasks)
+            if self._utt is not None and self._utt.interim is not None:
+                await utils.aio.cancel_and_wait(self._utt.interim)
+            # utterances dropped on close no longer hold the turn detector
+            while not self._finals.empty():
+                self._finals.get_nowait().text.cancel()
+                self._whisper.active -= 1
+            await vad_stream.aclose()
+            logger.debug(
+                "whisper stream closed",
+                extra={
+                    "provider": "faster-whisper",
+                    "utterances": self.stats.utterances,
+                    "speculative_hits": self.stats.speculative_hits,
+                    "interims": self.stats.interims,
+                },
+            )
+
+    def _decode(self, frames: list[rtc.AudioFrame]) -> asyncio.Future[str]:
+        from .stt import to_pcm16k
+
+        return asyncio.ensure_future(self._whisper.transcribe(to_pcm16k(frames), self._language))
+
+    def _on_vad_event(self, ev: VADEvent) -> None:
+        if ev.type == VADEventType.START_OF_SPEECH:
+            self._utt = _Utterance(
+                request_id=utils.shortuuid("whisper_"),
+                frames=list(ev.frames),  # the speech so far, with the VAD's prefix padding
+                next_interim_at=self._opts.interim_first_s,
+            )
+            self._event_ch.send_nowait(stt.SpeechEvent(type=stt.SpeechEventType.START_OF_SPEECH))
+        elif ev.type == VADEventType.INFERENCE_DONE:
+            if self._utt is not None and not self._utt.ended:
+                self._on_inference(self._utt, ev)
+        elif ev.type == VADEventType.END_OF_SPEECH:
+            self._on_end(ev)
+
+    def _on_inference(self, utt: _Utterance, ev: VADEvent) -> None:
+        utt.frames.extend(ev.frames)
+        silence = ev.raw_accumulated_silence
+        if silence < utt.last_silence and utt.speculative is not None:
+            # the candidate went on after a short pause: that decode missed the rest
+            utt.speculative.cancel()
+            utt.speculative = None
+            self.stats.speculative_misses += 1
+        utt.last_silence = silence
+        if utt.speculative is None and silence >= self._opts.speculative_silence_s:
+            utt.speculative_samples = _samples(utt.frames)
+            utt.speculative = self._decode(list(utt.frames))
+        elif (
+            silence == 0.0
+            and ev.speech_duration >= utt.next_interim_at
+            and utt.speculative is None
+            and (utt.interim is None or utt.interim.done())
+            and self._whisper.interim_gate()
+        ):
+            utt.next_interim_at = ev.speech_duration + self._opts.interim_interval_s
+            utt.interim = asyncio.create_task(self._send_interim(utt, list(utt.frames)))
+
+    async def _send_interim(self, utt: _Utterance, frames: list[rtc.AudioFrame]) -> None:
+        try:
+            text = await self._decode(frames)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception(
+                "whisper failed on an interim transcript",
+                extra={"provider": "faster-whisper", "request_id": utt.request_id},
+            )
+            return
+        if utt.ended or not text:
+            return  # the final transcript supersedes it
+        utt.interims_sent += 1
+        self.stats.interims += 1
+        self._event_ch.send_nowait(
+            stt.SpeechEvent(
+                type=stt.SpeechEventType.INTERIM_TRANSCRIPT,
+                request_id=utt.request_id,
+                alternatives=[self._speech_data(text)],
+            )
+        )
+
+    def _on_end(self, ev: VADEvent) -> None:
+        utt, self._utt = self._utt, None
+        speech_end_time = time.time() - ev.silence_duration - ev.inference_duration
+        self._event_ch.send_nowait(
+            stt.SpeechEvent(type=stt.SpeechEventType.END_OF_SPEECH, speech_end_time=speech_end_time)
+        )
+        frames = list(ev.frames)
+        if utt is None:  # an end without a start (after a flush): decode what the VAD kept
+            utt = _Utterance(
+                request_id=utils.shortuuid("whisper_"), frames=frames, next_interim_at=0
+            )
+        utt.ended = True
+        reuse = utt.speculative is not None and _samples(frames) >= utt.speculative_samples
+        if reuse:
+            assert utt.speculative is not None
+            text = utt.speculative
+            self.stats.speculative_hits += 1
+        else:
+            if utt.speculative is not None:
+                utt.speculative.cancel()
+            text = self._decode(frames)
+        self.stats.utterances += 1
+        self._whisper.active += 1
+        self._finals.put_nowait(
+            _Final(
+                utterance=utt,
+                text=text,
+                speech_end_time=speech_end_time,
+                audio_duration=_samples(frames) / max(frames[0].sample_rate, 1) if frames else 0.0,
+                speculative=reuse,
+            )
+        )
+
+    async def _send_finals(self) -> None:
+        while True:
+            final = await self._finals.get()
+            try:
+                text = await self._final_text(final)
+                self._send_final(final, text)
+            finally:
+                self._whisper.active -= 1
+                self._whisper.last_done = time.time()
+                self._finals.task_done()
+
+    async def _final_text(self, final: _Final) -> str:
+        try:
+            return await final.text
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # one utterance lost is better than an interview without ears; say it loudly
+            logger.exception(
+                "whisper failed to transcribe an utterance",
+                extra={"provider": "faster-whisper", "request_id": final.utterance.request_id},
+            )
+            return ""
+
+    def _send_final(self, final: _Final, text: str) -> None:
+        utt = final.utterance
+        self.stats.final_wait_s.append(time.time() - final.speech_end_time)
+        if not text:
+            if utt.interims_sent:
+                # no final will replace the interim words: clear them, or a later barge-in
+                # check would count words nobody said
+                self._event_ch.send_nowait(
+                    stt.SpeechEvent(
+                        type=stt.SpeechEventType.INTERIM_TRANSCRIPT,
+                        request_id=utt.request_id,
+                        alternatives=[self._speech_data("")],
+                    )
+                )
+            return
+        self._event_ch.send_nowait(
+            stt.SpeechEvent(
+                type=stt.SpeechEventType.FINAL_TRANSCRIPT,
+                request_id=utt.request_id,
+                alternatives=[self._speech_data(text)],
+                speech_end_time=final.speech_end_time,
+            )
+        )
+        self._event_ch.send_nowait(
+            stt.SpeechEvent(
+                type=stt.SpeechEventType.RECOGNITION_USAGE,
+                request_id=utt.request_id,
+                recognition_usage=stt.RecognitionUsage(audio_duration=final.audio_duration),
+            )
+        )
+
+    def _speech_data(self, text: str) -> stt.SpeechData:
+        return stt.SpeechData(language=LanguageCode(self._language), text=text, confidence=1.0)
