@@ -1,21 +1,24 @@
 """Avatar worker command line: `python -m avatar_worker <command>`.
 
-Each command is one `add_*` function registering its parser and handler in COMMANDS; the room
-service (`serve`) plugs in the same way. Bad input exits non-zero with one line on stderr.
+Each command is one `add_*` function registering its parser and handler in COMMANDS. Commands
+whose module is heavy to import (`serve` loads livekit.agents) are in LAZY_COMMANDS: their module
+is imported only when that command runs; otherwise only their name and help line are registered.
+Bad input exits non-zero with one line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from .avatars import AvatarError, get_composer
 from .espeak_data import EspeakToolError
-from .service import add_serve
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -137,23 +140,48 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     add_bench,
     add_lipsync_eval,
     add_prepare,
-    add_serve,
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command registered by `module.function` (like the add_* above), imported on use."""
+
+    name: str
+    help: str  # the help line the module's parser has, shown in the command list
+    module: str
+    function: str
+
+
+LAZY_COMMANDS = [
+    LazyCommand(
+        "serve", "the avatar service for LiveKit rooms (HTTP control API)", ".service", "add_serve"
+    ),
+]
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; of the lazy commands, only `command` is imported and complete."""
     parser = argparse.ArgumentParser(
         prog="python -m avatar_worker", description=__doc__.splitlines()[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)
+    for lazy in LAZY_COMMANDS:
+        if lazy.name == command:
+            getattr(importlib.import_module(lazy.module, __package__), lazy.function)(sub)
+        else:
+            sub.add_parser(lazy.name, help=lazy.help)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # the top-level parser has no option taking a value: the first word is the command
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     from .offline import AudioInputError
 
     try:
