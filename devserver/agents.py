@@ -28,6 +28,7 @@ from livekit.protocol import agent as proto_agent
 from livekit.protocol import agent_dispatch as proto_dispatch
 from livekit.protocol import models
 
+from devserver.appkeys import KEYS, PUBLIC_URL, ROOMS
 from devserver.auth import AuthError, token_from_request, verify_token
 from devserver.rooms import Room, RoomRegistry, new_sid
 
@@ -116,7 +117,7 @@ class Dispatcher:
 
     def __init__(self, app: web.Application) -> None:
         self._app = app  # keys and public_url are read when used: a test may set them late
-        rooms: RoomRegistry = app["rooms"]
+        rooms: RoomRegistry = app[ROOMS]
         self.workers: dict[str, Worker] = {}
         self._dispatches: dict[str, dict[str, _Dispatch]] = {}  # room name -> id -> dispatch
         self._jobs: dict[str, _Job] = {}
@@ -302,7 +303,7 @@ class Dispatcher:
         job.state.updated_at = _now_ns()
         token = self._job_token(worker, room.name, identity, answer)
         assignment = proto_agent.JobAssignment(job=job, token=token)
-        url = _room_url(self._app.get("public_url", ""))
+        url = _room_url(self._app.get(PUBLIC_URL, ""))
         if url:  # unset: the worker joins through the URL it registered with
             assignment.url = url
         if not await worker.send(proto_agent.ServerMessage(assignment=assignment)):
@@ -344,7 +345,7 @@ class Dispatcher:
             agent=True,
         )
         return (
-            api.AccessToken(worker.api_key, self._app["keys"][worker.api_key])
+            api.AccessToken(worker.api_key, self._app[KEYS][worker.api_key])
             .with_identity(identity)
             .with_name(answer.participant_name)
             .with_metadata(answer.participant_metadata)
@@ -502,10 +503,10 @@ class Dispatcher:
 
 
 async def _worker_socket(request: web.Request) -> web.StreamResponse:
-    dispatcher: Dispatcher = request.app["agent_dispatcher"]
+    dispatcher: Dispatcher = request.app[AGENT_DISPATCHER]
     token = token_from_request(request)
     try:
-        claims = verify_token(token, request.app["keys"])
+        claims = verify_token(token, request.app[KEYS])
     except AuthError as e:
         logger.info("agent worker refused", extra={"reason": e.reason})
         return web.Response(status=e.status, text=e.reason)
@@ -572,12 +573,15 @@ def _parse(raw: WSMessage) -> proto_agent.WorkerMessage | None:
     return msg
 
 
+AGENT_DISPATCHER = web.AppKey("agent_dispatcher", Dispatcher)
+
+
 def setup(app: web.Application) -> None:
-    """Add the agent-worker WebSocket and the dispatcher (``app["agent_dispatcher"]``)."""
-    app["agent_dispatcher"] = Dispatcher(app)
+    """Add the agent-worker WebSocket and the dispatcher (``app[AGENT_DISPATCHER]``)."""
+    app[AGENT_DISPATCHER] = Dispatcher(app)
     app.router.add_get("/agent", _worker_socket)
 
     async def _close(app: web.Application) -> None:
-        await app["agent_dispatcher"].close()
+        await app[AGENT_DISPATCHER].close()
 
     app.on_shutdown.append(_close)

@@ -13,6 +13,7 @@ from aiohttp.typedefs import Handler
 from livekit.protocol import models
 
 from devserver import agents, twirp
+from devserver.appkeys import KEYS, PUBLIC_URL, ROOMS
 from devserver.media_forward import FORWARDING_STATS
 from devserver.rooms import RoomRegistry
 from devserver.signal_join import handle_rtc, handle_validate
@@ -54,7 +55,7 @@ async def _cors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 async def _stats(request: web.Request) -> web.Response:
     """GET /debug/stats: rooms, participants, tracks and forwarding latency (dev server only)."""
-    registry: RoomRegistry = request.app["rooms"]
+    registry: RoomRegistry = request.app[ROOMS]
     rooms = {
         room.name: {
             identity: {
@@ -69,7 +70,7 @@ async def _stats(request: web.Request) -> web.Response:
 
 
 async def _shutdown(app: web.Application) -> None:
-    registry: RoomRegistry = app["rooms"]
+    registry: RoomRegistry = app[ROOMS]
     for room in registry.list():
         for identity in list(room.participants):
             await room.remove_participant(identity, reason=models.DisconnectReason.SERVER_SHUTDOWN)
@@ -78,9 +79,9 @@ async def _shutdown(app: web.Application) -> None:
 
 def build_app(keys: dict[str, str], *, public_url: str) -> web.Application:
     app = web.Application(middlewares=[_cors])
-    app["rooms"] = RoomRegistry()
-    app["keys"] = keys
-    app["public_url"] = public_url
+    app[ROOMS] = RoomRegistry()
+    app[KEYS] = keys
+    app[PUBLIC_URL] = public_url
     app.router.add_get("/", _health)
     app.router.add_get("/rtc", handle_rtc)
     app.router.add_get("/rtc/validate", handle_validate)

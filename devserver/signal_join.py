@@ -14,6 +14,7 @@ from livekit import api
 from livekit.protocol import models
 from livekit.protocol import rtc as proto_rtc
 
+from devserver.appkeys import KEYS, ROOMS
 from devserver.auth import AuthError, check_join_grant, token_from_request, verify_token
 from devserver.rooms import Participant, RoomRegistry
 from devserver.signal import ProtocolError, SignalSession
@@ -67,9 +68,9 @@ def participant_from_claims(claims: api.Claims) -> Participant:
 
 async def handle_rtc(request: web.Request) -> web.StreamResponse:
     """GET /rtc: the signal WebSocket. Refusals are plain HTTP answers before the upgrade."""
-    registry: RoomRegistry = request.app["rooms"]
+    registry: RoomRegistry = request.app[ROOMS]
     try:
-        claims = verify_token(token_from_request(request), request.app["keys"])
+        claims = verify_token(token_from_request(request), request.app[KEYS])
         room_name = check_join_grant(claims, request.query.get("room", ""))
     except AuthError as e:
         logger.warning("join refused: %s", e.reason, extra={"path": request.path})
@@ -133,7 +134,7 @@ async def handle_rtc(request: web.Request) -> web.StreamResponse:
 async def handle_validate(request: web.Request) -> web.Response:
     """GET /rtc/validate: livekit-client asks here why a WebSocket upgrade failed."""
     try:
-        claims = verify_token(token_from_request(request), request.app["keys"])
+        claims = verify_token(token_from_request(request), request.app[KEYS])
         check_join_grant(claims, request.query.get("room", ""))
     except AuthError as e:
         return web.Response(status=e.status, text=e.reason)

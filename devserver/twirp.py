@@ -22,6 +22,8 @@ from livekit.protocol import agent_dispatch as proto_dispatch
 from livekit.protocol import models
 from livekit.protocol import room as proto_room
 
+from devserver.agents import AGENT_DISPATCHER
+from devserver.appkeys import KEYS, ROOMS
 from devserver.auth import AuthError, token_from_request, verify_token
 from devserver.rooms import Participant, Room
 
@@ -72,7 +74,7 @@ class _Grant:
 
 def _authorize(request: web.Request, grant: _Grant, body: Message) -> api.Claims:
     try:
-        claims = verify_token(token_from_request(request), request.app["keys"])
+        claims = verify_token(token_from_request(request), request.app[KEYS])
     except AuthError as e:
         raise TwirpError("unauthenticated", e.reason) from None
     video = claims.video or api.VideoGrants()
@@ -127,7 +129,7 @@ def _required(value: str, field: str) -> str:
 
 
 def _room(app: web.Application, name: str) -> Room:
-    room = app["rooms"].get(_required(name, "room"))
+    room = app[ROOMS].get(_required(name, "room"))
     if room is None:
         raise TwirpError("not_found", f"requested room {name!r} does not exist")
     return room
@@ -147,13 +149,13 @@ def _participant(room: Room, identity: str) -> Participant:
 
 async def _create_room(app: web.Application, req: proto_room.CreateRoomRequest) -> models.Room:
     name = _required(req.name, "name")
-    existed = app["rooms"].get(name) is not None
+    existed = app[ROOMS].get(name) is not None
     options: dict[str, Any] = {"metadata": req.metadata, "agents": list(req.agents)}
     # Zero means "server default" in LiveKit's API, so only explicit values are passed on.
     for field in ("empty_timeout", "departure_timeout", "max_participants"):
         if getattr(req, field):
             options[field] = getattr(req, field)
-    room = await app["rooms"].get_or_create(name, **options)
+    room = await app[ROOMS].get_or_create(name, **options)
     if not existed:
         logger.info("room created by API", extra={"room": name, "agents": len(req.agents)})
     return room.to_proto()
@@ -161,13 +163,13 @@ async def _create_room(app: web.Application, req: proto_room.CreateRoomRequest) 
 
 async def _list_rooms(app: web.Application, req: proto_room.ListRoomsRequest) -> Message:
     wanted = set(req.names)
-    rooms = [r.to_proto() for r in app["rooms"].list() if not wanted or r.name in wanted]
+    rooms = [r.to_proto() for r in app[ROOMS].list() if not wanted or r.name in wanted]
     return proto_room.ListRoomsResponse(rooms=rooms)
 
 
 async def _delete_room(app: web.Application, req: proto_room.DeleteRoomRequest) -> Message:
     room = _room(app, req.room)
-    await app["rooms"].delete(room.name)
+    await app[ROOMS].delete(room.name)
     logger.info("room deleted by API", extra={"room": room.name})
     return proto_room.DeleteRoomResponse()
 
@@ -236,12 +238,12 @@ async def _create_dispatch(
 ) -> Message:
     _required(req.room, "room")
     spec = _room_agent(req)
-    dispatcher = app["agent_dispatcher"]
-    room = app["rooms"].get(req.room)
+    dispatcher = app[AGENT_DISPATCHER]
+    room = app[ROOMS].get(req.room)
     if room is None:
         # As in LiveKit, dispatching to a missing room creates it; the dispatch then rides on
         # the room's creation so the room gets no automatic dispatch besides this one.
-        room = await app["rooms"].get_or_create(req.room, agents=[spec])
+        room = await app[ROOMS].get_or_create(req.room, agents=[spec])
         created = dispatcher.list_dispatches(room.name)
         if created:
             return created[-1]
@@ -265,7 +267,7 @@ async def _list_dispatch(
     app: web.Application, req: proto_dispatch.ListAgentDispatchRequest
 ) -> Message:
     _required(req.room, "room")
-    dispatches = app["agent_dispatcher"].list_dispatches(req.room)
+    dispatches = app[AGENT_DISPATCHER].list_dispatches(req.room)
     if req.dispatch_id:
         dispatches = [d for d in dispatches if d.id == req.dispatch_id]
     return proto_dispatch.ListAgentDispatchResponse(agent_dispatches=dispatches)
@@ -276,7 +278,7 @@ async def _delete_dispatch(
 ) -> Message:
     _required(req.room, "room")
     _required(req.dispatch_id, "dispatch_id")
-    dispatch = await app["agent_dispatcher"].delete_dispatch(req.room, req.dispatch_id)
+    dispatch = await app[AGENT_DISPATCHER].delete_dispatch(req.room, req.dispatch_id)
     if dispatch is None:
         raise TwirpError(
             "not_found", f"dispatch {req.dispatch_id!r} does not exist in room {req.room!r}"

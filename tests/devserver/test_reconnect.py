@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 from livekit import api, rtc
 
+from devserver.appkeys import ROOMS
 from devserver.server import build_app
 
 pytestmark = pytest.mark.integration
@@ -42,7 +43,7 @@ async def test_dropped_signal_connection_rejoins_and_data_flows_again() -> None:
         inbox: asyncio.Queue[rtc.DataPacket] = asyncio.Queue()
         bob.on("data_received", inbox.put_nowait)
 
-        room = app["rooms"].get("resume")
+        room = app[ROOMS].get("resume")
         await room.participants["alice"].session.ws.close()  # the signal link drops
         await asyncio.wait_for(reconnected.wait(), TIMEOUT)
 
