@@ -6,11 +6,12 @@ any length interrupts a speech it has paused. With an STT that yields words only
 candidate stops (offline Whisper), that means either a barge-in heard seconds late
 (`min_words` > 0) or every "네"/"yeah" cutting the interviewer off (`min_words` = 0).
 
-This controller adds the missing first step without touching the framework's decisions:
+This controller adds the missing first step without touching the framework's decisions. It sees
+the session's VAD events through `ObservedVAD` (the session's VAD, wrapped):
 
-- candidate speech (VAD) lasting `pause_after_s` while the interviewer speaks an interruptible
-  turn pauses the session's audio output (the agent's own track, or the avatar through its
-  pause extension);
+- candidate speech lasting `pause_after_s` (the VAD's speech duration, as the framework's own
+  `min_duration` check) while the interviewer speaks an interruptible turn pauses the session's
+  audio output (the agent's own track, or the avatar through its pause extension);
 - a real barge-in then goes on as before: once the transcript has `min_words` words the
   framework interrupts the (already silent) speech;
 - a backchannel (fewer words, or only words of prompts/*/turn_taking.yaml `backchannels`)
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from livekit.agents import AgentSession
+from livekit.agents import AgentSession, vad
 from livekit.agents.tokenize.basic import split_words
 from livekit.agents.voice import SpeechHandle
 
@@ -52,12 +53,63 @@ class BargeInOptions:
         )
 
 
+class ObservedVAD(vad.VAD):
+    """The session's VAD, unchanged, with its events also shown to listeners."""
+
+    def __init__(self, inner: vad.VAD) -> None:
+        super().__init__(capabilities=inner.capabilities)
+        self._inner = inner
+        self._listeners: list[Callable[[vad.VADEvent], None]] = []
+        inner.on("metrics_collected", lambda m: self.emit("metrics_collected", m))
+
+    @property
+    def model(self) -> str:
+        return self._inner.model
+
+    @property
+    def provider(self) -> str:
+        return self._inner.provider
+
+    def listen(self, listener: Callable[[vad.VADEvent], None]) -> None:
+        self._listeners.append(listener)
+
+    def stream(self) -> vad.VADStream:
+        return _ObservedStream(self._inner.stream(), self._notify)  # type: ignore[return-value]
+
+    def _notify(self, ev: vad.VADEvent) -> None:
+        for listener in self._listeners:
+            try:
+                listener(ev)
+            except Exception:  # an observer never breaks the session's VAD
+                logger.exception("VAD listener failed")
+
+
+class _ObservedStream:
+    """A VAD stream passing every event to `notify` on its way to the session."""
+
+    def __init__(self, inner: vad.VADStream, notify: Callable[[vad.VADEvent], None]) -> None:
+        self._inner = inner
+        self._notify = notify
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __aiter__(self) -> _ObservedStream:
+        return self
+
+    async def __anext__(self) -> vad.VADEvent:
+        ev = await self._inner.__anext__()
+        self._notify(ev)
+        return ev
+
+
 class VoiceActivityPause:
     """Pauses the session's audio on candidate speech; resumes it after a backchannel."""
 
     def __init__(
         self,
         session: AgentSession,
+        observed: ObservedVAD,
         options: BargeInOptions | None = None,
         *,
         is_backchannel: Callable[[str], bool] = lambda _text: False,
@@ -69,33 +121,33 @@ class VoiceActivityPause:
         self._log = dict(log_extra or {})
         self._held: SpeechHandle | None = None  # the speech this controller paused
         self._held_at = 0.0
-        self._pause_timer: asyncio.TimerHandle | None = None
         self._resume_timer: asyncio.TimerHandle | None = None
         self._user_speaking = False
         self.pauses = 0
         self.resumes = 0
-        session.on("user_state_changed", self._on_user_state)
+        observed.listen(self._on_vad)
         session.on("agent_state_changed", self._on_agent_state)
         session.on("user_input_transcribed", self._on_transcript)
-        session.on("close", lambda _ev: self._cancel_timers())
+        session.on("close", lambda _ev: self._cancel_resume())
 
     @property
     def holding(self) -> bool:
         return self._held is not None
 
     # ---- events --------------------------------------------------------------------------
-    def _on_user_state(self, ev: Any) -> None:
-        if ev.new_state == "speaking":
+    def _on_vad(self, ev: vad.VADEvent) -> None:
+        if ev.type == vad.VADEventType.START_OF_SPEECH:
             self._user_speaking = True
-            self._cancel(resume=True)
-            if self._held is None and self._pause_timer is None and self._pausable() is not None:
-                loop = asyncio.get_running_loop()
-                self._pause_timer = loop.call_later(self.options.pause_after_s, self._pause)
-        else:
+            self._cancel_resume()
+        elif ev.type == vad.VADEventType.END_OF_SPEECH:
             self._user_speaking = False
-            self._cancel(pause=True)
             if self._held is not None:
                 self._arm_resume(self.options.resume_after_s, "no words")
+        elif (
+            ev.speaking and self._held is None and ev.speech_duration >= self.options.pause_after_s
+        ):
+            self._user_speaking = True
+            self._pause()
 
     def _on_transcript(self, ev: Any) -> None:
         if not ev.is_final or self._held is None or self._user_speaking:
@@ -125,16 +177,19 @@ class VoiceActivityPause:
             or audio is None
             or not audio.can_pause
             or not s.options.interruption.get("enabled", True)
-            # the framework ignores candidate audio while echo cancellation warms up
-            or getattr(s, "_aec_warmup_remaining", 0.0) > 0
+            # the framework ignores candidate audio while echo cancellation warms up (its first
+            # 3 s of speech), and so does this
+            or (
+                getattr(s, "_aec_warmup_remaining", 0.0) > 0
+                and getattr(s, "_aec_warmup_timer", None) is not None
+            )
         ):
             return None
         return speech
 
     def _pause(self) -> None:
-        self._pause_timer = None
         speech = self._pausable()
-        if speech is None or not self._user_speaking:
+        if speech is None:
             return
         audio = self._session.output.audio
         assert audio is not None
@@ -144,7 +199,7 @@ class VoiceActivityPause:
         logger.info("candidate speaking: interviewer paused", extra=self._log)
 
     def _arm_resume(self, delay: float, reason: str) -> None:
-        self._cancel(resume=True)
+        self._cancel_resume()
         loop = asyncio.get_running_loop()
         self._resume_timer = loop.call_later(delay, self._resume, reason)
 
@@ -170,15 +225,9 @@ class VoiceActivityPause:
 
     def _release(self) -> None:
         self._held = None
-        self._cancel(resume=True)
+        self._cancel_resume()
 
-    def _cancel(self, *, pause: bool = False, resume: bool = False) -> None:
-        if pause and self._pause_timer is not None:
-            self._pause_timer.cancel()
-            self._pause_timer = None
-        if resume and self._resume_timer is not None:
+    def _cancel_resume(self) -> None:
+        if self._resume_timer is not None:
             self._resume_timer.cancel()
             self._resume_timer = None
-
-    def _cancel_timers(self) -> None:
-        self._cancel(pause=True, resume=True)

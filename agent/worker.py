@@ -18,7 +18,7 @@ from livekit import rtc
 from livekit.agents import AgentServer, JobContext, JobProcess, cli
 
 from .avatar import start_avatar, worker_load
-from .barge_in import VoiceActivityPause
+from .barge_in import ObservedVAD, VoiceActivityPause
 from .config import ConfigError, InterviewConfig, parse_config
 from .flow import StageAgent
 from .providers import ProviderError
@@ -77,11 +77,13 @@ async def entrypoint(ctx: JobContext) -> None:
         await publish_error(ctx, str(e))
         return
     interview_id = ctx.room.name or ctx.job.id
+    # the session's VAD, also seen by the barge-in controller below
+    vad = ObservedVAD(ctx.proc.userdata.get("vad") or load_vad(TurnTakingOptions.from_env()))
     try:
         interview = create_interview(
             config,
             interview_id=interview_id,
-            vad_model=ctx.proc.userdata.get("vad"),
+            vad_model=vad,
             log_extra={"room": ctx.room.name},
         )
     except ProviderError as e:
@@ -94,6 +96,13 @@ async def entrypoint(ctx: JobContext) -> None:
         transcript = interview.finish()
         await asyncio.to_thread(transcript.write, out_dir / "transcript.json")
         logger.info("transcript saved", extra={"room": ctx.room.name, "path": str(out_dir)})
+        if interview.assessment is not None:
+            # reuses the answers assessed during the interview (falls back to assessing all)
+            try:
+                await interview.assessment.write_report(transcript, Path(out_dir))
+            finally:
+                await interview.assessment.aclose()
+            return
         try:
             from .evaluation import generate_report
         except ImportError as e:
@@ -117,6 +126,7 @@ async def entrypoint(ctx: JobContext) -> None:
     # candidate speech holds the interviewer at once, whether the avatar or the agent speaks
     VoiceActivityPause(
         interview.session,
+        vad,
         is_backchannel=interview.state.is_backchannel,
         log_extra={"room": ctx.room.name},
     )

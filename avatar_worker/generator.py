@@ -3,9 +3,10 @@
 Per session: a MouthAnalyzer, a FaceAnimator and a small queue; the renderer (FrameComposer) is
 shared by every session of the avatar. Incoming audio is converted to the session's output
 format, re-chunked to one video frame's duration, and every chunk leaves together with the video
-frame whose mouth it drives (video first, then its audio). `AudioSegmentEnd` is echoed after the
-segment's last chunk. Without audio the iterator yields idle video frames; real-time pacing is
-the AvatarRunner's AVSynchronizer (its bounded video queue blocks this iterator).
+frame whose mouth it drives (audio first, then its video: the session's PairedSynchronizer
+hands the video to the room when that audio plays, sync.py). `AudioSegmentEnd` is echoed after
+the segment's last chunk. Without audio the iterator yields idle video frames; real-time pacing
+is the runner's synchronizer (its AudioSource queue and its video slots block this iterator).
 
 Pause (the project's avatar protocol extension, see protocol.py) holds the queue: idle frames
 only, the mouth resting, until resume; the pairs the room had queued but not yet played can be
@@ -263,9 +264,9 @@ class LipSyncVideoGenerator(VideoGenerator):
             video = self._frame(item.shape)
             self.last_latency_s = time.perf_counter() - item.ready_at
             self.frames_out += 1
-            yield video
             yield item.audio
-            # asked for the next item: the runner has queued this pair's audio for the room
+            yield video
+            # asked for the next item: the runner has queued this pair for the room
             self._taken.append(item)
             next_idle = time.perf_counter() + interval
 

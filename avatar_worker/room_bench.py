@@ -7,11 +7,14 @@ worker; see agent/stack.py) and measures from a candidate's seat:
    one candidate per room watches; per session the frame rate the service produced and the one
    received, missing frames and stalls, and the A/V offset as received (phrase onsets, and a
    coarse cross-correlation; all probes share this process, so a busy receiver shows up here);
-   then `lk.clear_buffer` mid-sentence -> last interviewer audio and mouth closed at the candidate
-   (interrupt to silence, transport included);
+   then `lk.clear_buffer` mid-sentence -> the last audio the avatar gave the room has played
+   (interrupt to silence at the avatar, the service's own figure) and the last interviewer audio
+   and mouth closed at the candidate (transport included);
 2. real interviews at once (interviewer worker, offline providers): voice-to-voice latency as
-   the candidate hears it (end of its answer -> first interviewer audio), barge-in to silence,
-   and frame drops per interview;
+   the candidate hears it (end of its answer -> first interviewer audio), barge-in to silence
+   (candidate speech onset -> interviewer audio silent at the candidate), a backchannel ("yeah"
+   over a question: pause onset, how long the interviewer held, whether it went on rather than
+   being interrupted), and frame drops per interview;
 3. one more interview with the avatar service killed mid-sentence: time until the candidate
    hears the interviewer again (audio-only fallback).
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -140,10 +144,14 @@ async def avatar_sessions(
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.0)
 
+    async def sessions() -> dict[str, dict[str, Any]]:
+        """The service's session infos, by room."""
+        async with aiohttp.ClientSession() as http, http.get(f"{service_url}/sessions") as resp:
+            return {x["room"]: x for x in (await resp.json())["sessions"]}
+
     async def produced() -> dict[str, int]:
         """Frames each session has produced so far, by room (the service's own count)."""
-        async with aiohttp.ClientSession() as http, http.get(f"{service_url}/sessions") as resp:
-            return {x["room"]: int(x["frames"]) for x in (await resp.json())["sessions"]}
+        return {room: int(x["frames"]) for room, x in (await sessions()).items()}
 
     produced0 = await produced()
     t0 = time.perf_counter()
@@ -172,7 +180,8 @@ async def avatar_sessions(
         await clear(agent, room)
     await asyncio.sleep(1.5)
     t1 = time.perf_counter()
-    produced1 = await produced()
+    infos = await sessions()
+    produced1 = {room: int(x["frames"]) for room, x in infos.items()}
 
     per_session = []
     for room, probe, cleared, rpc in zip(rooms, probes, clear_at, rpc_ms, strict=True):
@@ -189,17 +198,20 @@ async def avatar_sessions(
         silence_ms = (float(last_loud[-1]) - cleared) * 1000 if last_loud.size else float("nan")
         closed = [v.t for v in rec.video_between(cleared, t1) if v.mouth < 0.005]
         mouth_ms = (closed[0] - cleared) * 1000 if closed else float("nan")
+        stop = infos.get(room, {}).get("last_stop") or {}
         per_session.append(
             {
                 "produced_fps": round(sent_fps, 2),
                 "fps": round(fps, 2),
                 "frames_missing": missing,
                 "stalls_over_100ms": stalls,
+                "av_offset_published_ms": infos.get(room, {}).get("av_offset_published_ms"),
                 "av_offset_ms": round(lag * 1000, 1),
                 "av_onsets_matched": onsets,
                 "av_offset_xcorr_ms": round(coarse * 1000, 1),
                 "av_xcorr": round(corr, 2),
                 "clear_buffer_rpc_round_trip_ms": round(rpc, 1),
+                "interrupt_to_silence_at_avatar_ms": stop.get("silent_after_ms", float("nan")),
                 "interrupt_to_silence_ms": round(silence_ms, 1),
                 "interrupt_to_mouth_closed_ms": round(mouth_ms, 1),
             }
@@ -234,6 +246,8 @@ async def interviews(
 def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
     v2v = [v for r in results for v in r.voice_to_voice_s]
     barge = [r.barge_in_to_silence_s for r in results if r.barge_in_to_silence_s is not None]
+    said = [r for r in results if r.backchannel is not None]
+    paused = [r for r in said if r.backchannel_paused_at is not None]
     per = []
     for r in results:
         if r.avatar is None or not r.turns:
@@ -255,6 +269,20 @@ def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
             "all": [round(v, 3) for v in v2v],
         },
         "barge_in_to_silence_s": [round(b, 3) for b in barge],
+        "backchannels": {
+            "said": len(said),
+            "did_not_interrupt": sum(bool(r.backchannel_did_not_interrupt) for r in said),
+            "paused_the_interviewer": len(paused),
+            # backchannel onset -> interviewer silent at the candidate; and how long it held
+            "onset_to_silence_s": [
+                round((r.backchannel_paused_at or 0.0) - r.backchannel.start, 3)  # type: ignore[union-attr]
+                for r in paused
+            ],
+            "held_s": [
+                round((r.backchannel_resumed_at or 0.0) - (r.backchannel_paused_at or 0.0), 3)
+                for r in paused
+            ],
+        },
         "per_interview": per,
     }
 
@@ -283,7 +311,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     stack = Stack(options)
     await asyncio.to_thread(stack.start, lambda m: print(f"  {m}", file=sys.stderr))
-    out: dict[str, Any] = {"note": "shared 2-core machine: figures are noisy"}
+    out: dict[str, Any] = {
+        "note": "shared 2-core machine: figures are noisy",
+        "load_before": [round(x, 2) for x in os.getloadavg()],
+    }
     try:
         url, key, secret = options.url, options.api_key, options.api_secret
         if args.sessions:
@@ -311,6 +342,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             }
     finally:
         await asyncio.to_thread(stack.stop)
+    out["load_after"] = [round(x, 2) for x in os.getloadavg()]
     return out
 
 

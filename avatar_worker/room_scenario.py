@@ -1,7 +1,8 @@
 """A scripted interview in a real room, measured from the candidate's seat.
 
-Drives what a candidate does — join, listen, answer (espeak-ng speech), barge in, poke at the
-avatar with a candidate token, lose the avatar service — against a running stack (LiveKit
+Drives what a candidate does — join, listen, answer (espeak-ng speech), barge in, say "yeah"
+over a question (a backchannel: the interviewer pauses and goes on), poke at the avatar with a
+candidate token, lose the avatar service — against a running stack (LiveKit
 server, avatar service, interviewer worker), and returns what the candidate saw and heard with
 the timestamps the room tests assert on and the room benchmark prints.
 """
@@ -35,6 +36,9 @@ BARGE_IN = {
     "ko": ("죄송한데, 잠시만요.", "시작하기 전에 한 가지 여쭤봐도 될까요? 면접이 얼마나 걸리는지, "
            "그리고 이야기하면서 메모를 해도 되는지 궁금합니다."),
 }  # fmt: skip
+# said over the interviewer's question: a listening signal (prompts/*/turn_taking.yaml)
+BACKCHANNEL = {"en": "Yeah.", "ko": "네."}
+GAP_S = 0.5  # a hole this long in the interviewer's speech is a pause (espeak's are shorter)
 ANSWERS = {
     "en": [
         "Yes, I'm ready.",
@@ -68,9 +72,16 @@ class ScenarioResult:
     voice_to_voice_s: list[float] = field(default_factory=list)
     answers: list[Turn] = field(default_factory=list)
     rpc_by_candidate: str = ""  # what lk.clear_buffer from the candidate returned
+    pause_rpc_by_candidate: str = ""  # what interview.avatar.pause from the candidate returned
     fed_audio_at: float = 0.0  # the candidate pushed audio at the avatar (should be ignored)
     barge_in: Turn | None = None
     barge_silence_at: float | None = None  # interviewer audio went quiet after the barge-in
+    barge_words_s: float = 0.0  # length of its first phrase, before the breath
+    barge_wall: float = 0.0  # its start, wall clock (to line up with the services' logs)
+    backchannel: Turn | None = None  # "yeah" over a question
+    backchannel_wall: float = 0.0  # its start, wall clock (to find the turn in the transcript)
+    backchannel_paused_at: float | None = None  # the interviewer's audio stopped
+    backchannel_resumed_at: float | None = None  # and came back (None: it never did)
     killed_at: float | None = None
     fallback_heard_at: float | None = None
     avatar: Received | None = None
@@ -84,7 +95,20 @@ class ScenarioResult:
         return self.fallback_heard_at - self.killed_at
 
     def longest_turn(self) -> Turn:
-        return max(self.turns, key=lambda t: t.end - t.start)
+        """The longest interviewer turn spoken straight through (no backchannel pause in it)."""
+        bc = self.backchannel
+
+        def clean(t: Turn) -> bool:
+            return bc is None or not (t.start <= bc.end and bc.start <= t.end)
+
+        return max(filter(clean, self.turns), key=lambda t: t.end - t.start)
+
+    @property
+    def backchannel_did_not_interrupt(self) -> bool | None:
+        """The question went on after the backchannel (None: no backchannel was said)."""
+        if self.backchannel is None:
+            return None
+        return self.backchannel_resumed_at is not None
 
     @property
     def barge_in_to_silence_s(self) -> float | None:
@@ -115,6 +139,17 @@ def _first_loud_after(rec: Received, t: float) -> float | None:
     times = rec.loud_times(LOUD)
     after = times[times > t]
     return float(after[0]) if after.size else None
+
+
+def _longest_gap(rec: Received, t0: float, t1: float) -> tuple[float, float] | None:
+    """(last loud before, first loud after) the longest quiet stretch in the audio's loud
+    times between t0 and t1."""
+    times = rec.loud_times(LOUD)
+    times = times[(times >= t0) & (times <= t1)]
+    if times.size < 2:
+        return None
+    i = int(np.argmax(np.diff(times)))
+    return float(times[i]), float(times[i + 1])
 
 
 def _quiet_since(rec: Received, t: float, gap: float) -> float | None:
@@ -151,13 +186,16 @@ async def run_scenario(
                 agent_name="interviewer", room=room, metadata=json.dumps(config)
             )
         )
+    backchannel = await espeak(BACKCHANNEL[language], language, work_dir / "backchannel.wav")
     answers = []
     for i, text in enumerate(ANSWERS[language]):
         answers.append(await espeak(text, language, work_dir / f"answer{i}.wav"))
     first, rest = BARGE_IN[language]
+    words = await espeak(first, language, work_dir / "barge_in1.wav")
+    result.barge_words_s = words.size / AUDIO_RATE
     barge = np.concatenate(
         [
-            await espeak(first, language, work_dir / "barge_in1.wav"),
+            words,
             np.zeros(int(0.6 * AUDIO_RATE), dtype=np.int16),
             await espeak(rest, language, work_dir / "barge_in2.wav"),
         ]
@@ -166,7 +204,7 @@ async def run_scenario(
     await probe.connect(url, _token(api_key, api_secret, "candidate", room))
     await probe.start_microphone()
     try:
-        await _drive(probe, result, answers, barge, avatar_service_pid, barge_in,
+        await _drive(probe, result, answers, barge, backchannel, avatar_service_pid, barge_in,
                      probe_security, turn_timeout_s)  # fmt: skip
     finally:
         await probe.aclose()
@@ -178,6 +216,7 @@ async def _drive(
     r: ScenarioResult,
     answers: list[np.ndarray],
     barge: np.ndarray,
+    backchannel: np.ndarray,
     service_pid: int | None,
     barge_in: bool,
     probe_security: bool,
@@ -210,10 +249,18 @@ async def _drive(
             )
         except rtc.RpcError as e:
             r.rpc_by_candidate = f"error {e.code}: {e.message}"
+        try:  # nor pause it (the project's extension, guarded the same way)
+            r.pause_rpc_by_candidate = await probe.room.local_participant.perform_rpc(
+                destination_identity=av.identity, method="interview.avatar.pause", payload=""
+            )
+        except rtc.RpcError as e:
+            r.pause_rpc_by_candidate = f"error {e.code}: {e.message}"
     if barge_in:
-        await _until(lambda: time.perf_counter() > start + 3.0, 10, "barge-in time")
+        # past livekit-agents' 3 s echo-cancellation warm-up, when it ignores candidate audio
+        await _until(lambda: time.perf_counter() > start + 3.5, 10, "barge-in time")
         if _quiet_since(av, start, 0.8) is not None:
             r.notes.append("the greeting ended before the barge-in")
+        r.barge_wall = time.time()
         s, e = await probe.say(barge, silence_after_s=0.2)
         r.barge_in = Turn(s, e)
         await _until(lambda: _quiet_since(av, s, 0.8) is not None, turn_s, "silence after barge-in")
@@ -249,6 +296,23 @@ async def _drive(
     await _until(lambda: _first_loud_after(av, e) is not None, turn_s, "the next question")
     q_start = _first_loud_after(av, e) or 0.0
     r.voice_to_voice_s.append(q_start - e)
+    # a "yeah" 1 s into the question: the interviewer pauses, then goes on with the question
+    await _until(lambda: time.perf_counter() > q_start + 1.0, 10, "backchannel time")
+    if _quiet_since(av, q_start, 0.6) is None:
+        r.backchannel_wall = time.time()
+        bs, be = await probe.say(backchannel, silence_after_s=0.0)
+        r.backchannel = Turn(bs, be)
+        try:
+            await _until(lambda: _first_loud_after(av, be + 0.2) is not None, 8, "the resume")
+            resumed = _first_loud_after(av, be + 0.2) or 0.0
+            gap = _longest_gap(av, bs, resumed)
+            if gap is not None and gap[1] - gap[0] >= GAP_S:
+                r.backchannel_paused_at = gap[0]
+            r.backchannel_resumed_at = gap[1] if gap is not None else resumed
+        except TimeoutError:
+            r.notes.append("the interviewer did not go on after the backchannel")
+    else:
+        r.notes.append("the question ended before the backchannel")
     await _until(lambda: _quiet_since(av, q_start, TURN_GAP_S) is not None, turn_s, "question end")
     r.turns.append(Turn(q_start, _quiet_since(av, q_start, TURN_GAP_S) or 0.0))
     s, answer_end = await probe.say(answers[1], silence_after_s=0.2)

@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from livekit import rtc
 from livekit.agents.types import ATTRIBUTE_PUBLISH_ON_BEHALF
@@ -37,6 +37,7 @@ from livekit.agents.voice.io import PlaybackFinishedEvent
 from .engine import FrameComposer
 from .generator import GeneratorOptions, LipSyncVideoGenerator
 from .protocol import EXTENSIONS, RPC_PAUSE, RPC_RESUME
+from .sync import PairedSynchronizer
 
 logger = logging.getLogger("avatar_worker.session")
 
@@ -54,6 +55,8 @@ class SingleLayerAvatarRunner(AvatarRunner):
     Silence at once: on `lk.clear_buffer` or a pause the audio already handed to the room's
     AudioSource (up to its 100 ms queue) and the synchronizer's queued video are dropped, not
     played out. A pause puts that unplayed audio back into the generator for the resume.
+
+    In sync: video frames leave when their audio plays (sync.py), not on a separate clock.
     """
 
     def __init__(
@@ -61,18 +64,19 @@ class SingleLayerAvatarRunner(AvatarRunner):
         *args: object,
         video_gen: LipSyncVideoGenerator,
         video_bitrate: int = 900_000,
+        video_delay_s: float = 0.0,
         **kwargs: object,
     ) -> None:
         super().__init__(*args, video_gen=video_gen, **kwargs)  # type: ignore[arg-type]
         self._lipsync = video_gen
         self._video_bitrate = video_bitrate
-        stock, o = self._av_sync, self._options
-        self._av_sync = _NotingSynchronizer(
-            self,
+        stock = self._av_sync
+        self._av_sync = PairedSynchronizer(  # type: ignore[assignment]
             audio_source=self._audio_source,
             video_source=self._video_source,
-            video_fps=o.video_fps,
-            video_queue_size_ms=self._queue_size_ms,
+            video_fps=self._options.video_fps,
+            video_delay_s=video_delay_s,
+            on_audio_queued=self._audio_queued,
         )
         closing = asyncio.create_task(stock.aclose())  # the unused stock one, never pushed to
         self._tasks.add(closing)
@@ -157,21 +161,9 @@ class SingleLayerAvatarRunner(AvatarRunner):
     def resume(self) -> None:
         self._lipsync.resume()
 
-
-class _NotingSynchronizer(rtc.AVSynchronizer):
-    """AVSynchronizer telling the runner when each audio frame is in the room's queue."""
-
-    def __init__(self, runner: SingleLayerAvatarRunner, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._runner = runner
-
-    async def push(
-        self, frame: rtc.VideoFrame | rtc.AudioFrame, timestamp: float | None = None
-    ) -> None:
-        pushed_at = time.time()
-        await super().push(frame, timestamp)
-        if isinstance(frame, rtc.AudioFrame):
-            self._runner._audio_queued(pushed_at)
+    def av_offset_ms(self) -> dict[str, float]:
+        """A/V offset as published over the last speech frames (positive: video late)."""
+        return self._av_sync.offset_summary()  # type: ignore[attr-defined]
 
 
 class PatientAudioReceiver(DataStreamAudioReceiver):
@@ -366,10 +358,12 @@ class RoomSession:
 
     def _on_pause_rpc(self, data: rtc.RpcInvocationData) -> str:
         self._playback_control(data).pause()
+        logger.info("avatar paused", extra=self.log_extra)
         return "ok"
 
     def _on_resume_rpc(self, data: rtc.RpcInvocationData) -> str:
         self._playback_control(data).resume()
+        logger.info("avatar resumed", extra=self.log_extra)
         return "ok"
 
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
@@ -424,4 +418,6 @@ class RoomSession:
             # the last interruption or pause: when the request came (wall clock) and how long
             # until the last audio given to the room had played (interrupt to silence)
             "last_stop": dict(self._runner.last_stop) if self._runner else {},
+            # video handed to the room minus its audio starting to play, speech frames (ms)
+            "av_offset_published_ms": self._runner.av_offset_ms() if self._runner else {},
         }

@@ -54,7 +54,7 @@ async def test_speech_comes_out_as_paired_frames_then_segment_end():
     items = await asyncio.wait_for(_collect(gen), 10)
     assert isinstance(items[-1], AudioSegmentEnd)
     body = items[:-1]
-    videos, audios = body[0::2], body[1::2]
+    audios, videos = body[0::2], body[1::2]  # each frame's audio, then its video
     assert all(isinstance(v, rtc.VideoFrame) for v in videos)
     assert all(isinstance(a, rtc.AudioFrame) for a in audios)
     assert len(videos) == len(audios) == int(np.ceil(signal.size / SPF))
@@ -85,7 +85,7 @@ async def test_clear_buffer_drops_queued_audio_and_closes_the_mouth_in_two_frame
     for frame in _frames_of(vowel(1.0, RATE), RATE):
         await gen.push_audio(frame)
     stream = gen.__aiter__()
-    for _ in range(10):  # speaking: video + audio pairs
+    for _ in range(10):  # speaking: audio + video pairs
         await anext(stream)
     assert gen.mouth_open > 0.2
     gen.clear_buffer()

@@ -9,9 +9,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from livekit import rtc
+from livekit.agents import vad
 from livekit.agents.voice.avatar import AudioSegmentEnd
 
-from agent.barge_in import BargeInOptions, VoiceActivityPause
+from agent.barge_in import BargeInOptions, ObservedVAD, VoiceActivityPause
 from avatar_worker.avatars import get_composer
 from avatar_worker.generator import GeneratorOptions, LipSyncVideoGenerator
 from avatar_worker.room_probe import espeak
@@ -122,78 +123,125 @@ class _Session(rtc.EventEmitter):
     output: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(audio=_Output()))
     options: SimpleNamespace = field(
         default_factory=lambda: SimpleNamespace(
-            interruption={"min_duration": 0.05, "false_interruption_timeout": 0.2, "min_words": 2}
+            interruption={"min_duration": 0.2, "false_interruption_timeout": 0.2, "min_words": 2}
         )
     )
 
     def __post_init__(self) -> None:
         super().__init__()
 
-    def user(self, state: str) -> None:
-        self.emit("user_state_changed", SimpleNamespace(new_state=state))
-
     def final(self, text: str) -> None:
         self.emit("user_input_transcribed", SimpleNamespace(is_final=True, transcript=text))
 
 
-def _controller(session: _Session) -> VoiceActivityPause:
-    backchannels = {"yeah", "uh-huh", "네"}
-    return VoiceActivityPause(
-        session,  # type: ignore[arg-type]
-        is_backchannel=lambda t: t.strip(".,!? ").lower() in backchannels,
+class _VAD(vad.VAD):
+    """A VAD whose stream replays scripted events (the session reads them as from silero)."""
+
+    def __init__(self) -> None:
+        super().__init__(capabilities=vad.VADCapabilities(update_interval=0.032))
+        self.events: asyncio.Queue[vad.VADEvent] = asyncio.Queue()
+
+    def stream(self) -> vad.VADStream:
+        return _Stream(self.events)  # type: ignore[return-value]
+
+
+class _Stream:
+    def __init__(self, events: asyncio.Queue[vad.VADEvent]) -> None:
+        self._events = events
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> vad.VADEvent:
+        return await self._events.get()
+
+
+def _ev(kind: vad.VADEventType, speech_s: float = 0.0) -> vad.VADEvent:
+    return vad.VADEvent(
+        type=kind,
+        samples_index=0,
+        timestamp=0.0,
+        speech_duration=speech_s,
+        silence_duration=0.0,
+        speaking=kind != vad.VADEventType.END_OF_SPEECH,
     )
 
 
+class _Rig:
+    """A session, its observed VAD and the controller, fed VAD events as the session reads
+    them (through the observed stream)."""
+
+    def __init__(self, session: _Session | None = None) -> None:
+        self.session = session or _Session()
+        self.inner = _VAD()
+        observed = ObservedVAD(self.inner)
+        backchannels = {"yeah", "uh-huh", "네"}
+        self.controller = VoiceActivityPause(
+            self.session,  # type: ignore[arg-type]
+            observed,
+            is_backchannel=lambda t: t.strip(".,!? ").lower() in backchannels,
+        )
+        self.stream = observed.stream()
+
+    async def speech(self, seconds: float) -> None:
+        """Candidate speech of that length, then its end (VAD events every 32 ms)."""
+        await self._feed(_ev(vad.VADEventType.START_OF_SPEECH, 0.05))
+        t = 0.05
+        while t < seconds:
+            t += 0.032
+            await self._feed(_ev(vad.VADEventType.INFERENCE_DONE, t))
+        await self._feed(_ev(vad.VADEventType.END_OF_SPEECH, t))
+
+    async def _feed(self, ev: vad.VADEvent) -> None:
+        self.inner.events.put_nowait(ev)
+        assert await anext(self.stream) is ev  # the session still gets every event
+
+    @property
+    def calls(self) -> list[str]:
+        return self.session.output.audio.calls
+
+
 async def test_candidate_speech_pauses_the_interviewer_and_a_backchannel_resumes_it():
-    session = _Session()
-    ctl = _controller(session)
-    assert ctl.options == BargeInOptions(pause_after_s=0.05, resume_after_s=0.2, min_words=2)
-    session.user("speaking")
-    await asyncio.sleep(0.08)
-    assert session.output.audio.calls == ["pause"]
-    session.user("listening")
-    session.final("Uh-huh.")  # the transcript, not the 0.2 s timeout, lets it go on
-    await asyncio.sleep(0.02)
-    assert session.output.audio.calls == ["pause", "resume"]
-    assert ctl.pauses == 1 and ctl.resumes == 1
+    rig = _Rig()
+    assert rig.controller.options == BargeInOptions(0.2, 0.2, 2)
+    await rig.speech(0.35)
+    assert rig.calls == ["pause"]
+    rig.session.final("Uh-huh.")  # the transcript, not the 0.2 s timeout, lets it go on
+    await asyncio.sleep(0.01)
+    assert rig.calls == ["pause", "resume"]
+    assert rig.controller.pauses == 1 and rig.controller.resumes == 1
 
 
-async def test_a_click_shorter_than_min_duration_does_not_pause():
-    session = _Session()
-    _controller(session)
-    session.user("speaking")
-    await asyncio.sleep(0.02)
-    session.user("listening")
-    await asyncio.sleep(0.1)
-    assert session.output.audio.calls == []
+async def test_speech_shorter_than_min_duration_does_not_pause():
+    rig = _Rig()
+    await rig.speech(0.15)
+    await asyncio.sleep(0.05)
+    assert rig.calls == []
 
 
 async def test_wordless_sound_resumes_after_the_timeout_and_a_barge_in_is_left_to_interrupt():
-    session = _Session()
-    _controller(session)
-    session.user("speaking")
-    await asyncio.sleep(0.08)
-    session.user("listening")
+    rig = _Rig()
+    await rig.speech(0.3)
     await asyncio.sleep(0.1)
-    assert session.output.audio.calls == ["pause"]  # still holding within the timeout
+    assert rig.calls == ["pause"]  # still holding within the timeout
     await asyncio.sleep(0.15)
-    assert session.output.audio.calls == ["pause", "resume"]
+    assert rig.calls == ["pause", "resume"]
 
     # a real barge-in: the transcript has enough words, the framework interrupts the speech
-    session.user("speaking")
-    await asyncio.sleep(0.08)
-    session.user("listening")
-    session.final("Sorry, wait a second.")
-    session.current_speech.interrupted = True
-    session.agent_state = "listening"
-    session.emit("agent_state_changed", SimpleNamespace(new_state="listening"))
+    await rig.speech(1.0)
+    rig.session.final("Sorry, wait a second.")
+    rig.session.current_speech.interrupted = True
+    rig.session.agent_state = "listening"
+    rig.session.emit("agent_state_changed", SimpleNamespace(new_state="listening"))
     await asyncio.sleep(0.3)
-    assert session.output.audio.calls == ["pause", "resume", "pause"]
+    assert rig.calls == ["pause", "resume", "pause"]
 
 
-async def test_uninterruptible_speech_is_never_paused():
-    session = _Session(current_speech=_Speech(allow_interruptions=False))
-    _controller(session)
-    session.user("speaking")
-    await asyncio.sleep(0.08)
-    assert session.output.audio.calls == []
+async def test_uninterruptible_or_silent_interviewer_is_never_paused():
+    for session in (
+        _Session(current_speech=_Speech(allow_interruptions=False)),
+        _Session(agent_state="listening"),
+    ):
+        rig = _Rig(session)
+        await rig.speech(0.5)
+        assert rig.calls == []

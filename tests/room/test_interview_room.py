@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,9 @@ def scenario(stack, livekit_server, tmp_path_factory) -> ScenarioResult:
         )
     print(
         f"\nroom figures: voice-to-voice {result.voice_to_voice_s}, barge-in to silence "
-        f"{result.barge_in_to_silence_s}, fallback {result.fallback_s}, notes {result.notes}"
+        f"{result.barge_in_to_silence_s} (started {result.barge_wall:.3f}), backchannel paused "
+        f"{result.backchannel_paused_at}, resumed {result.backchannel_resumed_at}, fallback "
+        f"{result.fallback_s}, notes {result.notes}"
     )
     return result
 
@@ -152,13 +155,33 @@ def test_barge_in_stops_the_interviewer_and_closes_the_mouth(scenario):
     barge, silent_at = scenario.barge_in, scenario.barge_silence_at
     assert barge is not None and silent_at is not None
     assert "the greeting ended before the barge-in" not in scenario.notes
-    # the interviewer stopped while the candidate was still talking, not at its own end
-    assert barge.start < silent_at < barge.end - 0.5
+    # the interviewer stopped on the candidate's voice, while its first words were still being
+    # said (no transcript exists yet then), not at its own end
+    assert barge.start < silent_at < barge.start + scenario.barge_words_s
     # and stays quiet, mouth closed, while the candidate goes on
     after = scenario.avatar.audio_between(silent_at + 0.1, barge.end)
     assert after.size and (after < LOUD).mean() > 0.95
     frames = scenario.avatar.video_between(silent_at + 0.2, barge.end)
     assert frames and np.mean([f.mouth < 0.005 for f in frames]) > 0.95
+
+
+def test_a_backchannel_pauses_the_question_which_then_goes_on(scenario, stack):
+    bc = scenario.backchannel
+    assert bc is not None, scenario.notes
+    assert scenario.backchannel_paused_at is not None, "the interviewer did not pause"
+    assert bc.start < scenario.backchannel_paused_at < bc.end + 0.3
+    assert scenario.backchannel_did_not_interrupt, scenario.notes
+    # and the question was not cut: its transcript turn is not marked interrupted
+    store = TranscriptStore(stack.options.data_dir / "interviews.sqlite3")
+    try:
+        transcript = store.transcript(scenario.room)
+    finally:
+        store.close()
+    at = scenario.backchannel_wall - datetime.fromisoformat(transcript.started_at).timestamp()
+    spoken_over = [
+        t for t in transcript.turns if t.speaker == "interviewer" and t.start <= at <= t.end + 1.0
+    ]
+    assert spoken_over and not any(t.interrupted for t in spoken_over), spoken_over
 
 
 def test_transcript_holds_both_sides(scenario, stack):
@@ -177,6 +200,9 @@ def test_transcript_holds_both_sides(scenario, stack):
 
 def test_a_candidate_cannot_call_the_avatars_rpcs_or_feed_it_audio(scenario):
     assert scenario.rpc_by_candidate != "ok", scenario.rpc_by_candidate
+    # nor pause it: the extension answers the agent only
+    assert scenario.pause_rpc_by_candidate.startswith("error"), scenario.pause_rpc_by_candidate
+    assert f"only {scenario.agent_identity}" in scenario.pause_rpc_by_candidate
     # the greeting went on after the candidate's clear_buffer attempt
     assert scenario.turns[0].end - scenario.turns[0].start > 2.5
     fed = scenario.avatar.audio_between(scenario.fed_audio_at, scenario.fed_audio_at + 1.5)

@@ -1,0 +1,128 @@
+"""Audio/video pacing for a published avatar: each video frame leaves when its audio plays.
+
+livekit's `rtc.AVSynchronizer` puts video in a short queue paced at the frame rate and audio in
+the AudioSource's queue. With a generator that is faster than real time (speech arrives ahead
+of playback), the video queue fills and gates the producer, so the audio queue stays nearly
+empty: the audio plays ~20 ms after it is pushed, its video ~110 ms after (measured as
+published, 25 fps, 100 ms queues) — the mouth trails the voice by about three frames before the
+network adds its own share.
+
+`PairedSynchronizer` keeps the same interface for the AvatarRunner but ties the two together:
+the generator yields each speech frame's audio first, then its video; the audio goes to the
+AudioSource (whose 100 ms queue paces the producer), and the video is handed to the VideoSource
+at the moment that audio starts playing out (plus `video_delay_s`, a deliberate lead for
+receivers whose audio path is slower than their video path). Idle frames (video without audio)
+take the next frame slot after the frames already queued, and `push` waits for that slot, so
+the generator's idle frames follow the published video clock, never bunch up behind speech (an
+encoder capped at the frame rate would drop bunched frames). It also reports the A/V offset
+as published: video handed over minus its audio's start, per speech frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+from livekit import rtc
+
+
+class PairedSynchronizer:
+    """Drop-in for `rtc.AVSynchronizer` as the AvatarRunner uses it (push, clear_queue, aclose)."""
+
+    def __init__(
+        self,
+        *,
+        audio_source: rtc.AudioSource,
+        video_source: rtc.VideoSource,
+        video_fps: float,
+        video_delay_s: float = 0.0,
+        on_audio_queued: Callable[[float], None] | None = None,
+    ) -> None:
+        self._audio_source = audio_source
+        self._video_source = video_source
+        self._video_fps = video_fps
+        self._video_delay_s = video_delay_s
+        self._on_audio_queued = on_audio_queued
+        self._interval = 1.0 / video_fps
+        self._audio_start: float | None = None  # of the audio just pushed, for its video
+        self._last_due = 0.0  # when the last queued video frame goes out
+        # not bounded: the AudioSource's queue paces the producer, so only the few frames whose
+        # audio is queued wait here
+        self._video_q: asyncio.Queue[tuple[rtc.VideoFrame, float, bool]] = asyncio.Queue()
+        self._sent: deque[float] = deque(maxlen=max(2, int(video_fps)))
+        self.offsets_ms: deque[float] = deque(maxlen=1000)
+        self._task = asyncio.create_task(self._capture_video(), name="avatar-video-pacing")
+
+    async def push(self, frame: rtc.VideoFrame | rtc.AudioFrame, timestamp: float | None = None):
+        if isinstance(frame, rtc.AudioFrame):
+            pushed_at = time.time()
+            await self._audio_source.capture_frame(frame)
+            # it plays once what was queued before it has played
+            queued = self._audio_source.queued_duration
+            self._audio_start = time.monotonic() + max(0.0, queued - frame.duration)
+            if self._on_audio_queued is not None:
+                self._on_audio_queued(pushed_at)
+            return
+        now = time.monotonic()
+        if self._audio_start is not None:  # the video of the audio just pushed
+            # at least half a slot after the frame before (an idle one may have just left)
+            due = max(self._audio_start + self._video_delay_s, self._last_due + self._interval / 2)
+            speech = True
+            self._audio_start = None
+        else:  # an idle frame: the next slot, waited for here so the producer keeps the pace
+            due, speech = max(now, self._last_due + self._interval), False
+            if due - now > 0.002:
+                await asyncio.sleep(due - now)
+        self._last_due = due
+        self._video_q.put_nowait((frame, due, speech))
+
+    async def _capture_video(self) -> None:
+        while True:
+            frame, due, speech = await self._video_q.get()
+            wait = due - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            now = time.monotonic()
+            self._video_source.capture_frame(frame)
+            self._sent.append(now)
+            if speech:
+                self.offsets_ms.append((now - (due - self._video_delay_s)) * 1000)
+
+    async def clear_queue(self) -> None:
+        """Drop the queued audio and the video waiting for it."""
+        self._audio_source.clear_queue()
+        self._audio_start = None
+        self._last_due = min(self._last_due, time.monotonic())
+        while not self._video_q.empty():
+            self._video_q.get_nowait()
+
+    async def wait_for_playout(self) -> None:
+        await self._audio_source.wait_for_playout()
+
+    def reset(self) -> None:
+        self._sent.clear()
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    @property
+    def actual_fps(self) -> float:
+        if len(self._sent) < 2 or self._sent[-1] == self._sent[0]:
+            return 0.0
+        return (len(self._sent) - 1) / (self._sent[-1] - self._sent[0])
+
+    def offset_summary(self) -> dict[str, float]:
+        """A/V offset as published over the last speech frames, ms (positive: video late)."""
+        offsets = sorted(self.offsets_ms)
+        if not offsets:
+            return {}
+        n = len(offsets)
+        return {
+            "median": round(offsets[n // 2], 1),
+            "p10": round(offsets[n // 10], 1),
+            "p90": round(offsets[n * 9 // 10], 1),
+            "frames": n,
+        }
