@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 WORKER_COMMANDS = {"dev", "start", "console", "connect", "download-files"}
@@ -92,17 +93,18 @@ def _rehearse(argv: list[str]) -> int:
         print("warning: the interview did not reach its closing", file=sys.stderr)
     if args.no_report:
         return 0 if result.finished else 1
-    return _write_report(result.transcript, args.out) or (0 if result.finished else 1)
+    reused = result.assessments  # answers assessed during the interview
+    return _write_report(result.transcript, args.out, reused) or (0 if result.finished else 1)
 
 
-def _write_report(transcript: object, out_dir: Path) -> int:
+def _write_report(transcript: object, out_dir: Path, reuse: Sequence[object] = ()) -> int:
     try:
         from .evaluation import generate_report
         from .evaluation.cli import make_llm
     except ImportError as e:
         return _fail(f"report not written: the evaluation module is unavailable ({e})", 1)
     # the LLM judge when OPENAI_API_KEY is set, else the offline heuristic (same rule as `report`)
-    generate_report(transcript, out_dir, llm=make_llm("auto"))  # type: ignore[arg-type]
+    generate_report(transcript, out_dir, llm=make_llm("auto"), reuse=reuse)  # type: ignore[arg-type]
     print(f"report: {out_dir / 'report.json'}, {out_dir / 'report.html'}")
     return 0
 

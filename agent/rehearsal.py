@@ -21,6 +21,7 @@ import numpy as np
 
 from .answers import Answer
 from .config import InterviewConfig
+from .evaluation import AnswerAssessment
 from .providers.espeak import Voice, engine
 from .session import Interview, create_interview
 from .sim_io import (
@@ -61,6 +62,8 @@ class RehearsalResult:
     interviewer_interrupted: int = 0
     finished: bool = False
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    # answers assessed during the interview, for the report to reuse
+    assessments: list[AnswerAssessment] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         v2v = [t.voice_to_voice_s for t in self.latencies]
@@ -260,6 +263,9 @@ async def run_rehearsal(
         await iv.session.aclose()
     result.metrics = iv.turn_metrics
     result.transcript = iv.finish()
+    if iv.assessment is not None:
+        result.assessments = await iv.assessment.results()
+        await iv.assessment.aclose()
     result.interviewer_interrupted = sum(
         1 for t in result.transcript.turns if t.speaker == "interviewer" and t.interrupted
     )

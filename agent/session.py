@@ -21,6 +21,7 @@ from livekit.agents import (
 )
 
 from .config import InterviewConfig
+from .evaluation.live import LiveAssessment
 from .flow import InterviewState, StageAgent, first_agent
 from .plan import InterviewPlan, build_plan
 from .providers import ProviderChoices, build_llm, build_stt, build_tts, choose_providers
@@ -51,6 +52,8 @@ class Interview:
     store: TranscriptStore
     t0: float = field(default_factory=time.time)
     turn_metrics: list[dict[str, Any]] = field(default_factory=list)
+    # answers assessed in the background as the interview goes (None: the report does it all)
+    assessment: LiveAssessment | None = None
 
     def first_agent(self) -> StageAgent:
         return first_agent(self.state)
@@ -110,6 +113,7 @@ def create_interview(
     llm_override: Any = None,
     vad_model: Any = None,
     log_extra: Mapping[str, object] | None = None,
+    judge_llm: Any = None,
 ) -> Interview:
     """Everything but starting: the caller wires inputs/outputs, then `session.start(...)`."""
     plan = build_plan(config)
@@ -180,4 +184,14 @@ def create_interview(
     )
     session.on("conversation_item_added", interview._on_item)
     session.on("agent_state_changed", interview._on_agent_state)
+    # judge_llm None: the LLM judge if OPENAI_API_KEY is set, else the offline heuristic
+    interview.assessment = LiveAssessment.start(
+        config,
+        interview_id,
+        session,
+        stage=lambda: state.stage,
+        llm=judge_llm,
+        env=env,
+        log_extra=log_extra,
+    )
     return interview

@@ -5,12 +5,21 @@ Interface used by the interviewer agent
 * ``await generate_report_async(transcript, out_dir, *, llm=None, assessor=None) -> Report``
   (async; use it inside the agent's event loop). Writes ``out_dir/report.json`` (DESIGN.md
   contract, extended) and ``out_dir/report.html`` (self-contained page).
-* ``generate_report(transcript, out_dir, *, llm=None) -> Report`` — the same, synchronous, for
-  scripts; raises RuntimeError if called inside a running event loop.
+* ``generate_report(transcript, out_dir, *, llm=None, reuse=()) -> Report`` — the same,
+  synchronous, for scripts; with ``llm`` it raises RuntimeError inside a running event loop.
+  ``reuse`` (both forms): assessments made during the interview, kept where they match.
 * ``cli.main(argv) -> int`` — ``python -m agent report TRANSCRIPT.json --out DIR
   [--assessor auto|heuristic|llm]``.
 
-Background assessment during the live interview (never delays the conversation)::
+During a live interview (agent.session.create_interview does this for the worker and the
+rehearsal)::
+
+    live = LiveAssessment.start(config, interview_id, session, stage=lambda: state.stage)
+    ...                                    # each finished answer is assessed in the background
+    await live.write_report(transcript, out_dir)   # reuses them; falls back to assessing all
+    await live.aclose()
+
+By hand, the same with the assessor itself (never delays the conversation)::
 
     assessor = AnswerAssessor(config.language, llm=judge_llm_or_None,
                               interview_type=config.interview_type,
@@ -40,14 +49,17 @@ prompts/fillers/{ko,en}.yaml.
 
 from .assessor import AnswerAssessor
 from .judge import describe_position
+from .live import LiveAssessment, judge_llm_from_env
 from .models import AnswerAssessment, Report
 from .report import generate_report, generate_report_async
 
 __all__ = [
     "AnswerAssessment",
     "AnswerAssessor",
+    "LiveAssessment",
     "Report",
     "describe_position",
     "generate_report",
     "generate_report_async",
+    "judge_llm_from_env",
 ]

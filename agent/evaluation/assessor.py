@@ -5,9 +5,12 @@ an AgentSession: every chat message is then observed, and when the interviewer s
 candidate, the finished exchange is submitted — grouped exactly as the transcript groups it
 (consecutive interviewer messages form the question, the candidate's messages the answer).
 Each assessment runs as an asyncio task (the LLM judge if an LLM was given, else the heuristic)
-while the interview goes on. At the end `await results()` gathers them (submitting the last,
-pending exchange), and `generate_report_async(..., assessor=...)` reuses every assessment whose
-question and answer match the transcript.
+while the interview goes on: the heuristic runs in a worker thread, the judge is awaited, so
+neither holds the event loop the conversation runs on. A failing assessment or event handler is
+logged (with the interview's `log_extra`) and left out; the report then assesses that answer
+itself. At the end `await results()` gathers them (submitting the last, pending exchange), and
+`generate_report_async(..., assessor=...)` reuses every assessment whose question and answer
+match the transcript.
 """
 
 from __future__ import annotations
@@ -62,8 +65,10 @@ class AnswerAssessor:
         interview_type: str = "mixed",
         position: str = "",
         max_concurrency: int = 2,
+        log_extra: Mapping[str, object] | None = None,
     ) -> None:
         self.language = language
+        self.log_extra = dict(log_extra or {})
         self.interview_type = interview_type
         self._heuristic = HeuristicAssessor(language)
         self._judge = LLMJudge(llm, language, position=position) if llm is not None else None
@@ -89,17 +94,28 @@ class AnswerAssessor:
         meta: Mapping[str, object] | None = None,
     ) -> asyncio.Task[AnswerAssessment]:
         """Schedule the assessment of one answer; returns at once (needs a running loop)."""
-        kind = kind or self.classify(question, meta)
-        task = asyncio.create_task(self.assess(question, answer, kind), name="assess-answer")
+        task = asyncio.create_task(
+            self._classify_and_assess(question, answer, kind, meta), name="assess-answer"
+        )
         self._tasks.append(task)
         return task
+
+    async def _classify_and_assess(
+        self,
+        question: str,
+        answer: str,
+        kind: QuestionKind | None,
+        meta: Mapping[str, object] | None,
+    ) -> AnswerAssessment:
+        kind = kind or self.classify(question, meta)
+        return await self.assess(question, answer, kind)
 
     async def assess(self, question: str, answer: str, kind: QuestionKind) -> AnswerAssessment:
         """Assess one answer now (the judge never raises; failures come back marked failed)."""
         if not self._heuristic.criteria_for(kind):
             return not_scored(question, answer, kind, self.name, self.language)
         if self._judge is None:
-            return self._heuristic.assess(question, answer, kind)
+            return await asyncio.to_thread(self._heuristic.assess, question, answer, kind)
         async with self._limit:
             return await self._judge.assess(question, answer, kind)
 
@@ -125,10 +141,13 @@ class AnswerAssessor:
             item = ev.item
             if not isinstance(item, ChatMessage) or item.role not in ("user", "assistant"):
                 return
-            interviewer = item.role == "assistant"
-            meta = {"stage": stage()} if interviewer and stage is not None else None
-            speaker = "interviewer" if interviewer else "candidate"
-            self.observe(speaker, item.text_content or "", meta)
+            try:
+                interviewer = item.role == "assistant"
+                meta = {"stage": stage()} if interviewer and stage is not None else None
+                speaker = "interviewer" if interviewer else "candidate"
+                self.observe(speaker, item.text_content or "", meta)
+            except Exception:  # the conversation goes on; the report assesses this answer
+                logger.exception("live answer assessment failed", extra=self.log_extra)
 
         session.on("conversation_item_added", on_item)
 
@@ -141,9 +160,24 @@ class AnswerAssessor:
         return task
 
     async def results(self) -> list[AnswerAssessment]:
-        """Every assessment (the pending exchange included), in order, once all have finished."""
-        self._submit_pending()
-        return list(await asyncio.gather(*self._tasks))
+        """Every assessment that succeeded (the pending exchange included), in order, once all
+        have finished; failures are logged and left out."""
+        try:
+            self._submit_pending()
+        except Exception:
+            logger.exception("live answer assessment failed", extra=self.log_extra)
+        done: list[AnswerAssessment] = []
+        for result in await asyncio.gather(*self._tasks, return_exceptions=True):
+            if isinstance(result, AnswerAssessment):
+                done.append(result)
+            else:
+                logger.error(
+                    "live answer assessment failed: %r",
+                    result,
+                    exc_info=result if isinstance(result, Exception) else None,
+                    extra=self.log_extra,
+                )
+        return done
 
     async def aclose(self) -> None:
         for task in self._tasks:

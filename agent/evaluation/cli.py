@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -18,10 +17,9 @@ from livekit.agents import llm as lk_llm
 
 from agent.transcript import TranscriptError, load_transcript
 
+from .live import judge_llm_from_env
 from .report import REPORT_HTML, REPORT_JSON, generate_report_async
 from .resources import ResourceError
-
-DEFAULT_LLM_MODEL = "gpt-4o-mini"
 
 
 class _UsageError(Exception):
@@ -48,18 +46,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def make_llm(choice: str) -> lk_llm.LLM | None:
     """The judge LLM for the CLI, from the same environment variables as the interviewer."""
-    key = os.environ.get("OPENAI_API_KEY")
-    if choice == "heuristic" or (choice == "auto" and not key):
+    if choice == "heuristic":
         return None
-    if not key:
+    llm = judge_llm_from_env()
+    if llm is None and choice == "llm":
         raise _UsageError("--assessor llm needs OPENAI_API_KEY (and optionally OPENAI_BASE_URL)")
-    from livekit.plugins import openai
-
-    return openai.LLM(
-        model=os.environ.get("INTERVIEW_LLM_MODEL", DEFAULT_LLM_MODEL),
-        api_key=key,
-        base_url=os.environ.get("OPENAI_BASE_URL") or None,
-    )
+    return llm
 
 
 async def _run(args: argparse.Namespace) -> None:

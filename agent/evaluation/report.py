@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,35 +63,59 @@ async def generate_report_async(
     *,
     llm: lk_llm.LLM | None = None,
     assessor: AnswerAssessor | None = None,
+    reuse: Sequence[AnswerAssessment] = (),
     options: DeliveryOptions = DEFAULT_OPTIONS,
 ) -> Report:
-    """Assess every answer (reusing `assessor`'s background results) and write the report."""
+    """Assess every answer and write the report, reusing the matching assessments made during
+    the interview: `assessor`'s background results and/or `reuse`."""
     language = interview_language(transcript)
     interview_type = str(transcript.config.get("interview_type", "mixed"))
     exchanges = split_exchanges(transcript)
-    done: dict[tuple[str, str], AnswerAssessment] = {}
-    if assessor is not None:
-        for a in await assessor.results():
-            if a.status == "ok":
-                done.setdefault(answer_key(a.question, a.answer), a)
+    earlier = list(reuse) + (await assessor.results() if assessor is not None else [])
     fresh = AnswerAssessor(
         language,
         llm=llm,
         interview_type=interview_type,
         position=describe_position(transcript.config),
     )
+    done = _reusable(earlier, fresh.name)
 
     async def one(ex: Exchange) -> AnswerAssessment:
-        kind = fresh.classify(ex.question, ex.question_meta)
         reused = done.get(answer_key(ex.question, ex.answer))
-        if reused is not None and (llm is None or reused.assessor == fresh.name):
+        if reused is not None:
             return reused
+        kind = fresh.classify(ex.question, ex.question_meta)
         return await fresh.assess(ex.question, ex.answer, kind)
 
     assessments = list(await asyncio.gather(*(one(ex) for ex in exchanges)))
+    _log_reuse(transcript, exchanges, done)
     report = build_report(transcript, exchanges, assessments, fresh.name, language, options)
     write_report(report, out_dir)
     return report
+
+
+def _reusable(
+    assessments: Iterable[AnswerAssessment], assessor_name: str
+) -> dict[tuple[str, str], AnswerAssessment]:
+    """Earlier assessments the report may keep: made by the same assessor as the report's (a
+    heuristic one is not kept in an LLM-judged report) and not failed."""
+    done: dict[tuple[str, str], AnswerAssessment] = {}
+    for a in assessments:
+        if a.status in ("ok", "not_scored") and a.assessor == assessor_name:
+            done.setdefault(answer_key(a.question, a.answer), a)
+    return done
+
+
+def _log_reuse(
+    transcript: Transcript,
+    exchanges: list[Exchange],
+    done: dict[tuple[str, str], AnswerAssessment],
+) -> None:
+    reused = sum(answer_key(ex.question, ex.answer) in done for ex in exchanges)
+    logger.info(
+        "answers assessed during the interview reused",
+        extra={"interview": transcript.interview_id, "reused": reused, "answers": len(exchanges)},
+    )
 
 
 def generate_report(
@@ -98,9 +123,10 @@ def generate_report(
     out_dir: Path,
     *,
     llm: lk_llm.LLM | None = None,
+    reuse: Sequence[AnswerAssessment] = (),
     options: DeliveryOptions = DEFAULT_OPTIONS,
 ) -> Report:
-    """Synchronous form for scripts and the CLI.
+    """Synchronous form for scripts and the CLI (`reuse`: assessments made during the interview).
 
     Without an LLM it works anywhere (the heuristic needs no event loop); with one it runs the
     judge in its own event loop, so inside a running loop use generate_report_async instead.
@@ -109,7 +135,9 @@ def generate_report(
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(generate_report_async(transcript, out_dir, llm=llm, options=options))
+            return asyncio.run(
+                generate_report_async(transcript, out_dir, llm=llm, reuse=reuse, options=options)
+            )
         raise RuntimeError(
             "generate_report(llm=...) called inside an event loop; await generate_report_async()"
         )
@@ -117,14 +145,21 @@ def generate_report(
     heuristic = HeuristicAssessor(language)
     interview_type = str(transcript.config.get("interview_type", "mixed"))
     exchanges = split_exchanges(transcript)
+    done = _reusable(reuse, heuristic.name)
     assessments = []
     for ex in exchanges:
+        reused = done.get(answer_key(ex.question, ex.answer))
+        if reused is not None:
+            assessments.append(reused)
+            continue
         kind = classify_question(ex.question, language, interview_type, ex.question_meta)
         assessments.append(
             not_scored(ex.question, ex.answer, kind, heuristic.name, language)
             if not heuristic.criteria_for(kind)
             else heuristic.assess(ex.question, ex.answer, kind)
         )
+    if reuse:
+        _log_reuse(transcript, exchanges, done)
     report = build_report(transcript, exchanges, assessments, heuristic.name, language, options)
     write_report(report, out_dir)
     return report

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from livekit.agents import APIConnectOptions, llm
@@ -58,3 +59,32 @@ class _ScriptedStream(llm.LLMStream):
                 self._event_ch.send_nowait(
                     llm.ChatChunk(id=f"c{i}", delta=llm.ChoiceDelta(role="assistant", content=part))
                 )
+
+
+class RubricJudgeLLM(ScriptedLLM):
+    """A judge that always gives a valid verdict: it scores every criterion the prompt names 4
+    and quotes the first words of the candidate's answer. Records every call."""
+
+    def __init__(self, *, model: str = "test-model") -> None:
+        super().__init__([], model=model)
+
+    def chat(self, *, chat_ctx: llm.ChatContext, **kwargs: Any) -> llm.LLMStream:
+        system = chat_ctx.items[0].text_content or ""
+        user = chat_ctx.items[1].text_content or ""
+        names = system.split("Criteria to score:", 1)[1].splitlines()[0]
+        answer = user.split("Candidate's answer:\n", 1)[1]
+        quote = " ".join(answer.split()[:3])
+        self._replies = [
+            json.dumps(
+                {
+                    "criteria": [
+                        {"criterion": n.strip(), "score": 4, "reason": "ok", "evidence": [quote]}
+                        for n in names.split(",")
+                        if n.strip()
+                    ],
+                    "feedback": "Give one concrete number.",
+                    "better_answer_outline": ["Situation", "Action", "Result"],
+                }
+            )
+        ]
+        return super().chat(chat_ctx=chat_ctx, **kwargs)
