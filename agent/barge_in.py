@@ -17,6 +17,18 @@ the session's VAD events through `ObservedVAD` (the session's VAD, wrapped):
 - a backchannel (fewer words, or only words of prompts/*/turn_taking.yaml `backchannels`)
   resumes the speech as soon as its transcript arrives after the candidate stopped, and speech
   that never yields words (a cough, noise) resumes `resume_after_s` after it ended.
+
+Choosing `pause_after_s` (turn_taking.py `min_interruption_duration`), measured with silero as
+configured (0.3 s silence, 0.5 threshold) on espeak-ng speech: the VAD's speech duration passes
+0.05 / 0.1 / 0.2 / 0.3 / 0.5 s at 0.11 / 0.14 / 0.24 / 0.33 / 0.52 s after the sound begins
+(0.16-0.58 s for a soft "Sorry, ..."), and it keeps growing through the silence hang-over, so a
+0.29 s "Yeah." reaches 0.70 s, "네." (0.35 s) 0.74 s, "Mm-hmm." (0.60 s) 0.99 s, "그렇죠." 1.15 s.
+Any threshold up to ~0.65 s therefore pauses on every backchannel the VAD hears at all, and only
+adds delay to a real barge-in; sparing "yeah" would need ~0.75 s, and "그렇죠" still pauses. So
+the threshold is small (0.1 s: paused ~0.15 s after the candidate starts, plus transport), and
+backchannels are handled by resuming quickly, not by not pausing. The cost of a backchannel is a
+hole in the interviewer's speech: its length + 0.3 s VAD hang-over + the transcript's latency
+(or `resume_after_s` when the STT finds no words).
 """
 
 from __future__ import annotations

@@ -32,9 +32,10 @@ class TurnTakingOptions:
     max_endpointing_delay: float = 3.6
     vad_min_silence: float = 0.3
     vad_activation_threshold: float = 0.5
-    # candidate speech that pauses the interviewer: short enough that a barge-in is heard at
-    # once, long enough that clicks and the shortest "네" do not (figures in agent/barge_in.py)
-    min_interruption_duration: float = 0.2
+    # candidate speech (silero's speech duration) that pauses the interviewer; small, because
+    # anything that starts the VAD runs on through its 0.3 s silence hang-over, so values up to
+    # ~0.6 s only add delay without sparing a single "네" (figures in agent/barge_in.py)
+    min_interruption_duration: float = 0.1
     min_interruption_words: int = 2
     false_interruption_timeout: float = 1.0
     unlikely_threshold: float | None = None  # None: the model's calibrated per-language value

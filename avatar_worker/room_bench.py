@@ -198,7 +198,7 @@ async def avatar_sessions(
         silence_ms = (float(last_loud[-1]) - cleared) * 1000 if last_loud.size else float("nan")
         closed = [v.t for v in rec.video_between(cleared, t1) if v.mouth < 0.005]
         mouth_ms = (closed[0] - cleared) * 1000 if closed else float("nan")
-        stop = infos.get(room, {}).get("last_stop") or {}
+        stop = (infos.get(room, {}).get("stops") or [{}])[-1]
         per_session.append(
             {
                 "produced_fps": round(sent_fps, 2),
@@ -224,7 +224,13 @@ async def avatar_sessions(
 
 
 async def interviews(
-    url: str, key: str, secret: str, n: int, work: Path, kill_pid: int | None = None
+    url: str,
+    key: str,
+    secret: str,
+    n: int,
+    work: Path,
+    kill_pid: int | None = None,
+    service_url: str | None = None,
 ) -> list[ScenarioResult]:
     config = json.loads(await asyncio.to_thread(CONFIG_PATH.read_text))
     runs = []
@@ -233,7 +239,14 @@ async def interviews(
         d.mkdir(parents=True, exist_ok=True)
         runs.append(
             run_scenario(
-                url, key, secret, config, d, avatar_service_pid=kill_pid, probe_security=False
+                url,
+                key,
+                secret,
+                config,
+                d,
+                avatar_service_pid=kill_pid,
+                avatar_service_url=service_url,
+                probe_security=False,
             )
         )
     done = await asyncio.gather(*runs, return_exceptions=True)
@@ -269,6 +282,17 @@ def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
             "all": [round(v, 3) for v in v2v],
         },
         "barge_in_to_silence_s": [round(b, 3) for b in barge],
+        # the same onset -> the avatar received the pause (uplink, VAD, agent, RPC): the rest
+        # of barge-in to silence is the avatar and the downlink
+        "barge_in_to_avatar_pause_s": [
+            round(p, 3) for r in results if (p := r.barge_in_to_avatar_pause_s) is not None
+        ],
+        "avatar_pause_to_silence_at_avatar_ms": [
+            x.get("silent_after_ms")
+            for r in results
+            for x in r.avatar_stops[:1]
+            if x.get("kind") == "pause"
+        ],
         "backchannels": {
             "said": len(said),
             "did_not_interrupt": sum(bool(r.backchannel_did_not_interrupt) for r in said),
@@ -326,7 +350,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.interviews:
             print(f"interviews x{args.interviews} ...", file=sys.stderr)
             out["interviews"] = summarize_interviews(
-                await interviews(url, key, secret, args.interviews, work)
+                await interviews(
+                    url, key, secret, args.interviews, work, service_url=options.avatar_url
+                )
             )
             print(json.dumps(out["interviews"]), file=sys.stderr)
         if args.fallback:

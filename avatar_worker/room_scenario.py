@@ -38,7 +38,7 @@ BARGE_IN = {
 }  # fmt: skip
 # said over the interviewer's question: a listening signal (prompts/*/turn_taking.yaml)
 BACKCHANNEL = {"en": "Yeah.", "ko": "네."}
-GAP_S = 0.5  # a hole this long in the interviewer's speech is a pause (espeak's are shorter)
+GAP_S = 0.6  # a hole this long in the interviewer's speech is a pause (espeak's are shorter)
 ANSWERS = {
     "en": [
         "Yes, I'm ready.",
@@ -78,6 +78,9 @@ class ScenarioResult:
     barge_silence_at: float | None = None  # interviewer audio went quiet after the barge-in
     barge_words_s: float = 0.0  # length of its first phrase, before the breath
     barge_wall: float = 0.0  # its start, wall clock (to line up with the services' logs)
+    # from the avatar service (when its URL is given): the avatar's stops (pause,
+    # clear_buffer) after the barge-in began, as it reports them (wall clock, ms to silence)
+    avatar_stops: list[dict[str, float | str]] = field(default_factory=list)
     backchannel: Turn | None = None  # "yeah" over a question
     backchannel_wall: float = 0.0  # its start, wall clock (to find the turn in the transcript)
     backchannel_paused_at: float | None = None  # the interviewer's audio stopped
@@ -111,6 +114,12 @@ class ScenarioResult:
         return self.backchannel_resumed_at is not None
 
     @property
+    def barge_in_to_avatar_pause_s(self) -> float | None:
+        """Candidate speech onset -> the avatar received the pause (VAD, the agent, the RPC)."""
+        pauses = [float(x["at"]) for x in self.avatar_stops if x.get("kind") == "pause"]
+        return min(pauses) - self.barge_wall if pauses and self.barge_wall else None
+
+    @property
     def barge_in_to_silence_s(self) -> float | None:
         if self.barge_in is None or self.barge_silence_at is None:
             return None
@@ -141,15 +150,31 @@ def _first_loud_after(rec: Received, t: float) -> float | None:
     return float(after[0]) if after.size else None
 
 
-def _longest_gap(rec: Received, t0: float, t1: float) -> tuple[float, float] | None:
-    """(last loud before, first loud after) the longest quiet stretch in the audio's loud
-    times between t0 and t1."""
+def _first_gap(rec: Received, t: float, gap: float) -> tuple[float, float] | None:
+    """(last loud before, first loud after) the first quiet stretch of `gap` seconds or more
+    after t that has ended (the audio is loud again)."""
     times = rec.loud_times(LOUD)
-    times = times[(times >= t0) & (times <= t1)]
-    if times.size < 2:
+    times = times[times >= t]
+    long = np.flatnonzero(np.diff(times) >= gap)
+    if not long.size:
         return None
-    i = int(np.argmax(np.diff(times)))
+    i = int(long[0])
     return float(times[i]), float(times[i + 1])
+
+
+async def _avatar_stops(service_url: str, room: str) -> list[dict[str, float | str]]:
+    """The avatar's recent stops in this room, as the avatar service reports them."""
+    import aiohttp
+
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{service_url.rstrip('/')}/sessions") as resp,
+        ):
+            sessions = (await resp.json())["sessions"]
+    except (aiohttp.ClientError, OSError, KeyError, ValueError):
+        return []
+    return [x for s in sessions if s.get("room") == room for x in s.get("stops", [])]
 
 
 def _quiet_since(rec: Received, t: float, gap: float) -> float | None:
@@ -170,6 +195,7 @@ async def run_scenario(
     work_dir: Path,
     *,
     avatar_service_pid: int | None = None,
+    avatar_service_url: str | None = None,
     barge_in: bool = True,
     probe_security: bool = True,
     turn_timeout_s: float = 90.0,
@@ -204,8 +230,8 @@ async def run_scenario(
     await probe.connect(url, _token(api_key, api_secret, "candidate", room))
     await probe.start_microphone()
     try:
-        await _drive(probe, result, answers, barge, backchannel, avatar_service_pid, barge_in,
-                     probe_security, turn_timeout_s)  # fmt: skip
+        await _drive(probe, result, answers, barge, backchannel, avatar_service_pid,
+                     avatar_service_url, barge_in, probe_security, turn_timeout_s)  # fmt: skip
     finally:
         await probe.aclose()
     return result
@@ -218,6 +244,7 @@ async def _drive(
     barge: np.ndarray,
     backchannel: np.ndarray,
     service_pid: int | None,
+    service_url: str | None,
     barge_in: bool,
     probe_security: bool,
     turn_s: float,
@@ -267,6 +294,10 @@ async def _drive(
         quiet = _quiet_since(av, s, 0.8)
         r.barge_silence_at = quiet
         r.turns.append(Turn(start, quiet or 0.0))
+        if service_url:
+            r.avatar_stops = [
+                x for x in await _avatar_stops(service_url, r.room) if x["at"] >= r.barge_wall
+            ]
         # the interviewer answers the interruption (a repeat, or going on)
         await _until(lambda: _first_loud_after(av, e) is not None, turn_s, "reply to barge-in")
         start = _first_loud_after(av, e) or 0.0
@@ -302,15 +333,19 @@ async def _drive(
         r.backchannel_wall = time.time()
         bs, be = await probe.say(backchannel, silence_after_s=0.0)
         r.backchannel = Turn(bs, be)
-        try:
-            await _until(lambda: _first_loud_after(av, be + 0.2) is not None, 8, "the resume")
-            resumed = _first_loud_after(av, be + 0.2) or 0.0
-            gap = _longest_gap(av, bs, resumed)
-            if gap is not None and gap[1] - gap[0] >= GAP_S:
-                r.backchannel_paused_at = gap[0]
-            r.backchannel_resumed_at = gap[1] if gap is not None else resumed
-        except TimeoutError:
-            r.notes.append("the interviewer did not go on after the backchannel")
+        # the first hole in the interviewer's speech after the "yeah" began, once it speaks again
+        deadline = be + 8.0
+        while time.perf_counter() < deadline:
+            hole = _first_gap(av, bs, GAP_S)
+            if hole is not None:
+                r.backchannel_paused_at, r.backchannel_resumed_at = hole
+                break
+            await asyncio.sleep(0.05)
+        else:
+            if _first_loud_after(av, be + 1.0) is not None:  # went on without a pause
+                r.backchannel_resumed_at = _first_loud_after(av, be + 1.0)
+            else:
+                r.notes.append("the interviewer did not go on after the backchannel")
     else:
         r.notes.append("the question ended before the backchannel")
     await _until(lambda: _quiet_since(av, q_start, TURN_GAP_S) is not None, turn_s, "question end")

@@ -17,6 +17,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -85,7 +86,7 @@ class SingleLayerAvatarRunner(AvatarRunner):
         # interruption: RPC received -> that time (what the room bench reports)
         self._audio_until = 0.0
         self._stop_asked_at: float | None = None
-        self.last_stop: dict[str, float | str] = {}
+        self.stops: deque[dict[str, float | str]] = deque(maxlen=8)  # the last few, newest last
 
     async def _publish_track(self) -> None:
         async with self._lock:
@@ -129,14 +130,13 @@ class SingleLayerAvatarRunner(AvatarRunner):
 
     def _start_stop_clock(self, kind: str) -> None:
         self._stop_asked_at = time.time()
-        self.last_stop = {"kind": kind}
+        self.stops.append({"kind": kind, "at": self._stop_asked_at})
 
     def _note_stop(self) -> None:
         """Interrupt-to-silence at the avatar: the request -> the last queued audio played."""
-        if self._stop_asked_at is not None:
+        if self._stop_asked_at is not None and self.stops:
             silent_ms = max(0.0, self._audio_until - self._stop_asked_at) * 1000
-            self.last_stop["silent_after_ms"] = round(silent_ms, 1)
-            self.last_stop["at"] = self._stop_asked_at
+            self.stops[-1]["silent_after_ms"] = round(silent_ms, 1)
 
     def _on_clear_buffer(self) -> None:
         self._start_stop_clock("clear_buffer")
@@ -415,9 +415,9 @@ class RoomSession:
             "frames": gen.frames_out + gen.idle_frames_out if gen else 0,
             "speech_frames": gen.frames_out if gen else 0,
             "extensions": list(EXTENSIONS),
-            # the last interruption or pause: when the request came (wall clock) and how long
-            # until the last audio given to the room had played (interrupt to silence)
-            "last_stop": dict(self._runner.last_stop) if self._runner else {},
+            # the last interruptions and pauses: when the request came (wall clock) and how
+            # long until the last audio given to the room had played (interrupt to silence)
+            "stops": list(self._runner.stops) if self._runner else [],
             # video handed to the room minus its audio starting to play, speech frames (ms)
             "av_offset_published_ms": self._runner.av_offset_ms() if self._runner else {},
         }

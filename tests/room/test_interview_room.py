@@ -59,6 +59,7 @@ def scenario(stack, livekit_server, tmp_path_factory) -> ScenarioResult:
             config,
             work,
             avatar_service_pid=service.proc.pid,
+            avatar_service_url=stack.options.avatar_url,
         )
     )
     if result.avatar is not None:  # kept for a look when an assertion fails
@@ -73,7 +74,8 @@ def scenario(stack, livekit_server, tmp_path_factory) -> ScenarioResult:
         )
     print(
         f"\nroom figures: voice-to-voice {result.voice_to_voice_s}, barge-in to silence "
-        f"{result.barge_in_to_silence_s} (started {result.barge_wall:.3f}), backchannel paused "
+        f"{result.barge_in_to_silence_s} (avatar paused after {result.barge_in_to_avatar_pause_s}; "
+        f"stops {result.avatar_stops}), backchannel paused "
         f"{result.backchannel_paused_at}, resumed {result.backchannel_resumed_at}, fallback "
         f"{result.fallback_s}, notes {result.notes}"
     )
