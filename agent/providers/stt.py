@@ -18,7 +18,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,11 @@ _NO_SPEECH_LOGPROB = -1.0
 # rate at 10 s as at 30 s, ~4x faster). whisper-base keeps 30 s: with Korean espeak audio a
 # short window made it loop more often, and real Korean speech was not available to measure.
 MIN_WINDOW_S: dict[str, float] = {"whisper-tiny.en": 10.0, "whisper-base": 30.0}
+# most tokens a second of speech can need (English ~4/s spoken fast; Korean syllables take
+# several byte-level tokens each): a decode that loops on one phrase stops there instead of
+# holding the single decode thread for seconds while the next utterance waits
+MAX_TOKENS_PER_S: dict[str, float] = {"whisper-tiny.en": 8.0, "whisper-base": 24.0}
+_MAX_NEW_TOKENS = 160
 
 
 @dataclass(frozen=True)
@@ -62,17 +67,28 @@ class WhisperOptions:
 @dataclass
 class _Decoder:
     tokenizer: Any
-    prompt: list[int]
+    plain: list[int]  # the decoder prompt without context
+    prompted: list[int]  # with the initial prompt before it
     suppress: tuple[int, ...]
 
 
-def load_initial_prompt(language: str) -> str:
-    """The filler-rich initial prompt of prompts/<language>/stt.yaml ("" when there is none)."""
+@dataclass(frozen=True)
+class InitialPrompt:
+    text: str = ""
+    min_audio_s: float = 0.0  # shorter utterances are decoded without it
+
+
+def load_initial_prompt(language: str) -> InitialPrompt:
+    """The filler-rich initial prompt of prompts/<language>/stt.yaml (empty when there is none)."""
     from ..prompts import PROMPTS_DIR, load_yaml
 
     if not (PROMPTS_DIR / language / "stt.yaml").is_file():
-        return ""
-    return str(load_yaml(f"{language}/stt.yaml").get("initial_prompt") or "").strip()
+        return InitialPrompt()
+    data = load_yaml(f"{language}/stt.yaml")
+    return InitialPrompt(
+        text=str(data.get("initial_prompt") or "").strip(),
+        min_audio_s=float(data.get("initial_prompt_min_audio_s") or 0.0),
+    )
 
 
 class WhisperSTT(stt.STT):
@@ -90,7 +106,7 @@ class WhisperSTT(stt.STT):
         self._decoders: dict[str, _Decoder] = {}
         self._vad: vad.VAD | None = None
         self._initial_prompt = (
-            opts.initial_prompt
+            InitialPrompt(opts.initial_prompt)
             if opts.initial_prompt is not None
             else load_initial_prompt(opts.language)
         )
@@ -163,10 +179,12 @@ class WhisperSTT(stt.STT):
                 task="transcribe",
                 language=language if multilingual else None,
             )
-            previous = tok.encode(" " + self._initial_prompt) if self._initial_prompt else []
+            text = self._initial_prompt.text
+            previous = tok.encode(" " + text) if text else []
             dec = _Decoder(
                 tokenizer=tok,
-                prompt=model.get_prompt(tok, previous, without_timestamps=True),
+                plain=model.get_prompt(tok, [], without_timestamps=True),
+                prompted=model.get_prompt(tok, previous, without_timestamps=True),
                 suppress=tuple(get_suppressed_tokens(tok, [-1]) or ()),
             )
             self._decoders[language] = dec
@@ -183,21 +201,41 @@ class WhisperSTT(stt.STT):
 
     def transcribe_sync(self, pcm16k: np.ndarray, language: str) -> str:
         model = self.load_sync()
+        t0 = time.perf_counter()
         if pcm16k.size / WHISPER_SAMPLE_RATE + _TAIL_S > _FULL_WINDOW_S:
-            return self._transcribe_long(model, pcm16k, language)
+            text = self._transcribe_long(model, pcm16k, language)
+        else:
+            text = self._transcribe_window(model, pcm16k, language)
+        logger.debug(
+            "whisper decoded",
+            extra={
+                "provider": "faster-whisper",
+                "audio_s": round(pcm16k.size / WHISPER_SAMPLE_RATE, 2),
+                "decode_s": round(time.perf_counter() - t0, 3),
+            },
+        )
+        return text
+
+    def _transcribe_window(self, model: Any, pcm16k: np.ndarray, language: str) -> str:
         dec = self._decoder(model, language)
         feats = model.feature_extractor(pcm16k)
         frames = self.window_frames(pcm16k.size)
         window = np.zeros((feats.shape[0], frames), dtype=np.float32)
         n = min(frames, feats.shape[1])
         window[:, :n] = feats[:, :n]
+        audio_s = pcm16k.size / WHISPER_SAMPLE_RATE
+        # on a short utterance ("yeah" said over the interviewer) the prompt makes whisper
+        # repeat itself ("Yeah. Yeah."): two words, which the session counts as a barge-in
+        prompt = dec.prompted if audio_s >= self._initial_prompt.min_audio_s else dec.plain
+        per_s = MAX_TOKENS_PER_S.get(self._opts.model, 24.0)
+        max_new = min(_MAX_NEW_TOKENS, int(8 + per_s * audio_s))
         result = model.model.generate(
             model.encode(window),
-            [dec.prompt],
+            [prompt],
             beam_size=self._opts.beam_size,
             # espeak-like or noisy audio can send whisper into a loop of one phrase
             no_repeat_ngram_size=3,
-            max_length=len(dec.prompt) + 160,
+            max_length=len(prompt) + max_new,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
@@ -220,17 +258,18 @@ class WhisperSTT(stt.STT):
             vad_filter=False,
             temperature=0.0,
             no_repeat_ngram_size=3,
-            max_new_tokens=160,
+            max_new_tokens=_MAX_NEW_TOKENS,
             chunk_length=_FULL_WINDOW_S,
-            initial_prompt=self._initial_prompt or None,
+            initial_prompt=self._initial_prompt.text or None,
         )
         return " ".join(s.text.strip() for s in segments).strip()
 
+    def submit(self, pcm16k: np.ndarray, language: str | None = None) -> Future[str]:
+        """Queue a decode on the STT's single worker thread (one at a time, in order)."""
+        return self._executor.submit(self.transcribe_sync, pcm16k, language or self._opts.language)
+
     async def transcribe(self, pcm16k: np.ndarray, language: str | None = None) -> str:
-        """Decode on the STT's single worker thread (decodes run one at a time, in order)."""
-        loop = asyncio.get_running_loop()
-        lang = language or self._opts.language
-        return await loop.run_in_executor(self._executor, self.transcribe_sync, pcm16k, lang)
+        return await asyncio.wrap_future(self.submit(pcm16k, language))
 
     def settled_since(self, t: float) -> bool:
         """No utterance awaits its transcript, and one was settled after `t` (wall clock)."""

@@ -17,6 +17,7 @@ transcript then comes a whole decode after that. This stream runs the same VAD i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class WhisperStreamOptions:
-    speculative_silence_s: float = 0.12  # silence after which the utterance decode starts
+    speculative_silence_s: float = 0.15  # silence after which the utterance decode starts
     interim_first_s: float = 0.6  # speech before the first interim of an utterance
     interim_interval_s: float = 0.8  # speech between interims
 
@@ -92,6 +93,9 @@ class WhisperSpeechStream(stt.RecognizeStream):
         self._opts = opts
         self._utt: _Utterance | None = None
         self._finals: asyncio.Queue[_Final] = asyncio.Queue()
+        # decodes of this stream queued or running; a speculative or interim decode starts only
+        # when there is none, so a final never waits behind a pile of stale guesses
+        self._jobs = 0
         self.stats = StreamStats()
 
     async def _run(self) -> None:
@@ -136,10 +140,35 @@ class WhisperSpeechStream(stt.RecognizeStream):
                 },
             )
 
-    def _decode(self, frames: list[rtc.AudioFrame]) -> asyncio.Future[str]:
+    def _decode(self, frames: list[rtc.AudioFrame], kind: str) -> asyncio.Future[str]:
+        """Queue a decode; cancelling the result drops it if it has not started yet."""
         from .stt import to_pcm16k
 
-        return asyncio.ensure_future(self._whisper.transcribe(to_pcm16k(frames), self._language))
+        loop = asyncio.get_running_loop()
+        pcm = to_pcm16k(frames)
+        t0 = time.perf_counter()
+        job = self._whisper.submit(pcm, self._language)
+        self._jobs += 1
+
+        def _done(_job: object) -> None:
+            self._jobs -= 1
+            logger.debug(
+                "whisper decode done",
+                extra={
+                    "provider": "faster-whisper",
+                    "kind": kind,
+                    "audio_s": round(pcm.size / 16000, 2),
+                    "took_s": round(time.perf_counter() - t0, 3),  # queue + decode
+                },
+            )
+
+        def _on_job_done(j: object) -> None:
+            # the count is kept on the loop's thread; a closed loop needs no count any more
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_done, j)
+
+        job.add_done_callback(_on_job_done)
+        return asyncio.wrap_future(job)
 
     def _on_vad_event(self, ev: VADEvent) -> None:
         if ev.type == VADEventType.START_OF_SPEECH:
@@ -164,14 +193,15 @@ class WhisperSpeechStream(stt.RecognizeStream):
             utt.speculative = None
             self.stats.speculative_misses += 1
         utt.last_silence = silence
+        if self._jobs:
+            return
         if utt.speculative is None and silence >= self._opts.speculative_silence_s:
             utt.speculative_samples = _samples(utt.frames)
-            utt.speculative = self._decode(list(utt.frames))
+            utt.speculative = self._decode(list(utt.frames), "speculative")
         elif (
             silence == 0.0
             and ev.speech_duration >= utt.next_interim_at
             and utt.speculative is None
-            and (utt.interim is None or utt.interim.done())
             and self._whisper.interim_gate()
         ):
             utt.next_interim_at = ev.speech_duration + self._opts.interim_interval_s
@@ -179,7 +209,7 @@ class WhisperSpeechStream(stt.RecognizeStream):
 
     async def _send_interim(self, utt: _Utterance, frames: list[rtc.AudioFrame]) -> None:
         try:
-            text = await self._decode(frames)
+            text = await self._decode(frames, "interim")
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -220,7 +250,7 @@ class WhisperSpeechStream(stt.RecognizeStream):
         else:
             if utt.speculative is not None:
                 utt.speculative.cancel()
-            text = self._decode(frames)
+            text = self._decode(frames, "final")
         self.stats.utterances += 1
         self._whisper.active += 1
         self._finals.put_nowait(
