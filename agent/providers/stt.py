@@ -113,9 +113,9 @@ class WhisperSTT(stt.STT):
         # set by the session: interim transcripts cost a decode each, and they help only to
         # give a barge-in its words, i.e. while the interviewer speaks
         self.interim_gate: Callable[[], bool] = lambda: True
-        # utterances whose final transcript is still being decoded, and when the last one was
-        # settled: lets the turn detector wait for the transcript of the segment that just
-        # ended, however slow the CPU is
+        # utterances whose final transcript is still being decoded, and when the last one
+        # turned out empty: lets the turn detector wait for the transcript of the segment that
+        # just ended, however slow the CPU is
         self.active = 0
         self.last_done = 0.0
 
@@ -272,7 +272,8 @@ class WhisperSTT(stt.STT):
         return await asyncio.wrap_future(self.submit(pcm16k, language))
 
     def settled_since(self, t: float) -> bool:
-        """No utterance awaits its transcript, and one was settled after `t` (wall clock)."""
+        """No utterance awaits its transcript, and one that ended after `t` (wall clock) turned
+        out to have no words. Utterances with words are signalled by their transcript event."""
         return self.active == 0 and self.last_done >= t
 
     def stream(

@@ -266,12 +266,17 @@ class WhisperSpeechStream(stt.RecognizeStream):
     async def _send_finals(self) -> None:
         while True:
             final = await self._finals.get()
+            text = ""
             try:
                 text = await self._final_text(final)
                 self._send_final(final, text)
             finally:
                 self._whisper.active -= 1
-                self._whisper.last_done = time.time()
+                if not text:
+                    # no transcript will reach the turn detector: tell it the utterance is
+                    # settled. A transcript is its own signal once the session has it; saying
+                    # "settled" now would let it score the turn before the words arrive
+                    self._whisper.last_done = time.time()
                 self._finals.task_done()
 
     async def _final_text(self, final: _Final) -> str:

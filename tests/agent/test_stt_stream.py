@@ -230,14 +230,25 @@ async def test_interim_words_are_cleared_when_the_utterance_has_no_transcript():
     assert last.type == stt.SpeechEventType.INTERIM_TRANSCRIPT and last.alternatives[0].text == ""
 
 
-async def test_turn_detector_hook_waits_for_the_final_of_the_ended_utterance():
+async def test_turn_detector_hook_is_settled_only_by_an_utterance_without_words():
     whisper = CountingWhisper(delay=0.2)
     asked_at = time.time()
     assert not whisper.settled_since(asked_at)
     _s, events = await run(whisper, silence(0.3), tone(1.0), silence(0.8))
     assert finals(events) == [" ".join(["word"] * 4)]
     assert whisper.active_seen == [0]  # the speculative decode ran before the VAD end
-    assert whisper.active == 0 and whisper.settled_since(asked_at)
+    # the transcript event itself tells the turn detector; "settled" before the session has
+    # read it would let the detector score the turn without its words
+    assert whisper.active == 0 and not whisper.settled_since(asked_at)
+
+    class Deaf(CountingWhisper):
+        def transcribe_sync(self, pcm16k: np.ndarray, language: str) -> str:
+            super().transcribe_sync(pcm16k, language)
+            return ""
+
+    deaf = Deaf()
+    _s, events = await run(deaf, silence(0.3), tone(1.0), silence(0.8))
+    assert finals(events) == [] and deaf.active == 0 and deaf.settled_since(asked_at)
 
 
 def test_stream_without_a_vad_is_a_clear_error():
