@@ -9,7 +9,7 @@ Figures (single thread, so "per core"; CPU time where the machine is shared and 
   frame that shows it yielded, measured from the push of the chunk holding the frame's last
   sample (includes the analysis lookahead);
 - rss_per_session_mb: resident memory per additional session on a shared renderer;
-- av_offset_ms_*: the generator driven as AvatarRunner does, through a real rtc.AVSynchronizer
+- av_offset_ms_*: the generator driven as the avatar session does, through its PairedSynchronizer
   with its AudioSource/VideoSource (no room): when each speech video frame is captured minus
   when its audio starts playing (estimated from the audio source's queue); negative = video first.
 """
@@ -29,6 +29,7 @@ from .avatars import get_composer
 from .engine import FrameComposer
 from .generator import GeneratorOptions, LipSyncVideoGenerator
 from .lipsync import get_predictor
+from .sync import PairedSynchronizer
 
 SAMPLE_RATE = 24000
 
@@ -196,9 +197,7 @@ async def _av_offset(composer: FrameComposer, pcm: np.ndarray, fps: float) -> di
     )
     audio_source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=100)
     video_source = rtc.VideoSource(composer.size, composer.size)
-    sync = rtc.AVSynchronizer(
-        audio_source=audio_source, video_source=video_source, video_fps=fps, video_queue_size_ms=100
-    )
+    sync = PairedSynchronizer(audio_source=audio_source, video_source=video_source, video_fps=fps)
     captured: list[float] = []
     capture = video_source.capture_frame
 

@@ -112,8 +112,8 @@ def iter_frames(
         for item in pushes:
             loop.run_until_complete(gen.push_audio(item))
             while gen.queued_frames:
-                video = loop.run_until_complete(anext(stream))
                 audio = loop.run_until_complete(anext(stream))
+                video = loop.run_until_complete(anext(stream))
                 assert isinstance(video, rtc.VideoFrame) and isinstance(audio, rtc.AudioFrame)
                 shape = gen._animator.last_shape
                 params = FrameParams(

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from livekit import api, rtc
@@ -81,6 +82,7 @@ class ScenarioResult:
     # from the avatar service (when its URL is given): the avatar's stops (pause,
     # clear_buffer) after the barge-in began, as it reports them (wall clock, ms to silence)
     avatar_stops: list[dict[str, float | str]] = field(default_factory=list)
+    avatar_session: dict[str, object] = field(default_factory=dict)  # its info, before the kill
     backchannel: Turn | None = None  # "yeah" over a question
     backchannel_wall: float = 0.0  # its start, wall clock (to find the turn in the transcript)
     backchannel_paused_at: float | None = None  # the interviewer's audio stopped
@@ -162,8 +164,8 @@ def _first_gap(rec: Received, t: float, gap: float) -> tuple[float, float] | Non
     return float(times[i]), float(times[i + 1])
 
 
-async def _avatar_stops(service_url: str, room: str) -> list[dict[str, float | str]]:
-    """The avatar's recent stops in this room, as the avatar service reports them."""
+async def _avatar_sessions(service_url: str, room: str) -> list[dict[str, Any]]:
+    """The avatar service's sessions in this room (its `GET /sessions`)."""
     import aiohttp
 
     try:
@@ -174,7 +176,12 @@ async def _avatar_stops(service_url: str, room: str) -> list[dict[str, float | s
             sessions = (await resp.json())["sessions"]
     except (aiohttp.ClientError, OSError, KeyError, ValueError):
         return []
-    return [x for s in sessions if s.get("room") == room for x in s.get("stops", [])]
+    return [s for s in sessions if s.get("room") == room]
+
+
+async def _avatar_stops(service_url: str, room: str) -> list[dict[str, float | str]]:
+    """The avatar's recent stops in this room, as the avatar service reports them."""
+    return [x for s in await _avatar_sessions(service_url, room) for x in s.get("stops", [])]
 
 
 def _quiet_since(rec: Received, t: float, gap: float) -> float | None:
@@ -363,6 +370,8 @@ async def _drive(
         return
     # mid-sentence: 0.4 s into the reply, while its audio is still arriving
     await _until(lambda: time.perf_counter() > reply + 0.4, 5, "kill time")
+    if service_url:
+        r.avatar_session = next(iter(await _avatar_sessions(service_url, r.room)), {})
     r.killed_at = time.perf_counter()
     os.kill(service_pid, signal.SIGKILL)
     agent = r.agent

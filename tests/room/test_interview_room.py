@@ -72,6 +72,12 @@ def scenario(stack, livekit_server, tmp_path_factory) -> ScenarioResult:
             mouth=[v.mouth for v in rec.video],
             turns=[(t.start, t.end) for t in result.turns],
         )
+    if result.avatar is not None:
+        end = result.killed_at or float("inf")
+        print(
+            f"\nA/V offset at the candidate: onsets {av_offset_s(result.avatar, 0.0, end)}, "
+            f"coarse {av_xcorr_s(result.avatar, 0.0, end)}"
+        )
     print(
         f"\nroom figures: voice-to-voice {result.voice_to_voice_s}, barge-in to silence "
         f"{result.barge_in_to_silence_s} (avatar paused after {result.barge_in_to_avatar_pause_s}; "
@@ -139,17 +145,23 @@ def test_audio_carries_the_interviewers_speech(scenario):
 
 
 def test_mouth_motion_lines_up_with_the_audio(scenario):
-    # every interviewer turn the avatar spoke (until the service was killed), as received by a
-    # Python client, which (unlike a browser) does no receive-side lip sync
+    # as published: each speech frame's video is handed to the room when its audio starts
+    # playing (avatar_worker/sync.py); the service measures it per frame
+    published = scenario.avatar_session.get("av_offset_published_ms")
+    assert published and published["frames"] > 50, published
+    assert abs(published["median"]) <= 1000.0 / FPS, f"published {published}"
+    # as a candidate receives it: every interviewer turn the avatar spoke (until the service
+    # was killed), as received by a Python client, which (unlike a browser) does no lip sync
     end = scenario.killed_at or float("inf")
     coarse, corr = av_xcorr_s(scenario.avatar, 0.0, end)
     assert corr > 0.4, f"mouth and speech activity barely related (r={corr:.2f})"
     assert abs(coarse) <= 0.2, f"mouth {coarse * 1000:+.0f} ms from the audio (coarse)"
     lag, matched = av_offset_s(scenario.avatar, 0.0, end)
     assert matched >= 5, "too few phrase onsets matched between audio and mouth"
-    # the design target is one frame (40 ms) as published; a Python receiver shows the video
-    # 40-80 ms behind the audio (its video decode path, no lip-sync buffer), so this checks two
-    # frames and the room benchmark prints the figure
+    # two frames here, not one: this receiver's audio path (Opus, jitter buffer, 40 ms reads)
+    # is slower than its video path, so audio arrives 20-50 ms after its frame on a quiet
+    # machine, and on a loaded 2-core box (CI) its onsets scatter over -110..+60 ms (room bench,
+    # 3 receivers in one process); the room benchmark prints the figures
     assert abs(lag) <= 2.0 / FPS + 0.01, f"mouth {lag * 1000:+.0f} ms from the audio"
 
 
