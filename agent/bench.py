@@ -5,6 +5,10 @@ Runs real-time rehearsals (the real AgentSession, offline providers) with answer
 end of speech -> first interviewer audio, median and p90), its breakdown from the session's
 metrics (end-of-turn wait, STT, LLM first token, TTS first audio), and how many thinking pauses
 made the interviewer cut in. Timings on a shared machine are noisy: read them as indications.
+
+`--stt` measures the offline STT alone instead: every stretch of speech of the answers (espeak,
+as the rehearsal speaks it) decoded by WhisperSTT as configured and with whisper's fixed 30 s
+encoder window, with the decode time (median, p90) and the word error rate against the script.
 """
 
 from __future__ import annotations
@@ -14,10 +18,15 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .answers import load_answers
 from .config import parse_config
@@ -53,6 +62,61 @@ def _print(lang: str, s: dict[str, Any]) -> None:
     )
 
 
+def _stt_line(lang: str, r: dict[str, Any]) -> str:
+    c, f = r["configured"], r["window_30s"]
+    before, after = r["load_average_1min"]
+    return (
+        f"offline STT, {lang} ({r['model']}, {r['utterances']} utterances): decode median "
+        f"{_ms(c['decode_median_s'])}, p90 {_ms(c['decode_p90_s'])}, word error rate "
+        f"{c['word_error_rate']:.2f}; with whisper's 30 s window: median "
+        f"{_ms(f['decode_median_s'])}, p90 {_ms(f['decode_p90_s'])}, word error rate "
+        f"{f['word_error_rate']:.2f}; load {before}/{after} on {os.cpu_count()} cores"
+    )
+
+
+def _word_errors(ref: str, hyp: str) -> tuple[int, int]:
+    """Word-level edit distance between the script and the transcript, and the script's words."""
+    r, h = (re.sub(r"[^\w\s']", " ", t.lower()).split() for t in (ref, hyp))
+    row = list(range(len(h) + 1))
+    for i in range(1, len(r) + 1):
+        prev, row[0] = row[:], i
+        for j in range(1, len(h) + 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (r[i - 1] != h[j - 1]))
+    return row[-1], len(r)
+
+
+def stt_bench(lang: str, answers_path: Path) -> dict[str, Any]:
+    """Decode time and word error rate of the offline STT on the answers' speech."""
+    from .providers import build_stt, choose_providers
+    from .providers.stt import WhisperSTT
+    from .rehearsal import _speech as speak  # the simulated candidate's voice
+
+    choice = choose_providers(lang, os.environ).stt
+    stt = build_stt(choice, lang, os.environ)
+    if not isinstance(stt, WhisperSTT):
+        raise SystemExit(f"--stt measures the offline whisper STT, but {choice.provider} is set")
+    full = WhisperSTT(replace(stt.options, min_window_s=30.0))
+    pieces = [seg for a in load_answers(answers_path) for seg in a.segments]
+    pad = np.zeros(int(0.3 * 16000), dtype=np.float32)  # the VAD's padding around speech
+    audio = [np.concatenate([pad, speak(t, lang).astype(np.float32) / 32768, pad]) for t in pieces]
+    out: dict[str, Any] = {"model": stt.model, "utterances": len(pieces)}
+    for name, whisper in (("configured", stt), ("window_30s", full)):
+        whisper.transcribe_sync(audio[0], lang)  # load and warm up
+        times, errors, words = [], 0, 0
+        for text, pcm in zip(pieces, audio, strict=True):
+            t0 = time.perf_counter()
+            hyp = whisper.transcribe_sync(pcm, lang)
+            times.append(time.perf_counter() - t0)
+            e, n = _word_errors(text, hyp)
+            errors, words = errors + e, words + n
+        out[name] = {
+            "decode_median_s": round(float(np.median(times)), 3),
+            "decode_p90_s": round(float(np.quantile(times, 0.9)), 3),
+            "word_error_rate": round(errors / max(words, 1), 3),
+        }
+    return out
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m agent bench", description=__doc__)
     p.add_argument("--lang", nargs="+", choices=["ko", "en"], default=["en", "ko"])
@@ -61,8 +125,16 @@ def main(argv: list[str]) -> int:
     )
     p.add_argument("--out", type=Path, help="keep the rehearsal outputs here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--stt", action="store_true", help="measure the offline STT alone")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.stt:
+        for lang in args.lang:
+            load_before = os.getloadavg()[0]
+            r = stt_bench(lang, args.answers or EXAMPLES / lang / "bench_answers.txt")
+            r["load_average_1min"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
+            print(json.dumps({lang: r}) if args.json else _stt_line(lang, r))
+        return 0
 
     results: dict[str, Any] = {}
     for lang in args.lang:

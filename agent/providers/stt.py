@@ -99,7 +99,7 @@ class WhisperSTT(stt.STT):
         self._opts = opts
         self._model: Any = None
         self._sync_lock = threading.Lock()
-        self._prewarm_thread: threading.Thread | None = None
+        self._prewarm: Future[None] | None = None
         # one decode at a time, in order: a final queued behind an interim waits at most one
         # short decode, and two decodes never fight over the same 2 cores
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
@@ -136,12 +136,18 @@ class WhisperSTT(stt.STT):
         self._vad = vad_model
 
     def prewarm(self) -> None:
-        """Called by the session at start: load the model in the background, ahead of use."""
-        if self._model is None and self._prewarm_thread is None:
-            self._prewarm_thread = threading.Thread(
-                target=self.load_sync, name="whisper-prewarm", daemon=True
-            )
-            self._prewarm_thread.start()
+        """Called by the session at start: load the model and run one decode in the background,
+        so the candidate's first answer does not pay for CTranslate2's first-call setup."""
+        if self._model is None and self._prewarm is None:
+            self._prewarm = self._executor.submit(self._warm_up)
+
+    def _warm_up(self) -> None:
+        t0 = time.perf_counter()
+        self.transcribe_sync(np.zeros(WHISPER_SAMPLE_RATE, dtype=np.float32), self._opts.language)
+        logger.info(
+            "whisper warmed up",
+            extra={"model": self._opts.model, "warm_up_s": round(time.perf_counter() - t0, 2)},
+        )
 
     def load_sync(self) -> Any:
         with self._sync_lock:
