@@ -39,7 +39,8 @@ BARGE_IN = {
 }  # fmt: skip
 # said over the interviewer's question: a listening signal (prompts/*/turn_taking.yaml)
 BACKCHANNEL = {"en": "Yeah.", "ko": "네."}
-GAP_S = 0.6  # a hole this long in the interviewer's speech is a pause (espeak's are shorter)
+GAP_S = 0.4  # a hole this long in the interviewer's speech, starting while the candidate
+# speaks (or just after), is a pause; espeak's own pauses are shorter or elsewhere
 ANSWERS = {
     "en": [
         "Yes, I'm ready.",
@@ -152,13 +153,25 @@ def _first_loud_after(rec: Received, t: float) -> float | None:
     return float(after[0]) if after.size else None
 
 
-def _first_gap(rec: Received, t: float, gap: float) -> tuple[float, float] | None:
+def _first_quiet(rec: Received, t: float, gap: float) -> float | None:
+    """The last loud time before the first quiet stretch of `gap` seconds or more after t
+    (ended or still going on)."""
+    times = rec.loud_times(LOUD)
+    times = times[times > t]
+    long = np.flatnonzero(np.diff(times) >= gap)
+    if long.size:
+        return float(times[int(long[0])])
+    now = rec.audio_t[-1] if rec.audio_t else 0.0
+    return float(times[-1]) if times.size and now - times[-1] >= gap else None
+
+
+def _first_gap(rec: Received, t: float, gap: float, starts_by: float) -> tuple[float, float] | None:
     """(last loud before, first loud after) the first quiet stretch of `gap` seconds or more
-    after t that has ended (the audio is loud again)."""
+    that begins between t and `starts_by` and has ended (the audio is loud again)."""
     times = rec.loud_times(LOUD)
     times = times[times >= t]
-    long = np.flatnonzero(np.diff(times) >= gap)
-    if not long.size:
+    long = [i for i in np.flatnonzero(np.diff(times) >= gap) if times[i] <= starts_by]
+    if not long:
         return None
     i = int(long[0])
     return float(times[i]), float(times[i + 1])
@@ -298,7 +311,9 @@ async def _drive(
         s, e = await probe.say(barge, silence_after_s=0.2)
         r.barge_in = Turn(s, e)
         await _until(lambda: _quiet_since(av, s, 0.8) is not None, turn_s, "silence after barge-in")
-        quiet = _quiet_since(av, s, 0.8)
+        # the first time it went quiet (a reply to the first words, said in the candidate's
+        # breath and held again at once, does not move this)
+        quiet = _first_quiet(av, s, 0.8)
         r.barge_silence_at = quiet
         r.turns.append(Turn(start, quiet or 0.0))
         if service_url:
@@ -343,7 +358,7 @@ async def _drive(
         # the first hole in the interviewer's speech after the "yeah" began, once it speaks again
         deadline = be + 8.0
         while time.perf_counter() < deadline:
-            hole = _first_gap(av, bs, GAP_S)
+            hole = _first_gap(av, bs, GAP_S, starts_by=be + 0.5)
             if hole is not None:
                 r.backchannel_paused_at, r.backchannel_resumed_at = hole
                 break
