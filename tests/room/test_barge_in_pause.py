@@ -1,5 +1,6 @@
-"""Pause and resume without a room: the avatar generator's hold/rewind, and the agent's
-voice-activity controller against a stand-in session (events as livekit-agents emits them)."""
+"""Pause and resume without a room: the avatar generator's hold/rewind, the agent's
+voice-activity controller against a stand-in session (events as livekit-agents emits them), and
+the agent's avatar output speaking the pause extension to a stand-in participant."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from livekit import rtc
 from livekit.agents import vad
 from livekit.agents.voice.avatar import AudioSegmentEnd
 
+from agent.avatar import ReplayableAvatarOutput
 from agent.barge_in import BargeInOptions, ObservedVAD, VoiceActivityPause
 from avatar_worker.avatars import get_composer
 from avatar_worker.generator import GeneratorOptions, LipSyncVideoGenerator
+from avatar_worker.protocol import RPC_PAUSE, RPC_RESUME
 from avatar_worker.room_probe import espeak
 
 RATE = 24000
@@ -245,3 +248,71 @@ async def test_uninterruptible_or_silent_interviewer_is_never_paused():
         rig = _Rig(session)
         await rig.speech(0.5)
         assert rig.calls == []
+
+
+# ---- the agent's avatar output ---------------------------------------------------------------
+
+
+class _Participant:
+    def __init__(self, unsupported: bool = False) -> None:
+        self.calls: list[str] = []
+        self._unsupported = unsupported
+
+    async def perform_rpc(self, *, destination_identity: str, method: str, payload: str) -> str:
+        await asyncio.sleep(0.01)  # in flight for a moment: order must still hold
+        self.calls.append(method)
+        if self._unsupported and method.startswith("interview."):
+            raise rtc.RpcError(rtc.RpcError.ErrorCode.UNSUPPORTED_METHOD, "no such method")
+        return "ok"
+
+
+class _Room(rtc.EventEmitter):
+    """What DataStreamAudioOutput touches of a room before it is connected."""
+
+    def __init__(self, participant: _Participant) -> None:
+        super().__init__()
+        self.local_participant = participant
+
+    def isconnected(self) -> bool:
+        return False
+
+
+def _output(pausable: bool, participant: _Participant) -> ReplayableAvatarOutput:
+    return ReplayableAvatarOutput(
+        _Room(participant),  # type: ignore[arg-type]
+        destination_identity="avatar-agent-1",
+        sample_rate=24000,
+        pausable=pausable,
+    )
+
+
+async def test_an_avatar_without_the_extension_is_not_paused():
+    participant = _Participant()
+    out = _output(False, participant)
+    assert not out.can_pause
+    out.pause()
+    await asyncio.sleep(0.05)
+    assert participant.calls == [] and not out.paused
+
+
+async def test_pause_and_resume_reach_the_avatar_in_order():
+    participant = _Participant()
+    out = _output(True, participant)
+    assert out.can_pause
+    out.pause()
+    out.pause()  # once is enough
+    out.resume()
+    out.pause()
+    await asyncio.sleep(0.1)
+    assert participant.calls == [RPC_PAUSE, RPC_RESUME, RPC_PAUSE]
+    out.clear_buffer()  # nothing playing: the avatar is told to resume rather than left held
+    await asyncio.sleep(0.05)
+    assert participant.calls[-1] == RPC_RESUME and not out.paused
+
+
+async def test_an_avatar_that_does_not_know_the_rpcs_ends_pausing():
+    participant = _Participant(unsupported=True)
+    out = _output(True, participant)
+    out.pause()
+    await asyncio.sleep(0.05)
+    assert not out.can_pause  # LiveKit's plain behaviour from now on
