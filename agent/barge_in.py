@@ -24,7 +24,11 @@ configured (0.3 s silence, 0.5 threshold) on espeak-ng speech: the VAD's speech 
 (0.16-0.58 s for a soft "Sorry, ..."), and it keeps growing through the silence hang-over, so a
 0.29 s "Yeah." reaches 0.70 s, "네." (0.35 s) 0.74 s, "Mm-hmm." (0.60 s) 0.99 s, "그렇죠." 1.15 s.
 Any threshold up to ~0.65 s therefore pauses on every backchannel the VAD hears at all, and only
-adds delay to a real barge-in; sparing "yeah" would need ~0.75 s, and "그렇죠" still pauses. So
+adds delay to a real barge-in; sparing "yeah" would need ~0.75 s, and "그렇죠" still pauses.
+Counting only voiced time (silero's `raw_accumulated_speech`, which restarts after a short
+pause) does not help either: the backchannels reach 0.38-0.48 s ("Mm-hmm." 0.67 s), while a
+barge-in reaches 0.5 s only 0.61 s ("죄송한데, 잠시만요.") to 1.06 s ("Sorry, wait a second.",
+the comma restarts it) after it begins, far past the 300 ms target. So
 the threshold is small (0.1 s: paused ~0.15 s after the candidate starts, plus transport), and
 backchannels are handled by resuming quickly, not by not pausing. The cost of a backchannel is a
 hole in the interviewer's speech: its length + 0.3 s VAD hang-over + the transcript's latency
