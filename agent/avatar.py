@@ -127,8 +127,7 @@ class ReplayableAvatarOutput(DataStreamAudioOutput):
         self._control.add_done_callback(self._tasks.discard)
 
     async def _control_rpc(self, previous: asyncio.Task[None] | None, method: str) -> None:
-        if previous is not None:
-            await asyncio.gather(previous, return_exceptions=True)
+        await _after(previous)
         try:
             await self._room.local_participant.perform_rpc(
                 destination_identity=self._destination_identity, method=method, payload=""
@@ -147,9 +146,7 @@ class ReplayableAvatarOutput(DataStreamAudioOutput):
                 )
 
     async def _clear_buffer_task(self, pushed_duration: float, captured_segments: int) -> None:
-        # after any pause/resume still on its way, so the avatar sees them in order
-        if self._control is not None:
-            await asyncio.gather(self._control, return_exceptions=True)
+        await _after(self._control)  # a pause sent before this clear arrives before it
         await super()._clear_buffer_task(pushed_duration, captured_segments)
 
     async def capture_frame(self, frame: rtc.AudioFrame) -> None:
@@ -182,6 +179,22 @@ class ReplayableAvatarOutput(DataStreamAudioOutput):
                 out.append(frame)
             at += frame.duration
         return out
+
+
+# RPC requests travel in order on the room's reliable data channel, so a control request only has
+# to be sent before the next one; its answer can be slow on a busy server and is not waited for
+# longer than this
+CONTROL_ORDER_WAIT_S = 0.3
+
+
+async def _after(previous: asyncio.Task[None] | None) -> None:
+    """Let an earlier control RPC go out first (bounded: see CONTROL_ORDER_WAIT_S)."""
+    if previous is None or previous.done():
+        return
+    try:
+        await asyncio.wait_for(asyncio.shield(previous), CONTROL_ORDER_WAIT_S)
+    except Exception:  # timed out, or failed: the task logs its own failure
+        pass
 
 
 class AvatarUnavailable(Exception):
