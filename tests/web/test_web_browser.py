@@ -8,6 +8,7 @@ of every page at desktop and phone sizes go to test-artifacts/web/.
 
 from __future__ import annotations
 
+import itertools
 import os
 import pathlib
 import subprocess
@@ -57,6 +58,47 @@ FRAME_JS = """() => {
   }
   return {mean: sum / (d.length / 4), fp: fp.join(','), w: v.videoWidth, h: v.videoHeight};
 }"""
+
+
+# records, from the moment it is installed, every change of the interviewer's captions and the
+# loudness of the room audio the page plays (all <audio> elements, WebAudio analysers every
+# 20 ms), with performance.now() times: the caption timing as the candidate sees and hears it
+CAPTION_RECORDER_JS = """() => {
+  const rec = {captions: [], audio: []};
+  window.__captionRecord = rec;
+  const seen = new Map();
+  new MutationObserver(() => {
+    for (const el of document.querySelectorAll('.caption[data-speaker=interviewer]')) {
+      const id = el.dataset.segment, text = el.querySelector('p').textContent;
+      if (seen.get(id) !== text) {
+        seen.set(id, text);
+        rec.captions.push({t: performance.now(), id, text});
+      }
+    }
+  }).observe(document.body, {subtree: true, childList: true, characterData: true});
+  const ctx = new AudioContext();
+  const analysers = new Map();
+  const buf = new Float32Array(1024);
+  setInterval(() => {
+    for (const el of document.querySelectorAll('audio')) {
+      if (el.srcObject && !analysers.has(el)) {
+        const a = ctx.createAnalyser();
+        a.fftSize = 1024;
+        ctx.createMediaStreamSource(el.srcObject).connect(a);
+        analysers.set(el, a);
+      }
+    }
+    let rms = 0;
+    for (const a of analysers.values()) {
+      a.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (const x of buf) sum += x * x;
+      rms = Math.max(rms, Math.sqrt(sum / buf.length));
+    }
+    rec.audio.push([performance.now(), rms]);
+  }, 20);
+}"""
+LOUD_RMS = 0.01  # float RMS of the played room audio that is speech (silence is ~0)
 
 
 @dataclass(frozen=True)
@@ -191,6 +233,44 @@ def _wait_until(page, predicate, timeout_s: float, what: str, stack: Stack) -> N
     pytest.fail(f"{what} did not happen within {timeout_s:.0f} s\n{stack.tail()}")
 
 
+def _caption_follows_speech(page, stack: Stack) -> dict[str, float]:
+    """The interviewer's first caption (its long greeting) against the greeting's audio as the
+    page played it: words appear while it speaks, the caption is neither dumped ahead of the
+    voice nor left behind it. Returns the figures (in seconds) for the log."""
+    rec = page.evaluate("() => window.__captionRecord")
+    changes = [c for c in rec["captions"] if c["id"] == rec["captions"][0]["id"]]
+    text = changes[-1]["text"].strip()
+    audio = [(t / 1000.0, rms) for t, rms in rec["audio"]]
+    loud = [t for t, rms in audio if rms > LOUD_RMS]
+    assert loud, "no interviewer audio was played"
+    onset = loud[0]
+    end = next((a for a, b in itertools.pairwise(loud) if b - a > 1.5), loud[-1])
+    shown = [(c["t"] / 1000.0, len(c["text"].strip())) for c in changes]
+
+    def fraction_at(t: float) -> float:
+        return max((n for at, n in shown if at <= t), default=0) / len(text)
+
+    complete_at = next(at for at, n in shown if n >= len(text))
+    partial = {n for at, n in shown if onset <= at <= end and 0 < n < len(text)}
+    figures = {
+        "speech_s": end - onset,
+        "first_word_after_onset_s": shown[0][0] - onset,
+        "shown_at_half": fraction_at(onset + (end - onset) / 2),
+        "complete_after_end_s": complete_at - end,
+        "partial_states": len(partial),
+    }
+    context = f"{figures}\n{text}\n{stack.tail()}"
+    assert end - onset > 5, f"the greeting is not a long sentence: {context}"
+    # word by word while the voice speaks, not once per segment or after the final flag
+    assert len(partial) >= 5, f"the caption did not grow with the speech: {context}"
+    # half-way through the audio about half the words show: neither dumped ahead of the voice
+    # (unsynchronized text) nor held back behind audio sent in a burst
+    assert 0.2 <= figures["shown_at_half"] <= 0.85, f"caption out of step: {context}"
+    # complete shortly after the last word was heard (not many seconds late, not way early)
+    assert -2.5 <= figures["complete_after_end_s"] <= 1.5, f"caption late or early: {context}"
+    return figures
+
+
 def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
     browser = playwright_instance.chromium.launch(
         executable_path=CHROMIUM,
@@ -226,6 +306,7 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         page.click("button[type=submit]")
         page.wait_for_url("**/interview/iv-*", timeout=20_000)
         session_id = page.url.rsplit("/", 1)[1]
+        page.evaluate(CAPTION_RECORDER_JS)
 
         # the avatar's video plays: real frames, not black, changing over time
         page.wait_for_function(f"({FRAME_JS})() !== null", timeout=60_000)
@@ -246,6 +327,9 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
             "interviewer caption",
             stack,
         )
+        # mid-greeting: its caption is live (growing with the voice), screenshot it
+        if page.locator(".caption.live").count():
+            _shot(page, "interview_caption_live")
         states = set()
         _wait_until(
             page,
@@ -263,6 +347,7 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
             page, lambda: quality.inner_text().strip() != "확인 중", 20, "connection quality", stack
         )
         assert quality.inner_text().strip() in ("매우 좋음", "좋음"), quality.inner_text()
+        print("greeting caption timing:", _caption_follows_speech(page, stack))
         _shot(page, "interview_desktop")
         page.set_viewport_size(PHONE)
         _shot(page, "interview_phone")

@@ -241,7 +241,7 @@ function Stage(props: {
 
         <section className="captions card" aria-live="polite">
           <h2>{t.captions}</h2>
-          <CaptionList captions={captions} t={t} />
+          <CaptionList captions={captions} t={t} live={!!agent && state === "speaking"} />
         </section>
       </main>
 
@@ -312,7 +312,10 @@ function useCaptions(localIdentity: string, micSid: string | undefined): Caption
   }, [streams, localIdentity, micSid]);
 }
 
-function CaptionList({ captions, t }: { captions: Caption[]; t: Strings }) {
+// While the interviewer speaks, its newest caption is still growing word by word with the
+// audio (the agent paces the words to the avatar's playback): a caret marks it as live.
+function CaptionList(props: { captions: Caption[]; t: Strings; live: boolean }) {
+  const { captions, t, live } = props;
   const list = useRef<HTMLDivElement>(null);
   useEffect(() => {
     // scroll the caption box only, never the page (phones)
@@ -320,10 +323,17 @@ function CaptionList({ captions, t }: { captions: Caption[]; t: Strings }) {
     if (el) el.scrollTop = el.scrollHeight;
   }, [captions]);
   if (!captions.length) return <p className="muted empty">{t.captionsEmpty}</p>;
+  const last = captions[captions.length - 1];
+  const liveId = live && last.speaker === "interviewer" ? last.id : "";
   return (
     <div className="caption-list" data-testid="captions" ref={list}>
       {captions.map((c) => (
-        <div key={c.id} className={`caption ${c.speaker}`} data-speaker={c.speaker}>
+        <div
+          key={c.id}
+          className={`caption ${c.speaker}${c.id === liveId ? " live" : ""}`}
+          data-speaker={c.speaker}
+          data-segment={c.id}
+        >
           <span className="who">{c.speaker === "candidate" ? t.you : t.interviewer}</span>
           <p>{c.text}</p>
         </div>
