@@ -163,8 +163,9 @@ class TranscriptAwareTurnDetector:
         self._inner = inner
         # set by the session: True while the interviewer waits for an answer to an open question
         self.expects_long_answer: Callable[[], bool] = lambda: False
-        # set by the session for a batch STT: True once a recognition that ended after the given
-        # wall time has no successor in flight, i.e. the transcript of the segment is known
+        # set by the session for the offline STT: True once no utterance awaits its transcript
+        # and one that ended after the given wall time had no words (a transcript with words
+        # arrives through on_transcript), i.e. the transcript of the segment is known
         self.stt_settled_since: Callable[[float], bool] | None = None
         self._completeness = completeness
         self._audio_weight = audio_weight
