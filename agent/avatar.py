@@ -85,11 +85,23 @@ class ReplayableAvatarOutput(DataStreamAudioOutput):
 
     Replay: the segment in flight is kept until the avatar reports it played, so a segment the
     avatar took with it (service killed mid-sentence) can be replayed on the agent's own track
-    from about where the candidate stopped hearing it."""
+    from about where the candidate stopped hearing it.
 
-    def __init__(self, *args: Any, pausable: bool = False, **kwargs: Any) -> None:
+    Pacing: audio goes out at most `lead_s` ahead of where the avatar plays. The audio stream
+    and the RPCs share the room's reliable, ordered data channel, so a whole TTS answer sent at
+    once (espeak-ng makes seconds of speech in milliseconds) put every pause or clear behind
+    hundreds of kilobytes; on a loaded dev server a pause took 7 s to arrive."""
+
+    def __init__(
+        self, *args: Any, pausable: bool = False, lead_s: float = 1.0, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self._capabilities = AudioOutputCapabilities(pause=pausable)
+        self._lead_s = lead_s
+        self._sent_s = 0.0  # audio of this segment sent so far
+        self._clock_from: float | None = None  # the avatar's play clock: start of the segment
+        self._held_s = 0.0  # paused time within the segment
+        self._paused_at: float | None = None
         self._paused = False
         self._control: asyncio.Task[None] | None = None  # the last pause/resume RPC
         self._segment: list[rtc.AudioFrame] = []
@@ -106,17 +118,25 @@ class ReplayableAvatarOutput(DataStreamAudioOutput):
             return
         if not self._paused:
             self._paused = True
+            self._paused_at = time.monotonic()
             self._send_control(RPC_PAUSE)
 
     def resume(self) -> None:
         if self._paused:
             self._paused = False
+            self._end_hold()
             self._send_control(RPC_RESUME)
+
+    def _end_hold(self) -> None:
+        if self._paused_at is not None:
+            self._held_s += time.monotonic() - self._paused_at
+            self._paused_at = None
 
     def clear_buffer(self) -> None:
         if self._paused:
             # the avatar's clear ends its pause; with nothing to clear, resume it explicitly
             self._paused = False
+            self._end_hold()
             if not (self._started and self._pending_playback_count):
                 self._send_control(RPC_RESUME)
         super().clear_buffer()
@@ -152,8 +172,22 @@ class ReplayableAvatarOutput(DataStreamAudioOutput):
     async def capture_frame(self, frame: rtc.AudioFrame) -> None:
         if not self._segment_open:
             self._segment, self._segment_open, self._segment_started_at = [], True, None
+            self._sent_s, self._clock_from, self._held_s = 0.0, None, 0.0
         self._segment.append(frame)
         await super().capture_frame(frame)
+        await self._pace(frame.duration)
+
+    async def _pace(self, duration: float) -> None:
+        """Wait while the audio sent is more than `lead_s` ahead of the avatar's playback
+        (estimated from the segment's first frame; a pause stops that clock)."""
+        now = time.monotonic()
+        if self._clock_from is None:
+            self._clock_from = now
+        self._sent_s += duration
+        held = self._held_s + (now - self._paused_at if self._paused_at is not None else 0.0)
+        ahead = self._sent_s - (now - self._clock_from - held)
+        if ahead > self._lead_s:
+            await asyncio.sleep(ahead - self._lead_s)
 
     def flush(self) -> None:
         super().flush()
