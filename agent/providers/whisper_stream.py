@@ -58,7 +58,6 @@ class _Final:
     text: asyncio.Future[str]
     speech_end_time: float
     audio_duration: float
-    speculative: bool
 
 
 @dataclass
@@ -259,7 +258,6 @@ class WhisperSpeechStream(stt.RecognizeStream):
                 text=text,
                 speech_end_time=speech_end_time,
                 audio_duration=_samples(frames) / max(frames[0].sample_rate, 1) if frames else 0.0,
-                speculative=reuse,
             )
         )
 
