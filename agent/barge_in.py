@@ -1,22 +1,40 @@
-"""Barge-in by voice activity: the interviewer holds its speech as soon as the candidate talks.
+"""Barge-in by voice activity: the interviewer holds its speech as soon as the candidate talks,
+and what the candidate said decides whether it goes on.
 
-livekit-agents 1.8 pauses the agent's speech on voice activity only once the live transcript
-has `min_words` words (`AgentActivity._interrupt_by_audio_activity`), and a final transcript of
-any length interrupts a speech it has paused. With an STT that yields words only after the
-candidate stops (offline Whisper), that means either a barge-in heard seconds late
-(`min_words` > 0) or every "네"/"yeah" cutting the interviewer off (`min_words` = 0).
+livekit-agents 1.8 decides a barge-in by counting words: it pauses (or interrupts) the agent's
+speech on voice activity only once the live transcript has `min_words` words
+(`AgentActivity._interrupt_by_audio_activity`), and drops a shorter turn said over the agent.
+Words are the wrong measure for an interview: "Yeah, yeah." and "네 네" are two words of
+listening, "Wait." and "잠깐만요" one word of interruption.
 
-This controller adds the missing first step without touching the framework's decisions. It sees
-the session's VAD events through `ObservedVAD` (the session's VAD, wrapped):
+This controller takes the decision, leaving the framework's word rule only as a backstop set
+above the longest backchannel (turn_taking.py `MAX_BACKCHANNEL_WORDS` + 1 words), so it never
+fires on one. It sees the session's VAD events through `ObservedVAD` (the session's VAD,
+wrapped) and the transcripts through `user_input_transcribed`:
 
 - candidate speech lasting `pause_after_s` (the VAD's speech duration, as the framework's own
   `min_duration` check) while the interviewer speaks an interruptible turn pauses the session's
-  audio output (the agent's own track, or the avatar through its pause extension);
-- a real barge-in then goes on as before: once the transcript has `min_words` words the
-  framework interrupts the (already silent) speech;
-- a backchannel (fewer words, or only words of prompts/*/turn_taking.yaml `backchannels`)
-  resumes the speech as soon as its transcript arrives after the candidate stopped, and speech
-  that never yields words (a cough, noise) resumes `resume_after_s` after it ended.
+  audio output at once (the agent's own track, or the avatar through its pause extension);
+- a transcript of that speech that is not a backchannel interrupts the turn through the speech's
+  public `SpeechHandle.interrupt()`: a final one, or an interim (the offline whisper stream
+  sends one every 0.8 s of speech) of two words or more whose words before the last, which may
+  be cut mid-word, can no longer become a backchannel ("Sorry, can I" interrupts before the
+  candidate stops; "아 네 맞아" and "I se" wait for their final). The framework then ends the
+  turn as for its own barge-in: the spoken part goes to the chat with `interrupted=True` (the
+  transcript store records it, session.py `_on_item`), and the candidate's turn is committed
+  and answered;
+- a backchannel (only phrases of prompts/*/turn_taking.yaml `backchannels`, at most
+  `MAX_BACKCHANNEL_WORDS` words) or an empty transcript resumes the speech as soon as it arrives
+  after the candidate stopped; speech that never yields a transcript (a cough, noise) resumes
+  `resume_after_s` after it ended. The framework drops the backchannel's turn itself (too few
+  words over a speech that was not interrupted), and agent/flow.py ignores one that still ends.
+
+When the interviewer cannot be paused (an output without pause, an avatar service without the
+pause extension), the same transcripts still interrupt it, only later: it keeps talking until
+the first interim with two settled words (~1-1.6 s into the barge-in with the offline STT) or
+the final of a short "Wait." (its length + 0.3 s VAD hang-over + transcription), and a
+backchannel goes unnoticed. The framework's rule interrupts directly at `min_words` words, also
+without this controller.
 
 Choosing `pause_after_s` (turn_taking.py `min_interruption_duration`), measured with silero as
 configured (0.3 s silence, 0.5 threshold) on espeak-ng speech: the VAD's speech duration passes
@@ -42,11 +60,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from livekit.agents import AgentSession, vad
-from livekit.agents.tokenize.basic import split_words
 from livekit.agents.voice import SpeechHandle
+
+from .turn_taking import transcript_words
 
 logger = logging.getLogger("interview.barge_in")
 
@@ -55,7 +74,6 @@ logger = logging.getLogger("interview.barge_in")
 class BargeInOptions:
     pause_after_s: float = 0.2  # candidate speech (from VAD onset) that holds the interviewer
     resume_after_s: float = 1.0  # silence with no interrupting transcript that lets it go on
-    min_words: int = 2  # words that make it an interruption (the framework's own threshold)
 
     @classmethod
     def from_session(cls, session: AgentSession) -> BargeInOptions:
@@ -65,7 +83,6 @@ class BargeInOptions:
         return cls(
             pause_after_s=float(o.get("min_duration", cls.pause_after_s)),
             resume_after_s=float(timeout) if timeout is not None else cls.resume_after_s,
-            min_words=int(o.get("min_words", cls.min_words)),
         )
 
 
@@ -119,8 +136,15 @@ class _ObservedStream:
         return ev
 
 
+class BackchannelCheck(Protocol):
+    """turn_taking.py `TranscriptCompleteness.is_backchannel`: is the text only listening (or,
+    `partial`, an interim that may still turn out so)?"""
+
+    def __call__(self, text: str, *, partial: bool = False) -> bool: ...
+
+
 class VoiceActivityPause:
-    """Pauses the session's audio on candidate speech; resumes it after a backchannel."""
+    """Pauses the session's audio on candidate speech; what was said resumes or interrupts it."""
 
     def __init__(
         self,
@@ -128,19 +152,22 @@ class VoiceActivityPause:
         observed: ObservedVAD,
         options: BargeInOptions | None = None,
         *,
-        is_backchannel: Callable[[str], bool] = lambda _text: False,
+        is_backchannel: BackchannelCheck = lambda _text, partial=False: False,
         log_extra: dict[str, object] | None = None,
     ) -> None:
         self._session = session
         self.options = options or BargeInOptions.from_session(session)
         self._is_backchannel = is_backchannel
         self._log = dict(log_extra or {})
-        self._held: SpeechHandle | None = None  # the speech this controller paused
+        # the interviewer's speech the candidate talks over, and whether this controller paused it
+        self._heard_over: SpeechHandle | None = None
+        self._paused = False
         self._held_at = 0.0
         self._resume_timer: asyncio.TimerHandle | None = None
         self._user_speaking = False
         self.pauses = 0
         self.resumes = 0
+        self.interrupts = 0
         observed.listen(self._on_vad)
         session.on("agent_state_changed", self._on_agent_state)
         session.on("user_input_transcribed", self._on_transcript)
@@ -148,7 +175,7 @@ class VoiceActivityPause:
 
     @property
     def holding(self) -> bool:
-        return self._held is not None
+        return self._heard_over is not None and self._paused
 
     # ---- events --------------------------------------------------------------------------
     def _on_vad(self, ev: vad.VADEvent) -> None:
@@ -157,41 +184,48 @@ class VoiceActivityPause:
             self._cancel_resume()
         elif ev.type == vad.VADEventType.END_OF_SPEECH:
             self._user_speaking = False
-            if self._held is not None:
+            if self._heard_over is not None:
                 self._arm_resume(self.options.resume_after_s, "no words")
         elif (
-            ev.speaking and self._held is None and ev.speech_duration >= self.options.pause_after_s
+            ev.speaking
+            and self._heard_over is None
+            and ev.speech_duration >= self.options.pause_after_s
         ):
             self._user_speaking = True
-            self._pause()
+            self._hold()
 
     def _on_transcript(self, ev: Any) -> None:
-        if not ev.is_final or self._held is None or self._user_speaking:
+        speech = self._heard_over
+        if speech is None or not self._still_playing(speech):
             return
         text = ev.transcript or ""
-        words = len(split_words(text, split_character=True))
-        if words < self.options.min_words or self._is_backchannel(text):
-            self._arm_resume(0.0, "backchannel")
-        # otherwise the framework interrupts the held speech on this transcript
+        if ev.is_final:
+            if transcript_words(text) and not self._is_backchannel(text):
+                self._interrupt(speech, text, "final transcript")
+            elif not self._user_speaking:
+                # a later segment, still being spoken, decides with its own transcript
+                self._arm_resume(0.0, "backchannel" if text.strip() else "no words")
+            return
+        # an interim's last word may be cut mid-word ("맞아" of "맞아요"): it decides only
+        # once the words before it can no longer become a backchannel
+        if len(transcript_words(text)) >= 2 and not self._is_backchannel(text, partial=True):
+            self._interrupt(speech, text, "interim transcript")
 
     def _on_agent_state(self, ev: Any) -> None:
-        if ev.new_state != "speaking" and self._held is not None:
-            # the held speech ended (interrupted, or the framework took over its pause)
+        if ev.new_state != "speaking" and self._heard_over is not None:
+            # the speech ended (interrupted, or the framework took over its pause)
             self._release()
 
     # ---- actions -------------------------------------------------------------------------
-    def _pausable(self) -> SpeechHandle | None:
-        """The speech to hold, if the interviewer is speaking one that may be interrupted."""
+    def _interruptible(self) -> SpeechHandle | None:
+        """The speech the interviewer is speaking, if the candidate may interrupt it."""
         s = self._session
         speech = s.current_speech
-        audio = s.output.audio
         if (
             s.agent_state != "speaking"
             or speech is None
             or speech.interrupted
             or not speech.allow_interruptions
-            or audio is None
-            or not audio.can_pause
             or not s.options.interruption.get("enabled", True)
             # the framework ignores candidate audio while echo cancellation warms up (its first
             # 3 s of speech), and so does this
@@ -203,16 +237,48 @@ class VoiceActivityPause:
             return None
         return speech
 
-    def _pause(self) -> None:
-        speech = self._pausable()
+    def _still_playing(self, speech: SpeechHandle) -> bool:
+        return (
+            self._session.current_speech is speech and not speech.interrupted and not speech.done()
+        )
+
+    def _hold(self) -> None:
+        speech = self._interruptible()
         if speech is None:
             return
+        self._heard_over, self._held_at = speech, time.perf_counter()
         audio = self._session.output.audio
-        assert audio is not None
+        if audio is None or not audio.can_pause:
+            return  # heard, not paused: its transcript still decides (module docstring)
         audio.pause()
-        self._held, self._held_at = speech, time.perf_counter()
+        self._paused = True
         self.pauses += 1
         logger.info("candidate speaking: interviewer paused", extra=self._log)
+
+    def _interrupt(self, speech: SpeechHandle, text: str, reason: str) -> None:
+        try:
+            speech.interrupt(source="audio_activity")
+        except RuntimeError:  # it stopped allowing interruptions meanwhile: it goes on
+            self._arm_resume(0.0, "uninterruptible")
+            return
+        self.interrupts += 1
+        if self._paused:
+            # as the framework after its own pause: the output plays again once the interrupted
+            # speech is done (its audio cleared), never before
+            audio = self._session.output.audio
+            if audio is not None:
+                speech.add_done_callback(lambda _s: audio.resume())
+        logger.info(
+            "candidate barged in: interviewer interrupted",
+            extra={
+                **self._log,
+                "reason": reason,
+                "words": len(transcript_words(text)),
+                "paused": self._paused,
+                "held_s": round(time.perf_counter() - self._held_at, 2),
+            },
+        )
+        self._release()
 
     def _arm_resume(self, delay: float, reason: str) -> None:
         self._cancel_resume()
@@ -221,10 +287,10 @@ class VoiceActivityPause:
 
     def _resume(self, reason: str) -> None:
         self._resume_timer = None
-        held = self._held
-        if held is None or self._user_speaking:
+        speech = self._heard_over
+        if speech is None or self._user_speaking:
             return
-        if self._session.current_speech is held and not held.interrupted and not held.done():
+        if self._paused and self._still_playing(speech):
             audio = self._session.output.audio
             if audio is not None:
                 audio.resume()
@@ -237,10 +303,11 @@ class VoiceActivityPause:
                     "held_s": round(time.perf_counter() - self._held_at, 2),
                 },
             )
-        self._held = None
+        self._release()
 
     def _release(self) -> None:
-        self._held = None
+        self._heard_over = None
+        self._paused = False
         self._cancel_resume()
 
     def _cancel_resume(self) -> None:

@@ -7,10 +7,12 @@
   Likely over: reply after `min_delay`. Unlikely (a thinking pause): wait up to `max_delay`,
   longer than a 1.5-3 s pause, so the interviewer does not jump in.
 - While the interviewer speaks, `min_interruption_duration` of candidate speech pauses its
-  audio (agent/barge_in.py; the agent's own track or the avatar, both can pause); a backchannel
-  ("네", "음", "yeah": fewer than `min_words` words, or only listed backchannels) resumes it as
-  soon as its transcript arrives, wordless sound after `false_interruption_timeout`, while a
-  real barge-in (`min_words` words) interrupts the turn.
+  audio (agent/barge_in.py; the agent's own track or the avatar, both can pause). What was said
+  decides: a backchannel (only listed listening signals, at most `MAX_BACKCHANNEL_WORDS` words:
+  "네 네", "I see", "yeah, yeah") resumes it as soon as its transcript arrives, wordless sound
+  after `false_interruption_timeout`, anything else ("Wait.", "잠깐만요") interrupts the turn.
+  The framework's own word rule (`min_interruption_words`) stays above the longest backchannel,
+  as a backstop that never fires on one.
 """
 
 from __future__ import annotations
@@ -23,7 +25,17 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from livekit.agents import APIConnectOptions, TurnHandlingOptions, vad
+from livekit.agents.tokenize.basic import split_words
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
+
+# the longest utterance that can be only listening ("yeah, yeah, yeah", "아 네 맞아요"); longer
+# ones say something, whatever their words
+MAX_BACKCHANNEL_WORDS = 3
+
+
+def transcript_words(text: str) -> list[str]:
+    """Lower-case words as livekit-agents counts them for interruptions (`min_words`)."""
+    return [w.lower() for w, _start, _end in split_words(text, split_character=True)]
 
 
 @dataclass(frozen=True)
@@ -36,7 +48,10 @@ class TurnTakingOptions:
     # anything that starts the VAD runs on through its 0.3 s silence hang-over, so values up to
     # ~0.6 s only add delay without sparing a single "네" (figures in agent/barge_in.py)
     min_interruption_duration: float = 0.1
-    min_interruption_words: int = 2
+    # the framework interrupts by itself only on this many words: one more than the longest
+    # backchannel, so it never cuts the interviewer off for "네 네" or "I see"; shorter barge-ins
+    # ("Wait.") are interrupted by agent/barge_in.py, which reads what was said
+    min_interruption_words: int = MAX_BACKCHANNEL_WORDS + 1
     false_interruption_timeout: float = 1.0
     unlikely_threshold: float | None = None  # None: the model's calibrated per-language value
 
@@ -113,15 +128,37 @@ class TranscriptCompleteness:
         self._complete = tuple(data.get("complete_endings") or ())
         self._incomplete = tuple(data.get("incomplete_endings") or ())
         self._incomplete_words = {w.lower() for w in data.get("incomplete_words") or ()}
-        self._backchannels = {b.lower() for b in data.get("backchannels") or ()}
+        # phrases as word tuples ("i see" -> ("i", "see")), spelled as transcripts are split
+        self._backchannels = {
+            words for b in data.get("backchannels") or () if (words := tuple(transcript_words(b)))
+        }
         self._min_words = int(data.get("min_open_answer_words") or 0)
         self._min_chars = int(data.get("min_open_answer_chars") or 0)
 
-    def is_backchannel(self, text: str) -> bool:
-        """Only listening signals ("네", "yeah, yeah"), nothing that answers or interrupts."""
-        words = [w.strip(".,!?~… ").lower() for w in text.split()]
-        words = [w for w in words if w]
-        return bool(words) and len(words) <= 3 and all(w in self._backchannels for w in words)
+    def is_backchannel(self, text: str, *, partial: bool = False) -> bool:
+        """Only listening signals ("네", "yeah, yeah", "I see"), nothing that answers or
+        interrupts: the words are listed backchannel phrases, one after another.
+
+        `partial`: the text is an interim transcript of speech still going on, its last word
+        maybe cut off ("맞아" of "맞아요"); True if it may still turn out a backchannel, i.e.
+        the words before the last are listed phrases and maybe the beginning of one ("I")."""
+        words = tuple(transcript_words(text))
+        if partial:
+            settled = words[:-1]
+            return len(settled) < MAX_BACKCHANNEL_WORDS and self._only_backchannels(
+                settled, open_end=True
+            )
+        return 0 < len(words) <= MAX_BACKCHANNEL_WORDS and self._only_backchannels(words)
+
+    def _only_backchannels(self, words: tuple[str, ...], *, open_end: bool = False) -> bool:
+        if not words:
+            return True
+        for p in self._backchannels:
+            if words[: len(p)] == p and self._only_backchannels(words[len(p) :], open_end=open_end):
+                return True
+            if open_end and len(words) < len(p) and p[: len(words)] == words:
+                return True  # the beginning of a phrase ("i" of "i see")
+        return False
 
     def too_short_for_open_question(self, text: str) -> bool:
         if self._min_words and len(text.split()) < self._min_words:

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from agent.turn_taking import TranscriptAwareTurnDetector, TranscriptCompleteness
+from agent.prompts import load_yaml
+from agent.turn_taking import (
+    MAX_BACKCHANNEL_WORDS,
+    TranscriptAwareTurnDetector,
+    TranscriptCompleteness,
+    TurnTakingOptions,
+    transcript_words,
+    turn_handling,
+)
 
 
 @pytest.mark.parametrize(
@@ -46,6 +54,41 @@ def test_backchannels_are_recognised():
     assert en.is_backchannel("Yeah.") and en.is_backchannel("uh-huh") and en.is_backchannel("Okay")
     assert not en.is_backchannel("Sorry, can I stop you there?")
     assert not ko.is_backchannel("잠깐만요, 질문이 있습니다")
+    # phrases and repetitions of up to three words: listening, not interrupting
+    assert en.is_backchannel("Yeah, yeah.") and en.is_backchannel("I see.")
+    assert en.is_backchannel("Oh, I see.") and ko.is_backchannel("네 네")
+    assert ko.is_backchannel("아 네 맞아요") and ko.is_backchannel("아하, 그렇군요.")
+    assert not en.is_backchannel("Wait.") and not ko.is_backchannel("잠깐만요")
+    assert not en.is_backchannel("I") and not en.is_backchannel("see")  # half a phrase
+    assert not en.is_backchannel("Yeah, yeah, yeah, yeah.")  # longer than any backchannel
+    assert not en.is_backchannel("")
+
+
+def test_an_interim_may_become_a_backchannel_until_its_settled_words_say_more():
+    ko, en = TranscriptCompleteness("ko"), TranscriptCompleteness("en")
+    # the last word of an interim may be cut off: only the words before it count
+    assert ko.is_backchannel("아 네 맞아", partial=True)
+    assert en.is_backchannel("I se", partial=True) and en.is_backchannel("Yeah, yea", partial=True)
+    assert not en.is_backchannel("Sorry, can I", partial=True)
+    assert not en.is_backchannel("Wait, I", partial=True)
+    assert not ko.is_backchannel("잠깐만요 제가", partial=True)
+    assert not en.is_backchannel("Yeah, yeah, yeah, so", partial=True)
+
+
+def test_the_frameworks_word_rule_stays_above_every_backchannel():
+    """livekit-agents interrupts by itself at `min_words` words (agent_activity.py); it must
+    never fire on a backchannel, which agent/barge_in.py resumes instead."""
+    handling = turn_handling(TurnTakingOptions(), detector=None)
+    min_words = handling["interruption"]["min_words"]
+    assert min_words == MAX_BACKCHANNEL_WORDS + 1
+    for language in ("en", "ko"):
+        tc = TranscriptCompleteness(language)
+        longest = "yeah, yeah, yeah" if language == "en" else "아 네 맞아요"
+        assert tc.is_backchannel(longest)
+        assert len(transcript_words(longest)) < min_words
+        # every listed phrase, as spelled in the list ("uh-huh", "i see"), is recognised
+        for phrase in load_yaml(f"{language}/turn_taking.yaml")["backchannels"]:
+            assert tc.is_backchannel(phrase), phrase
 
 
 @dataclass

@@ -9,12 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from livekit import rtc
 from livekit.agents import vad
 from livekit.agents.voice.avatar import AudioSegmentEnd
 
 from agent.avatar import ReplayableAvatarOutput
 from agent.barge_in import BargeInOptions, ObservedVAD, VoiceActivityPause
+from agent.turn_taking import TranscriptCompleteness, transcript_words
 from avatar_worker.avatars import get_composer
 from avatar_worker.generator import GeneratorOptions, LipSyncVideoGenerator
 from avatar_worker.protocol import RPC_PAUSE, RPC_RESUME
@@ -96,9 +98,8 @@ async def test_clear_buffer_ends_a_pause_and_drops_what_was_held(tmp_path):
 
 
 class _Output:
-    can_pause = True
-
-    def __init__(self) -> None:
+    def __init__(self, can_pause: bool = True) -> None:
+        self.can_pause = can_pause
         self.calls: list[str] = []
 
     def pause(self) -> None:
@@ -110,11 +111,34 @@ class _Output:
 
 @dataclass
 class _Speech:
-    interrupted: bool = False
+    """A SpeechHandle as the controller uses it: interrupting it ends it (the framework clears
+    its audio) once `finish()` says the speech task is over."""
+
     allow_interruptions: bool = True
+    interrupted_by: str | None = None
+    finished: bool = False
+    on_done: list = field(default_factory=list)
+
+    @property
+    def interrupted(self) -> bool:
+        return self.interrupted_by is not None
 
     def done(self) -> bool:
-        return self.interrupted
+        return self.finished
+
+    def interrupt(self, *, source: str = "programmatic") -> _Speech:
+        if not self.allow_interruptions:
+            raise RuntimeError("This generation handle does not allow interruptions")
+        self.interrupted_by = self.interrupted_by or source
+        return self
+
+    def add_done_callback(self, callback) -> None:
+        self.on_done.append(callback)
+
+    def finish(self) -> None:
+        self.finished = True
+        for callback in self.on_done:
+            callback(self)
 
 
 @dataclass
@@ -126,7 +150,7 @@ class _Session(rtc.EventEmitter):
     output: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(audio=_Output()))
     options: SimpleNamespace = field(
         default_factory=lambda: SimpleNamespace(
-            interruption={"min_duration": 0.2, "false_interruption_timeout": 0.2, "min_words": 2}
+            interruption={"min_duration": 0.2, "false_interruption_timeout": 0.2, "min_words": 4}
         )
     )
 
@@ -135,6 +159,9 @@ class _Session(rtc.EventEmitter):
 
     def final(self, text: str) -> None:
         self.emit("user_input_transcribed", SimpleNamespace(is_final=True, transcript=text))
+
+    def interim(self, text: str) -> None:
+        self.emit("user_input_transcribed", SimpleNamespace(is_final=False, transcript=text))
 
 
 class _VAD(vad.VAD):
@@ -170,30 +197,42 @@ def _ev(kind: vad.VADEventType, speech_s: float = 0.0) -> vad.VADEvent:
     )
 
 
+_EN, _KO = TranscriptCompleteness("en"), TranscriptCompleteness("ko")
+
+
 class _Rig:
     """A session, its observed VAD and the controller, fed VAD events as the session reads
-    them (through the observed stream)."""
+    them (through the observed stream); backchannels are the shipped en and ko lists."""
 
     def __init__(self, session: _Session | None = None) -> None:
         self.session = session or _Session()
         self.inner = _VAD()
         observed = ObservedVAD(self.inner)
-        backchannels = {"yeah", "uh-huh", "네"}
         self.controller = VoiceActivityPause(
             self.session,  # type: ignore[arg-type]
             observed,
-            is_backchannel=lambda t: t.strip(".,!? ").lower() in backchannels,
+            is_backchannel=lambda t, partial=False: (
+                _EN.is_backchannel(t, partial=partial) or _KO.is_backchannel(t, partial=partial)
+            ),
         )
         self.stream = observed.stream()
+        self._t = 0.0
 
     async def speech(self, seconds: float) -> None:
         """Candidate speech of that length, then its end (VAD events every 32 ms)."""
+        await self.speaking(seconds)
+        await self.stops()
+
+    async def speaking(self, seconds: float) -> None:
+        """Candidate speech that has lasted that long and goes on."""
         await self._feed(_ev(vad.VADEventType.START_OF_SPEECH, 0.05))
-        t = 0.05
-        while t < seconds:
-            t += 0.032
-            await self._feed(_ev(vad.VADEventType.INFERENCE_DONE, t))
-        await self._feed(_ev(vad.VADEventType.END_OF_SPEECH, t))
+        self._t = 0.05
+        while self._t < seconds:
+            self._t += 0.032
+            await self._feed(_ev(vad.VADEventType.INFERENCE_DONE, self._t))
+
+    async def stops(self) -> None:
+        await self._feed(_ev(vad.VADEventType.END_OF_SPEECH, self._t))
 
     async def _feed(self, ev: vad.VADEvent) -> None:
         self.inner.events.put_nowait(ev)
@@ -203,10 +242,15 @@ class _Rig:
     def calls(self) -> list[str]:
         return self.session.output.audio.calls
 
+    @property
+    def speech_handle(self) -> _Speech:
+        assert self.session.current_speech is not None
+        return self.session.current_speech
+
 
 async def test_candidate_speech_pauses_the_interviewer_and_a_backchannel_resumes_it():
     rig = _Rig()
-    assert rig.controller.options == BargeInOptions(0.2, 0.2, 2)
+    assert rig.controller.options == BargeInOptions(0.2, 0.2)
     await rig.speech(0.35)
     assert rig.calls == ["pause"]
     rig.session.final("Uh-huh.")  # the transcript, not the 0.2 s timeout, lets it go on
@@ -215,29 +259,85 @@ async def test_candidate_speech_pauses_the_interviewer_and_a_backchannel_resumes
     assert rig.controller.pauses == 1 and rig.controller.resumes == 1
 
 
-async def test_speech_shorter_than_min_duration_does_not_pause():
+@pytest.mark.parametrize(
+    "words", ["Yeah, yeah.", "I see.", "Oh, I see.", "네 네", "아 네 맞아요", "Mm-hmm.", ""]
+)
+async def test_backchannels_of_several_words_and_empty_transcripts_resume_at_once(words):
     rig = _Rig()
-    await rig.speech(0.15)
-    await asyncio.sleep(0.05)
-    assert rig.calls == []
+    await rig.speaking(0.6)
+    rig.session.interim(words)  # whisper's interim while it is said: not yet a decision
+    await rig.stops()
+    rig.session.final(words)
+    await asyncio.sleep(0.01)
+    assert rig.calls == ["pause", "resume"]
+    assert not rig.speech_handle.interrupted and rig.controller.interrupts == 0
+    # the framework's own word rule never fires on a backchannel either
+    assert len(transcript_words(words)) < rig.session.options.interruption["min_words"]
 
 
-async def test_wordless_sound_resumes_after_the_timeout_and_a_barge_in_is_left_to_interrupt():
+@pytest.mark.parametrize("words", ["Wait.", "잠깐만요", "Sorry, 잠깐만요", "Hold on."])
+async def test_a_short_barge_in_interrupts_the_held_interviewer(words):
     rig = _Rig()
-    await rig.speech(0.3)
+    await rig.speech(0.5)
+    rig.session.final(words)
+    speech = rig.speech_handle
+    assert speech.interrupted_by == "audio_activity"
+    assert rig.controller.interrupts == 1 and rig.controller.resumes == 0
+    await asyncio.sleep(0.3)  # past the no-words timeout: nothing else happens
+    assert rig.calls == ["pause"], "the output played again before the speech was cleared"
+    speech.finish()  # the framework cleared the interrupted speech's audio
+    assert rig.calls == ["pause", "resume"]
+
+
+async def test_an_interim_with_settled_words_interrupts_before_the_candidate_stops():
+    rig = _Rig()
+    await rig.speaking(0.9)
+    rig.session.interim("Sorry")  # one word, maybe cut off: wait
+    rig.session.interim("아 네 맞아")  # listening so far, the last word unfinished: wait
+    assert not rig.speech_handle.interrupted
+    rig.session.interim("Sorry, can I")
+    assert rig.speech_handle.interrupted_by == "audio_activity"
+    assert rig.calls == ["pause"]
+
+
+async def test_a_cough_resumes_after_the_timeout_and_a_later_backchannel_segment_waits():
+    rig = _Rig()
+    await rig.speech(0.3)  # a cough: the STT finds no words, no transcript comes
     await asyncio.sleep(0.1)
     assert rig.calls == ["pause"]  # still holding within the timeout
     await asyncio.sleep(0.15)
     assert rig.calls == ["pause", "resume"]
+    assert not rig.speech_handle.interrupted
 
-    # a real barge-in: the transcript has enough words, the framework interrupts the speech
-    await rig.speech(1.0)
-    rig.session.final("Sorry, wait a second.")
-    rig.session.current_speech.interrupted = True
-    rig.session.agent_state = "listening"
-    rig.session.emit("agent_state_changed", SimpleNamespace(new_state="listening"))
-    await asyncio.sleep(0.3)
+    # "네." then more speech: the first segment's transcript arrives while the candidate still
+    # talks, so the decision waits for what follows
+    await rig.speech(0.4)
+    await rig.speaking(0.4)
+    rig.session.final("네.")
+    await asyncio.sleep(0.01)
     assert rig.calls == ["pause", "resume", "pause"]
+    rig.session.final("질문이 하나 있습니다")
+    assert rig.speech_handle.interrupted
+
+
+async def test_an_interviewer_that_cannot_pause_is_still_interrupted_by_what_was_said():
+    rig = _Rig(_Session(output=SimpleNamespace(audio=_Output(can_pause=False))))
+    await rig.speech(0.5)
+    rig.session.final("Yeah, yeah.")
+    assert not rig.speech_handle.interrupted
+    await rig.speech(0.5)
+    rig.session.final("Wait.")
+    assert rig.speech_handle.interrupted_by == "audio_activity"
+    rig.speech_handle.finish()
+    assert rig.calls == []  # never paused, so never resumed either
+
+
+async def test_speech_shorter_than_min_duration_does_not_pause():
+    rig = _Rig()
+    await rig.speech(0.15)
+    rig.session.final("Wait.")  # nothing was heard over the interviewer: not ours to decide
+    await asyncio.sleep(0.05)
+    assert rig.calls == [] and not rig.speech_handle.interrupted
 
 
 async def test_uninterruptible_or_silent_interviewer_is_never_paused():
@@ -247,7 +347,8 @@ async def test_uninterruptible_or_silent_interviewer_is_never_paused():
     ):
         rig = _Rig(session)
         await rig.speech(0.5)
-        assert rig.calls == []
+        rig.session.final("Wait.")
+        assert rig.calls == [] and not rig.speech_handle.interrupted
 
 
 # ---- the agent's avatar output ---------------------------------------------------------------
