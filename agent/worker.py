@@ -130,6 +130,11 @@ async def entrypoint(ctx: JobContext) -> None:
         is_backchannel=interview.state.is_backchannel,
         log_extra={"room": ctx.room.name},
     )
+    # captions follow the voice: the avatar output takes audio no faster than it plays, so the
+    # transcript synchronizer cannot learn the speaking rate from a whole answer's audio up
+    # front; the TTS's aligned transcript gives it each sentence's audio start time instead
+    # (measured with tests/web/caption_timing.py)
+    interview.session.options.use_tts_aligned_transcript = True
     await interview.session.start(interview.first_agent(), room=ctx.room)
     stage_task = asyncio.create_task(_publish_stage())
     interview.session.on("close", lambda _ev: stage_task.cancel())

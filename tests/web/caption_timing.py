@@ -284,6 +284,13 @@ def main(argv: list[str] | None = None) -> int:
                 result = asyncio.run(
                     measure_greeting(opts.url, opts.api_key, opts.api_secret, language)
                 )
+                if not 0.85 <= float(result["stretch"]) <= 1.15:  # type: ignore[arg-type]
+                    print(
+                        f"warning: {language}: the received speech lasted {result['stretch']} x "
+                        "its synthesized length (the audio stalled: a busy machine?); these "
+                        "figures are not about the captions",
+                        file=sys.stderr,
+                    )
                 raw = result.pop("raw")
                 if args.raw:
                     args.raw.with_suffix(f".{language}.json").write_text(json.dumps(raw))
