@@ -7,14 +7,18 @@ metrics (end-of-turn wait, STT, LLM first token, TTS first audio), and how many 
 made the interviewer cut in. Timings on a shared machine are noisy: read them as indications.
 
 `--stt` measures the offline STT alone instead: every stretch of speech of the answers (espeak,
-as the rehearsal speaks it) decoded by WhisperSTT as configured and with whisper's fixed 30 s
-encoder window, with the decode time (median, p90) and the word error rate against the script.
+as the rehearsal speaks it) decoded by WhisperSTT with each of the given shortest encoder windows
+and thread counts (`--model`, `--window`, `--threads`; default the configured model, its window
+and whisper's fixed 30 s), printing per setting the decode time (median, p90), the error rate
+against the script (words for English, characters for Korean), and signs of a looping decode:
+output length against the script, repeated word bigrams, decodes stopped by the token cap.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -22,7 +26,6 @@ import re
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +33,7 @@ import numpy as np
 
 from .answers import load_answers
 from .config import parse_config
+from .providers.models import WHISPER_MODELS
 from .rehearsal import RehearsalResult, run_rehearsal
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -62,59 +66,155 @@ def _print(lang: str, s: dict[str, Any]) -> None:
     )
 
 
-def _stt_line(lang: str, r: dict[str, Any]) -> str:
-    c, f = r["configured"], r["window_30s"]
+def _stt_lines(lang: str, r: dict[str, Any]) -> list[str]:
     before, after = r["load_average_1min"]
-    return (
-        f"offline STT, {lang} ({r['model']}, {r['utterances']} utterances): decode median "
-        f"{_ms(c['decode_median_s'])}, p90 {_ms(c['decode_p90_s'])}, word error rate "
-        f"{c['word_error_rate']:.2f}; with whisper's 30 s window: median "
-        f"{_ms(f['decode_median_s'])}, p90 {_ms(f['decode_p90_s'])}, word error rate "
-        f"{f['word_error_rate']:.2f}; load {before}/{after} on {os.cpu_count()} cores"
-    )
+    unit = "character" if r["error_unit"] == "char" else "word"
+    lines = [
+        f"offline STT, {lang} ({r['model']}, language={r['language']}, {r['utterances']} "
+        f"utterances, {r['audio_s']} s of speech; load {before}/{after} on {os.cpu_count()} cores)"
+    ]
+    for c in r["configs"]:
+        lines.append(
+            f"  window >= {c['min_window_s']:g} s, {c['cpu_threads']} thread(s): decode median "
+            f"{_ms(c['decode_median_s'])}, p90 {_ms(c['decode_p90_s'])}; {unit} error rate "
+            f"{c['error_rate']:.3f}; output/script length {c['length_ratio']:.2f}; repeated "
+            f"word bigrams {c['repeated_bigrams']}; at the token cap {c['at_token_cap']}"
+        )
+    return lines
 
 
-def _word_errors(ref: str, hyp: str) -> tuple[int, int]:
-    """Word-level edit distance between the script and the transcript, and the script's words."""
-    r, h = (re.sub(r"[^\w\s']", " ", t.lower()).split() for t in (ref, hyp))
-    row = list(range(len(h) + 1))
-    for i in range(1, len(r) + 1):
+def _tokens(text: str, unit: str) -> list[str]:
+    words = re.sub(r"[^\w\s']", " ", text.lower()).split()
+    return [ch for w in words for ch in w] if unit == "char" else words
+
+
+def _edit_errors(ref: list[str], hyp: list[str]) -> int:
+    """Levenshtein distance between two token lists."""
+    row = list(range(len(hyp) + 1))
+    for i in range(1, len(ref) + 1):
         prev, row[0] = row[:], i
-        for j in range(1, len(h) + 1):
-            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (r[i - 1] != h[j - 1]))
-    return row[-1], len(r)
+        for j in range(1, len(hyp) + 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ref[i - 1] != hyp[j - 1]))
+    return row[-1]
 
 
-def stt_bench(lang: str, answers_path: Path) -> dict[str, Any]:
-    """Decode time and word error rate of the offline STT on the answers' speech."""
-    from .providers import build_stt, choose_providers
-    from .providers.stt import WhisperSTT
+def _repeated_bigrams(text: str) -> int:
+    """Word bigrams that occur again in the same transcript: a decode looping on a phrase."""
+    words = _tokens(text, "word")
+    pairs = list(itertools.pairwise(words))
+    return len(pairs) - len(set(pairs))
+
+
+def stt_bench(
+    lang: str,
+    answers_path: Path,
+    *,
+    model: str | None = None,
+    windows: list[float] | None = None,
+    threads: list[int] | None = None,
+) -> dict[str, Any]:
+    """Decode time, error rate and signs of looping of offline whisper on the answers' speech,
+    for each encoder window and thread count. The settings take turns on every utterance (the
+    order rotating), so load from other work on the machine falls on all of them alike."""
+    from .providers import choose_providers
+    from .providers.stt import (
+        DEFAULT_STT_THREADS,
+        MIN_WINDOW_S,
+        WHISPER_SAMPLE_RATE,
+        WhisperOptions,
+        WhisperSTT,
+    )
+    from .providers.whisper_model import ModelUnavailableError, check_available
     from .rehearsal import _speech as speak  # the simulated candidate's voice
 
-    choice = choose_providers(lang, os.environ).stt
-    stt = build_stt(choice, lang, os.environ)
-    if not isinstance(stt, WhisperSTT):
-        raise SystemExit(f"--stt measures the offline whisper STT, but {choice.provider} is set")
-    full = WhisperSTT(replace(stt.options, min_window_s=30.0))
+    if model is None:
+        choice = choose_providers(lang, os.environ).stt
+        if choice.provider != "whisper":
+            raise SystemExit(
+                f"--stt measures the offline whisper STT, but {choice.provider} is set"
+            )
+        model = choice.model
+    if model.endswith(".en") and lang != "en":
+        raise SystemExit(f"--model {model} is English-only; it cannot decode --lang {lang}")
+    try:
+        check_available(model)  # type: ignore[arg-type]
+    except ModelUnavailableError as e:
+        raise SystemExit(f"--model {model}: {e}") from None
+    if windows is None:
+        windows = sorted({MIN_WINDOW_S[model], 30.0})
+    if threads is None:
+        threads = [int(os.environ.get("INTERVIEW_STT_THREADS") or DEFAULT_STT_THREADS)]
+    settings = [(w, t) for t in threads for w in windows]
+    whispers = [
+        WhisperSTT(
+            WhisperOptions(model=model, language=lang, cpu_threads=t, min_window_s=w)  # type: ignore[arg-type]
+        )
+        for w, t in settings
+    ]
     pieces = [seg for a in load_answers(answers_path) for seg in a.segments]
     pad = np.zeros(int(0.3 * 16000), dtype=np.float32)  # the VAD's padding around speech
     audio = [np.concatenate([pad, speak(t, lang).astype(np.float32) / 32768, pad]) for t in pieces]
-    out: dict[str, Any] = {"model": stt.model, "utterances": len(pieces)}
-    for name, whisper in (("configured", stt), ("window_30s", full)):
+    for whisper in whispers:
         whisper.transcribe_sync(audio[0], lang)  # load and warm up
-        times, errors, words = [], 0, 0
-        for text, pcm in zip(pieces, audio, strict=True):
+    # Korean: characters (espeak's Korean is hardly understood, so read this as a sanity check)
+    unit = "word" if lang == "en" else "char"
+    n = len(settings)
+    times: list[list[float]] = [[] for _ in range(n)]
+    hyps: list[list[str]] = [[] for _ in range(n)]
+    capped = [0] * n
+    for k, pcm in enumerate(audio):
+        for i in [(k + j) % n for j in range(n)]:
             t0 = time.perf_counter()
-            hyp = whisper.transcribe_sync(pcm, lang)
-            times.append(time.perf_counter() - t0)
-            e, n = _word_errors(text, hyp)
-            errors, words = errors + e, words + n
-        out[name] = {
-            "decode_median_s": round(float(np.median(times)), 3),
-            "decode_p90_s": round(float(np.quantile(times, 0.9)), 3),
-            "word_error_rate": round(errors / max(words, 1), 3),
-        }
-    return out
+            hyp = whispers[i].transcribe_sync(pcm, lang)
+            times[i].append(time.perf_counter() - t0)
+            hyps[i].append(hyp)
+            capped[i] += whispers[i].token_count(hyp, lang) >= whispers[i].token_cap(
+                pcm.size / WHISPER_SAMPLE_RATE
+            )
+    ref_len = sum(len(_tokens(t, unit)) for t in pieces)
+    configs = []
+    for i, (w, t) in enumerate(settings):
+        errors = sum(
+            _edit_errors(_tokens(r, unit), _tokens(h, unit))
+            for r, h in zip(pieces, hyps[i], strict=True)
+        )
+        configs.append(
+            {
+                "min_window_s": w,
+                "cpu_threads": t,
+                "decode_median_s": round(float(np.median(times[i])), 3),
+                "decode_p90_s": round(float(np.quantile(times[i], 0.9)), 3),
+                "error_rate": round(errors / max(ref_len, 1), 3),
+                "length_ratio": round(
+                    sum(len(_tokens(h, unit)) for h in hyps[i]) / max(ref_len, 1), 2
+                ),
+                "repeated_bigrams": sum(_repeated_bigrams(h) for h in hyps[i]),
+                "at_token_cap": capped[i],
+                "transcripts": hyps[i],
+            }
+        )
+    return {
+        "model": model,
+        "language": lang,
+        "utterances": len(pieces),
+        "audio_s": round(sum(a.size for a in audio) / 16000, 1),
+        "error_unit": unit,
+        "configs": configs,
+    }
+
+
+def _window(text: str) -> float:
+    v = float(text)
+    if not 0 <= v <= 30:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 30 seconds")
+    return v
+
+
+def _threads(text: str) -> int:
+    v = int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a thread count of 1 or more")
+    return v
 
 
 def main(argv: list[str]) -> int:
@@ -126,14 +226,37 @@ def main(argv: list[str]) -> int:
     p.add_argument("--out", type=Path, help="keep the rehearsal outputs here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--stt", action="store_true", help="measure the offline STT alone")
+    p.add_argument(
+        "--model", choices=WHISPER_MODELS, help="--stt: whisper model (default: as configured)"
+    )
+    p.add_argument(
+        "--window",
+        type=_window,
+        nargs="+",
+        metavar="S",
+        help="--stt: shortest encoder windows to compare, seconds (default: configured and 30)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_threads,
+        nargs="+",
+        metavar="N",
+        help="--stt: CTranslate2 thread counts to compare (default: INTERVIEW_STT_THREADS)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.stt:
         for lang in args.lang:
             load_before = os.getloadavg()[0]
-            r = stt_bench(lang, args.answers or EXAMPLES / lang / "bench_answers.txt")
+            r = stt_bench(
+                lang,
+                args.answers or EXAMPLES / lang / "bench_answers.txt",
+                model=args.model,
+                windows=args.window,
+                threads=args.threads,
+            )
             r["load_average_1min"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
-            print(json.dumps({lang: r}) if args.json else _stt_line(lang, r))
+            print(json.dumps({lang: r}) if args.json else "\n".join(_stt_lines(lang, r)))
         return 0
 
     results: dict[str, Any] = {}

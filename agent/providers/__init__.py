@@ -150,9 +150,9 @@ def build_stt(choice: Choice, language: str, env: Mapping[str, str] | None = Non
         from .stt import deepgram_stt
 
         return deepgram_stt(language, env["DEEPGRAM_API_KEY"])
-    from .stt import WhisperOptions, WhisperSTT
+    from .stt import DEFAULT_STT_THREADS, WhisperOptions, WhisperSTT
 
-    threads = int(env.get("INTERVIEW_STT_THREADS") or "2")
+    threads = int(env.get("INTERVIEW_STT_THREADS") or DEFAULT_STT_THREADS)
     return WhisperSTT(WhisperOptions(model=choice.model, language=language, cpu_threads=threads))  # type: ignore[arg-type]
 
 

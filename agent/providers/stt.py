@@ -41,15 +41,20 @@ _TAIL_S = 1.0  # silence the encoder sees after the utterance
 _NO_SPEECH_PROB = 0.6
 _NO_SPEECH_LOGPROB = -1.0
 
-# shortest encoder window per model, measured on the benchmark answers (tiny.en: same word error
-# rate at 10 s as at 30 s, ~4x faster). whisper-base keeps 30 s: with Korean espeak audio a
-# short window made it loop more often, and real Korean speech was not available to measure.
-MIN_WINDOW_S: dict[str, float] = {"whisper-tiny.en": 10.0, "whisper-base": 30.0}
+# shortest encoder window per model, measured with `python -m agent bench --stt --model M
+# --window 5 7.5 10 30` on the benchmark answers' espeak speech. tiny.en: same word error rate at
+# 10 s as at 30 s, ~4x faster. whisper-base on English (language="en"): word error rate
+# 0.12-0.13 at 10 s against 0.15 at 30 s, decode ~0.3 s against ~1.3 s; at 5 s it repeated short
+# answers ("Yes, I'm ready. Yes, I'm ready"). On Korean espeak speech (which whisper hardly
+# understands, so only looping can be judged) 10 s showed no more repeats or token-cap hits than
+# 30 s, while 7.5 s and 5 s repeated words: 10 s is the floor for both models.
+MIN_WINDOW_S: dict[str, float] = {"whisper-tiny.en": 10.0, "whisper-base": 10.0}
 # most tokens a second of speech can need (English ~4/s spoken fast; Korean syllables take
 # several byte-level tokens each): a decode that loops on one phrase stops there instead of
 # holding the single decode thread for seconds while the next utterance waits
 MAX_TOKENS_PER_S: dict[str, float] = {"whisper-tiny.en": 8.0, "whisper-base": 24.0}
 _MAX_NEW_TOKENS = 160
+DEFAULT_STT_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class WhisperOptions:
     model: WhisperModel = "whisper-base"
     language: str = "ko"
     beam_size: int = 1
-    cpu_threads: int = 2
+    cpu_threads: int = DEFAULT_STT_THREADS
     compute_type: str = "int8"
     min_window_s: float | None = None  # None: MIN_WINDOW_S of the model
     initial_prompt: str | None = None  # None: prompts/<language>/stt.yaml; "" for none
@@ -205,6 +210,15 @@ class WhisperSTT(stt.STT):
         frames = int(np.ceil(min(seconds, _FULL_WINDOW_S) * _FRAMES_PER_S))
         return frames + frames % 2  # the encoder's strided convolution wants an even count
 
+    def token_cap(self, audio_s: float) -> int:
+        """Most tokens a decode of `audio_s` seconds of speech may write."""
+        per_s = MAX_TOKENS_PER_S.get(self._opts.model, 24.0)
+        return min(_MAX_NEW_TOKENS, int(8 + per_s * audio_s))
+
+    def token_count(self, text: str, language: str) -> int:
+        """Tokens whisper wrote for `text` (the model must be loaded)."""
+        return len(self._decoder(self.load_sync(), language).tokenizer.encode(" " + text))
+
     def transcribe_sync(self, pcm16k: np.ndarray, language: str) -> str:
         model = self.load_sync()
         t0 = time.perf_counter()
@@ -233,8 +247,7 @@ class WhisperSTT(stt.STT):
         # on a short utterance ("yeah" said over the interviewer) the prompt makes whisper
         # repeat itself ("Yeah. Yeah."): two words, which the session counts as a barge-in
         prompt = dec.prompted if audio_s >= self._initial_prompt.min_audio_s else dec.plain
-        per_s = MAX_TOKENS_PER_S.get(self._opts.model, 24.0)
-        max_new = min(_MAX_NEW_TOKENS, int(8 + per_s * audio_s))
+        max_new = self.token_cap(audio_s)
         result = model.model.generate(
             model.encode(window),
             [prompt],

@@ -262,8 +262,12 @@ def test_encoder_window_follows_the_utterance():
     assert tiny.window_frames(2 * SR) == 1000  # at least 10 s
     assert tiny.window_frames(int(12.5 * SR)) == 1350  # utterance + 1 s
     assert tiny.window_frames(40 * SR) == 3000  # never past whisper's 30 s
+    # whisper-base (Korean, and English when asked for) follows the same rule since the
+    # bench --stt comparison: 10 s is its floor too
     base = WhisperSTT(WhisperOptions(model="whisper-base", language="ko"))
-    assert base.window_frames(2 * SR) == 3000
+    assert base.window_frames(2 * SR) == 1000
+    assert base.window_frames(int(9.5 * SR)) == 1050
+    assert base.window_frames(29 * SR + 1) == 3000
     opts = WhisperOptions(model="whisper-tiny.en", language="en", min_window_s=5.0)
     assert WhisperSTT(opts).window_frames(SR) == 500
 
