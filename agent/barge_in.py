@@ -87,12 +87,20 @@ class BargeInOptions:
 
 
 class ObservedVAD(vad.VAD):
-    """The session's VAD, unchanged, with its events also shown to listeners."""
+    """The session's VAD, unchanged, with the events of one of its streams shown to listeners.
+
+    Several consumers open streams over the same audio (the session's turn handling, and the
+    offline whisper stream, which cuts utterances with it); listening to all of them would see
+    each utterance several times, slightly out of step (a lagging stream's "speaking" right
+    after the other's end paused the interviewer again after a backchannel). So only the oldest
+    open stream is observed; when it closes (an agent handoff), the next one takes over.
+    """
 
     def __init__(self, inner: vad.VAD) -> None:
         super().__init__(capabilities=inner.capabilities)
         self._inner = inner
         self._listeners: list[Callable[[vad.VADEvent], None]] = []
+        self._open: list[_ObservedStream] = []
         inner.on("metrics_collected", lambda m: self.emit("metrics_collected", m))
 
     @property
@@ -107,9 +115,17 @@ class ObservedVAD(vad.VAD):
         self._listeners.append(listener)
 
     def stream(self) -> vad.VADStream:
-        return _ObservedStream(self._inner.stream(), self._notify)  # type: ignore[return-value]
+        stream = _ObservedStream(self._inner.stream(), self)
+        self._open.append(stream)
+        return stream  # type: ignore[return-value]
 
-    def _notify(self, ev: vad.VADEvent) -> None:
+    def _closed(self, stream: _ObservedStream) -> None:
+        if stream in self._open:
+            self._open.remove(stream)
+
+    def _notify(self, stream: _ObservedStream, ev: vad.VADEvent) -> None:
+        if not self._open or self._open[0] is not stream:
+            return
         for listener in self._listeners:
             try:
                 listener(ev)
@@ -118,11 +134,11 @@ class ObservedVAD(vad.VAD):
 
 
 class _ObservedStream:
-    """A VAD stream passing every event to `notify` on its way to the session."""
+    """A VAD stream passing every event to its `ObservedVAD` on its way to the consumer."""
 
-    def __init__(self, inner: vad.VADStream, notify: Callable[[vad.VADEvent], None]) -> None:
+    def __init__(self, inner: vad.VADStream, observer: ObservedVAD) -> None:
         self._inner = inner
-        self._notify = notify
+        self._observer = observer
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -131,9 +147,17 @@ class _ObservedStream:
         return self
 
     async def __anext__(self) -> vad.VADEvent:
-        ev = await self._inner.__anext__()
-        self._notify(ev)
+        try:
+            ev = await self._inner.__anext__()
+        except StopAsyncIteration:
+            self._observer._closed(self)
+            raise
+        self._observer._notify(self, ev)
         return ev
+
+    async def aclose(self) -> None:
+        self._observer._closed(self)
+        await self._inner.aclose()
 
 
 class BackchannelCheck(Protocol):

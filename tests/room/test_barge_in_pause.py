@@ -169,21 +169,25 @@ class _VAD(vad.VAD):
 
     def __init__(self) -> None:
         super().__init__(capabilities=vad.VADCapabilities(update_interval=0.032))
-        self.events: asyncio.Queue[vad.VADEvent] = asyncio.Queue()
+        self.streams: list[_Stream] = []
 
     def stream(self) -> vad.VADStream:
-        return _Stream(self.events)  # type: ignore[return-value]
+        self.streams.append(_Stream())
+        return self.streams[-1]  # type: ignore[return-value]
 
 
 class _Stream:
-    def __init__(self, events: asyncio.Queue[vad.VADEvent]) -> None:
-        self._events = events
+    def __init__(self) -> None:
+        self.events: asyncio.Queue[vad.VADEvent] = asyncio.Queue()
 
     def __aiter__(self):
         return self
 
     async def __anext__(self) -> vad.VADEvent:
-        return await self._events.get()
+        return await self.events.get()
+
+    async def aclose(self) -> None:
+        pass
 
 
 def _ev(kind: vad.VADEventType, speech_s: float = 0.0) -> vad.VADEvent:
@@ -235,7 +239,7 @@ class _Rig:
         await self._feed(_ev(vad.VADEventType.END_OF_SPEECH, self._t))
 
     async def _feed(self, ev: vad.VADEvent) -> None:
-        self.inner.events.put_nowait(ev)
+        self.inner.streams[0].events.put_nowait(ev)
         assert await anext(self.stream) is ev  # the session still gets every event
 
     @property
@@ -330,6 +334,24 @@ async def test_an_interviewer_that_cannot_pause_is_still_interrupted_by_what_was
     assert rig.speech_handle.interrupted_by == "audio_activity"
     rig.speech_handle.finish()
     assert rig.calls == []  # never paused, so never resumed either
+
+
+async def test_only_one_vad_stream_is_observed_though_every_consumer_gets_its_events():
+    """The session and the offline STT each open a stream over the same audio; seeing both
+    would hear each utterance twice, out of step."""
+    inner = _VAD()
+    observed = ObservedVAD(inner)
+    seen: list[vad.VADEvent] = []
+    observed.listen(seen.append)
+    first, second = observed.stream(), observed.stream()
+    a, b = _ev(vad.VADEventType.START_OF_SPEECH), _ev(vad.VADEventType.END_OF_SPEECH)
+    inner.streams[1].events.put_nowait(a)
+    assert await anext(second) is a and seen == []  # its consumer got it, listeners did not
+    inner.streams[0].events.put_nowait(b)
+    assert await anext(first) is b and seen == [b]
+    await first.aclose()  # e.g. an agent handoff: the other stream takes over
+    inner.streams[1].events.put_nowait(a)
+    assert await anext(second) is a and seen == [b, a]
 
 
 async def test_speech_shorter_than_min_duration_does_not_pause():
