@@ -26,15 +26,18 @@ wrapped) and the transcripts through `user_input_transcribed`:
 - a backchannel (only phrases of prompts/*/turn_taking.yaml `backchannels`, at most
   `MAX_BACKCHANNEL_WORDS` words) or an empty transcript resumes the speech as soon as it arrives
   after the candidate stopped; speech that never yields a transcript (a cough, noise) resumes
-  `resume_after_s` after it ended. The framework drops the backchannel's turn itself (too few
-  words over a speech that was not interrupted), and agent/flow.py ignores one that still ends.
+  `resume_after_s` after it ended (a final that comes later still interrupts if it says
+  more). The framework drops the backchannel's turn itself (too few words over a speech that
+  was not interrupted), and agent/flow.py ignores one that still ends.
 
 When the interviewer cannot be paused (an output without pause, an avatar service without the
 pause extension), the same transcripts still interrupt it, only later: it keeps talking until
-the first interim with two settled words (~1-1.6 s into the barge-in with the offline STT) or
-the final of a short "Wait." (its length + 0.3 s VAD hang-over + transcription), and a
-backchannel goes unnoticed. The framework's rule interrupts directly at `min_words` words, also
-without this controller.
+the first interim with a settled word that is not listening (in the room test, "Sorry, wait a
+second." was interrupted on its first interim, 0.7 s after the pause, i.e. ~0.85 s into the
+barge-in) or the final of a short "Wait." (its length + 0.3 s VAD hang-over + transcription),
+and a backchannel goes unnoticed. Sessions without this controller (the rehearsal) keep the
+framework's rule alone: it interrupts at `min_words` words, so barge-ins shorter than that
+do not stop the interviewer there.
 
 Choosing `pause_after_s` (turn_taking.py `min_interruption_duration`), measured with silero as
 configured (0.3 s silence, 0.5 threshold) on espeak-ng speech: the VAD's speech duration passes
@@ -185,6 +188,7 @@ class VoiceActivityPause:
         self._log = dict(log_extra or {})
         # the interviewer's speech the candidate talks over, and whether this controller paused it
         self._heard_over: SpeechHandle | None = None
+        self._unheard: SpeechHandle | None = None  # resumed with no words: its final may follow
         self._paused = False
         self._held_at = 0.0
         self._resume_timer: asyncio.TimerHandle | None = None
@@ -220,6 +224,13 @@ class VoiceActivityPause:
 
     def _on_transcript(self, ev: Any) -> None:
         speech = self._heard_over
+        late = self._unheard
+        if ev.is_final:
+            self._unheard = None
+        if speech is None and late is not None:
+            # resumed for want of words, but the transcript was only slow (whisper under
+            # load): it still decides, and "Wait." must not be dropped as too short
+            speech = late
         if speech is None or not self._still_playing(speech):
             return
         text = ev.transcript or ""
@@ -228,7 +239,7 @@ class VoiceActivityPause:
                 self._interrupt(speech, text, "final transcript")
             elif not self._user_speaking:
                 # a later segment, still being spoken, decides with its own transcript
-                self._arm_resume(0.0, "backchannel" if text.strip() else "no words")
+                self._arm_resume(0.0, "backchannel" if text.strip() else "empty transcript")
             return
         # an interim's last word may be cut mid-word ("맞아" of "맞아요"): it decides only
         # once the words before it can no longer become a backchannel
@@ -236,6 +247,8 @@ class VoiceActivityPause:
             self._interrupt(speech, text, "interim transcript")
 
     def _on_agent_state(self, ev: Any) -> None:
+        if ev.new_state != "speaking":
+            self._unheard = None
         if ev.new_state != "speaking" and self._heard_over is not None:
             # the speech ended (interrupted, or the framework took over its pause)
             self._release()
@@ -328,6 +341,8 @@ class VoiceActivityPause:
                 },
             )
         self._release()
+        if reason == "no words":
+            self._unheard = speech
 
     def _release(self) -> None:
         self._heard_over = None

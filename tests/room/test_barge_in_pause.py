@@ -313,6 +313,11 @@ async def test_a_cough_resumes_after_the_timeout_and_a_later_backchannel_segment
     assert rig.calls == ["pause", "resume"]
     assert not rig.speech_handle.interrupted
 
+    # a transcript slower than the timeout still decides: "Wait." is not lost
+    rig.session.final("Wait.")
+    assert rig.speech_handle.interrupted_by == "audio_activity"
+    rig.session.current_speech = _Speech()  # the interviewer's next turn
+
     # "네." then more speech: the first segment's transcript arrives while the candidate still
     # talks, so the decision waits for what follows
     await rig.speech(0.4)
@@ -322,6 +327,17 @@ async def test_a_cough_resumes_after_the_timeout_and_a_later_backchannel_segment
     assert rig.calls == ["pause", "resume", "pause"]
     rig.session.final("질문이 하나 있습니다")
     assert rig.speech_handle.interrupted
+
+
+async def test_a_late_transcript_after_the_timeout_resumes_nothing_twice():
+    rig = _Rig()
+    await rig.speech(0.3)
+    await asyncio.sleep(0.3)
+    assert rig.calls == ["pause", "resume"]
+    rig.session.final("Yeah.")  # a late backchannel: it goes on as it is
+    rig.session.final("Wait.")  # a second final belongs to nothing heard over the interviewer
+    await asyncio.sleep(0.01)
+    assert rig.calls == ["pause", "resume"] and not rig.speech_handle.interrupted
 
 
 async def test_an_interviewer_that_cannot_pause_is_still_interrupted_by_what_was_said():
