@@ -24,8 +24,31 @@ _ESPEAK_RATE = 1
 _ESPEAK_PITCH = 3
 _BUFFER_MS = 60  # callback granularity: small chunks so the first audio leaves quickly
 
+_EVENT_LIST_TERMINATED = 0
+_EVENT_WORD = 1
+
+
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    """espeak_EVENT of speak_lib.h (unchanged from 1.51 to 1.52)."""
+
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),  # 1-based, in characters (not UTF-8 bytes)
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),  # ms from the start of this espeak_Synth call
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    ]
+
+
 _SYNTH_CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
 )
 
 VOICES: dict[str, str] = {"ko": "ko", "en": "en-us"}
@@ -48,6 +71,7 @@ class _Engine:
             raise ModelUnavailableError("espeak-ng failed to initialise (no voice data found)")
         self.sample_rate = int(sr)
         self._on_chunk: Callable[[np.ndarray], bool] | None = None
+        self._on_word: Callable[[int, float], None] | None = None
         self._cb = _SYNTH_CALLBACK(self._callback)
         self.lib.espeak_SetSynthCallback(self._cb)
         self.lib.espeak_Synth.argtypes = [
@@ -62,14 +86,32 @@ class _Engine:
         ]
         self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
 
-    def _callback(self, wav: ctypes.Array, n: int, _events: int) -> int:
-        if n <= 0 or not wav or self._on_chunk is None:
+    def _callback(self, wav: ctypes.Array, n: int, events: ctypes.Array) -> int:
+        if self._on_chunk is None:
             return 0
-        chunk = np.ctypeslib.as_array(wav, shape=(n,)).copy()
-        return 0 if self._on_chunk(chunk) else 1
+        # the chunk goes first: a word's mark may need the audio just before it
+        if n > 0 and wav and not self._on_chunk(np.ctypeslib.as_array(wav, shape=(n,)).copy()):
+            return 1
+        if self._on_word is not None and events:
+            i = 0
+            while (ev := events[i]).type != _EVENT_LIST_TERMINATED:
+                if ev.type == _EVENT_WORD:
+                    self._on_word(ev.text_position - 1, ev.audio_position / 1000.0)
+                i += 1
+        return 0
 
-    def synthesize(self, text: str, voice: Voice, on_chunk: Callable[[np.ndarray], bool]) -> None:
-        """Speak `text`, calling on_chunk(int16 samples) per chunk; on_chunk False aborts."""
+    def synthesize(
+        self,
+        text: str,
+        voice: Voice,
+        on_chunk: Callable[[np.ndarray], bool],
+        on_word: Callable[[int, float], None] | None = None,
+    ) -> None:
+        """Speak `text`, calling on_chunk(int16 samples) per chunk; on_chunk False aborts.
+
+        on_word(character offset in `text`, seconds into the audio) is called where espeak
+        starts a word, after the chunk holding that moment; espeak skips some words.
+        """
         name = VOICES.get(voice.language, voice.language)
         if voice.variant:
             name = f"{name}+{voice.variant}"
@@ -79,14 +121,14 @@ class _Engine:
                 raise ModelUnavailableError(f"espeak-ng has no voice '{name}'")
             self.lib.espeak_SetParameter(_ESPEAK_RATE, voice.rate_wpm, 0)
             self.lib.espeak_SetParameter(_ESPEAK_PITCH, voice.pitch, 0)
-            self._on_chunk = on_chunk
+            self._on_chunk, self._on_word = on_chunk, on_word
             try:
                 buf = ctypes.create_string_buffer(data)
                 self.lib.espeak_Synth(
                     buf, len(data), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None
                 )
             finally:
-                self._on_chunk = None
+                self._on_chunk, self._on_word = None, None
 
     def synthesize_all(self, text: str, voice: Voice) -> np.ndarray:
         parts: list[np.ndarray] = []
