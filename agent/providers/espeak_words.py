@@ -10,6 +10,7 @@ so a pause after a comma belongs to no word.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ SPEECH_LEVEL = 200  # int16 amplitude above which a sample is speech rather than
 PAUSE_S = 0.06  # a quiet stretch this long inside an unmarked run is taken as a word boundary
 SNAP_S = 0.3  # how far a letter-proportional boundary may move to such a pause
 _WORD = re.compile(r"\S+")
+_HANGUL_SYLLABLE = re.compile(r"[\uac00-\ud7a3]")
 
 
 @dataclass(frozen=True)
@@ -124,3 +126,26 @@ class WordAligner:
         if loud.size == 0:  # no speech in the span (e.g. a silent letter name): keep the span
             return start, end
         return (a + int(loud[0])) / self._sample_rate, (a + int(loud[-1]) + 1) / self._sample_rate
+
+
+def syllable_pieces(word: WordSpan) -> list[WordSpan]:
+    """A Hangul word as one span per syllable (punctuation and spaces ride with a neighbour),
+    sharing the word's time equally; any other word unchanged.
+
+    The caption synchronizer paces by syllables but counts a whole Hangul word as one, so a
+    word-level timing of Korean runs ahead of the voice; a closed span per syllable makes it
+    release, and count, one syllable at a time.
+    """
+    cuts = [m.start() for m in _HANGUL_SYLLABLE.finditer(word.text)]
+    if len(cuts) < 2:
+        return [word]
+    bounds = [0, *cuts[1:], len(word.text)]
+    step = (word.end - word.start) / len(cuts)
+    return [
+        WordSpan(
+            text=word.text[a:b],
+            start=word.start + k * step,
+            end=word.end if k == len(cuts) - 1 else word.start + (k + 1) * step,
+        )
+        for k, (a, b) in enumerate(itertools.pairwise(bounds))
+    ]

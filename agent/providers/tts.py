@@ -17,7 +17,7 @@ from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 from livekit.agents.voice.io import TimedString
 
 from .espeak import Voice, engine
-from .espeak_words import WordAligner, WordSpan
+from .espeak_words import WordAligner, WordSpan, syllable_pieces
 from .models import DEFAULT_ELEVENLABS_MODEL, DEFAULT_OPENAI_TTS_MODEL
 
 _FRAME_MS = 60
@@ -69,8 +69,9 @@ async def _speak(
             loop.call_soon_threadsafe(
                 output_emitter.push_timed_transcript,
                 [
-                    TimedString(w.text, start_time=offset_s + w.start, end_time=offset_s + w.end)
+                    TimedString(p.text, start_time=offset_s + p.start, end_time=offset_s + p.end)
                     for w in words
+                    for p in syllable_pieces(w)
                 ],
             )
 

@@ -10,7 +10,7 @@ import pytest
 from livekit.agents.tts.tts import USERDATA_TIMED_TRANSCRIPT
 
 from agent.providers.espeak import Voice, engine
-from agent.providers.espeak_words import SPEECH_LEVEL, WordAligner, WordSpan
+from agent.providers.espeak_words import SPEECH_LEVEL, WordAligner, WordSpan, syllable_pieces
 from agent.providers.tts import EspeakTTS
 
 TEXTS = {
@@ -110,3 +110,28 @@ async def test_stream_pushes_word_timings_across_sentences() -> None:
     first_sentence_end = words[1].end_time
     assert words[2].start_time > first_sentence_end  # "Tell" follows the first sentence's audio
     assert first_sentence_end < duration / 2 and words[-1].end_time <= duration + 1e-6
+
+
+def test_hangul_words_are_timed_per_syllable() -> None:
+    pieces = syllable_pieces(WordSpan(text="면접관입니다. ", start=1.0, end=2.2))
+    assert [p.text for p in pieces] == ["면", "접", "관", "입", "니", "다. "]
+    assert [round(p.start, 3) for p in pieces] == [1.0, 1.2, 1.4, 1.6, 1.8, 2.0]
+    assert pieces[-1].end == 2.2
+    english = WordSpan(text="interviewing ", start=0.0, end=0.6)
+    assert syllable_pieces(english) == [english]
+
+
+async def test_korean_stream_releases_one_syllable_at_a_time() -> None:
+    text = TEXTS["ko"]
+    tts = EspeakTTS(Voice(language="ko"))
+    timed = []
+    async with tts.stream() as stream:
+        stream.push_text(text)
+        stream.end_input()
+        async for ev in stream:
+            timed.extend(ev.frame.userdata.get(USERDATA_TIMED_TRANSCRIPT) or [])
+    assert "".join(timed) == text
+    pieces = [t for t in timed if t.strip()]
+    assert len(pieces) == sum("\uac00" <= c <= "\ud7a3" for c in text)
+    assert all(p.start_time <= p.end_time for p in pieces)
+    assert [p.start_time for p in pieces] == sorted(p.start_time for p in pieces)
