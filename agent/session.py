@@ -20,6 +20,7 @@ from livekit.agents import (
     ConversationItemAddedEvent,
 )
 
+from .barge_in import ObservedVAD, VoiceActivityPause
 from .config import InterviewConfig
 from .evaluation.live import LiveAssessment
 from .flow import InterviewState, StageAgent, first_agent
@@ -54,6 +55,7 @@ class Interview:
     turn_metrics: list[dict[str, Any]] = field(default_factory=list)
     # answers assessed in the background as the interview goes (None: the report does it all)
     assessment: LiveAssessment | None = None
+    barge_in: VoiceActivityPause | None = None  # audio interviews only
 
     def first_agent(self) -> StageAgent:
         return first_agent(self.state)
@@ -130,6 +132,7 @@ def create_interview(
         choices.log(**extra)
         llm = build_llm(choices.llm, plan, env)
 
+    barge_in: VoiceActivityPause | None = None
     if text_only:
         session: AgentSession = AgentSession(
             llm=llm, vad=None, userdata=state, turn_handling={"turn_detection": None}
@@ -138,7 +141,8 @@ def create_interview(
         assert choices is not None, "audio interviews need real providers"
         opts = turn_opts or TurnTakingOptions.from_env()
         stt = build_stt(choices.stt, config.language, env)
-        vad = vad_model or load_vad(opts)
+        # the session's VAD, also watched by the barge-in controller below
+        vad = ObservedVAD(vad_model or load_vad(opts))
         detector = turn_detector(opts, config.language)
         if isinstance(stt, WhisperSTT):
             detector.stt_settled_since = stt.settled_since
@@ -153,6 +157,15 @@ def create_interview(
             turn_handling=turn_handling(opts, detector=detector),
             userdata=state,
             user_away_timeout=None,
+            # captions follow the voice: an avatar output takes audio no faster than it plays,
+            # so the caption synchronizer cannot learn the speaking rate from a whole answer's
+            # audio up front; the TTS's word timings give it instead (tests/web/caption_timing.py)
+            use_tts_aligned_transcript=True,
+        )
+        # candidate speech holds the interviewer at once, whichever output speaks (the avatar,
+        # the agent's own track, the rehearsal's simulated room); what was said decides the rest
+        barge_in = VoiceActivityPause(
+            session, vad, is_backchannel=state.is_backchannel, log_extra=extra
         )
         if isinstance(stt, WhisperSTT):
             # interim transcripts only give a barge-in its words; decode them only then
@@ -182,6 +195,7 @@ def create_interview(
         choices=choices,
         store=store,
     )
+    interview.barge_in = barge_in
     session.on("conversation_item_added", interview._on_item)
     session.on("agent_state_changed", interview._on_agent_state)
     # judge_llm None: the LLM judge if OPENAI_API_KEY is set, else the offline heuristic

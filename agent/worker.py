@@ -18,7 +18,6 @@ from livekit import rtc
 from livekit.agents import AgentServer, JobContext, JobProcess, cli
 
 from .avatar import start_avatar, worker_load
-from .barge_in import ObservedVAD, VoiceActivityPause
 from .config import ConfigError, InterviewConfig, parse_config
 from .flow import StageAgent
 from .providers import ProviderError
@@ -77,8 +76,7 @@ async def entrypoint(ctx: JobContext) -> None:
         await publish_error(ctx, str(e))
         return
     interview_id = ctx.room.name or ctx.job.id
-    # the session's VAD, also seen by the barge-in controller below
-    vad = ObservedVAD(ctx.proc.userdata.get("vad") or load_vad(TurnTakingOptions.from_env()))
+    vad = ctx.proc.userdata.get("vad") or load_vad(TurnTakingOptions.from_env())
     try:
         interview = create_interview(
             config,
@@ -123,18 +121,6 @@ async def entrypoint(ctx: JobContext) -> None:
     # the avatar (or, when the avatar service cannot serve, the agent's own audio) speaks
     await ctx.connect()
     await start_avatar(ctx, interview.session, config.avatar)
-    # candidate speech holds the interviewer at once, whether the avatar or the agent speaks
-    VoiceActivityPause(
-        interview.session,
-        vad,
-        is_backchannel=interview.state.is_backchannel,
-        log_extra={"room": ctx.room.name},
-    )
-    # captions follow the voice: the avatar output takes audio no faster than it plays, so the
-    # transcript synchronizer cannot learn the speaking rate from a whole answer's audio up
-    # front; the TTS's aligned transcript gives it each sentence's audio start time instead
-    # (measured with tests/web/caption_timing.py)
-    interview.session.options.use_tts_aligned_transcript = True
     await interview.session.start(interview.first_agent(), room=ctx.room)
     stage_task = asyncio.create_task(_publish_stage())
     interview.session.on("close", lambda _ev: stage_task.cancel())
