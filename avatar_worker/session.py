@@ -85,6 +85,9 @@ class SingleLayerAvatarRunner(AvatarRunner):
         # when the audio handed to the room so far has played out (wall clock), and the last
         # interruption: RPC received -> that time (what the room bench reports)
         self._audio_until = 0.0
+        self._audio_plays_at = 0.0  # monotonic: when the audio frame pushed last starts playing
+        if isinstance(self._audio_recv, PatientAudioReceiver):
+            self._audio_recv.audio_plays_at = lambda: self._audio_plays_at
         self._stop_asked_at: float | None = None
         self.stops: deque[dict[str, float | str]] = deque(maxlen=8)  # the last few, newest last
 
@@ -112,7 +115,8 @@ class SingleLayerAvatarRunner(AvatarRunner):
                 ),
             )
 
-    def _audio_queued(self, pushed_at: float) -> None:
+    def _audio_queued(self, pushed_at: float, plays_at: float) -> None:
+        self._audio_plays_at = plays_at
         self._audio_until = time.time() + self._audio_source.queued_duration
         if self._stop_asked_at is not None and pushed_at < self._stop_asked_at:
             self._note_stop()  # the frame in flight when the stop came: it plays
@@ -178,6 +182,28 @@ class PatientAudioReceiver(DataStreamAudioReceiver):
     def __init__(self, *args: object, patience_s: float = 12.0, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._patience_s = patience_s
+        # when the audio just handed to the room starts playing (monotonic; the runner sets it)
+        self.audio_plays_at: Callable[[], float] = time.monotonic
+        self._started_timer: asyncio.TimerHandle | None = None
+
+    def notify_playback_started(self) -> None:
+        """Sent when the reply's first audio starts playing into the room's track, not when it
+        was queued behind the audio still playing: the agent paces its captions from it."""
+        delay = self.audio_plays_at() - time.monotonic()
+        if delay <= 0.0:
+            super().notify_playback_started()
+            return
+        self._started_timer = asyncio.get_running_loop().call_later(delay, self._send_started)
+
+    def _send_started(self) -> None:
+        self._started_timer = None
+        super().notify_playback_started()
+
+    def notify_playback_finished(self, playback_position: float, interrupted: bool) -> None:
+        if self._started_timer is not None:  # a finish never overtakes its start
+            self._started_timer.cancel()
+            self._send_started()
+        super().notify_playback_finished(playback_position, interrupted)
 
     async def _send_task(self) -> None:
         async for event in self._rpc_send_ch:

@@ -38,7 +38,8 @@ class PairedSynchronizer:
         video_source: rtc.VideoSource,
         video_fps: float,
         video_delay_s: float = 0.0,
-        on_audio_queued: Callable[[float], None] | None = None,
+        # (wall time it was pushed, monotonic time it starts playing) per audio frame
+        on_audio_queued: Callable[[float, float], None] | None = None,
     ) -> None:
         self._audio_source = audio_source
         self._video_source = video_source
@@ -63,7 +64,7 @@ class PairedSynchronizer:
             queued = self._audio_source.queued_duration
             self._audio_start = time.monotonic() + max(0.0, queued - frame.duration)
             if self._on_audio_queued is not None:
-                self._on_audio_queued(pushed_at)
+                self._on_audio_queued(pushed_at, self._audio_start)
             return
         now = time.monotonic()
         if self._audio_start is not None:  # the video of the audio just pushed
