@@ -11,7 +11,8 @@ as the rehearsal speaks it) decoded by WhisperSTT with each of the given shortes
 and thread counts (`--model`, `--window`, `--threads`; default the configured model, its window
 and whisper's fixed 30 s), printing per setting the decode time (median, p90), the error rate
 against the script (words for English, characters for Korean), and signs of a looping decode:
-output length against the script, repeated word bigrams, decodes stopped by the token cap.
+output length against the script, repeated word bigrams, decodes stopped by the token cap;
+and how many utterances came out empty (whisper's no-speech filter dropped them).
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def _stt_lines(lang: str, r: dict[str, Any]) -> list[str]:
             f"  window >= {c['min_window_s']:g} s, {c['cpu_threads']} thread(s): decode median "
             f"{_ms(c['decode_median_s'])}, p90 {_ms(c['decode_p90_s'])}; {unit} error rate "
             f"{c['error_rate']:.3f}; output/script length {c['length_ratio']:.2f}; repeated "
-            f"word bigrams {c['repeated_bigrams']}; at the token cap {c['at_token_cap']}"
+            f"word bigrams {c['repeated_bigrams']}; at the token cap {c['at_token_cap']}; "
+            f"empty {c['empty']}"
         )
     return lines
 
@@ -190,6 +192,8 @@ def stt_bench(
                 ),
                 "repeated_bigrams": sum(_repeated_bigrams(h) for h in hyps[i]),
                 "at_token_cap": capped[i],
+                # speech whisper judged to be no speech (its no-speech filter): words lost
+                "empty": sum(not h for h in hyps[i]),
                 "transcripts": hyps[i],
             }
         )

@@ -43,6 +43,7 @@ def test_each_setting_gets_one_line():
         "length_ratio": 1.0,
         "repeated_bigrams": 0,
         "at_token_cap": 0,
+        "empty": 1,
     }
     r = {
         "model": "whisper-base",
@@ -56,4 +57,5 @@ def test_each_setting_gets_one_line():
     lines = _stt_lines("en", r)
     assert len(lines) == 3 and "whisper-base" in lines[0]
     assert "window >= 10 s, 2 thread(s)" in lines[1] and "word error rate 0.120" in lines[1]
+    assert lines[1].endswith("empty 1")
     assert "window >= 30 s, 1 thread(s)" in lines[2]
