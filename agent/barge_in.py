@@ -35,9 +35,8 @@ pause extension), the same transcripts still interrupt it, only later: it keeps 
 the first interim with a settled word that is not listening (in the room test, "Sorry, wait a
 second." was interrupted on its first interim, 0.7 s after the pause, i.e. ~0.85 s into the
 barge-in) or the final of a short "Wait." (its length + 0.3 s VAD hang-over + transcription),
-and a backchannel goes unnoticed. Sessions without this controller (the rehearsal) keep the
-framework's rule alone: it interrupts at `min_words` words, so barge-ins shorter than that
-do not stop the interviewer there.
+and a backchannel goes unnoticed. Every audio interview has this controller (session.py
+`create_interview`: the worker, the rehearsal and the benchmark alike).
 
 Choosing `pause_after_s` (turn_taking.py `min_interruption_duration`), measured with silero as
 configured (0.3 s silence, 0.5 threshold) on espeak-ng speech: the VAD's speech duration passes
