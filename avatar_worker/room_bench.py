@@ -80,7 +80,7 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-async def _stream_speech(out: DataStreamAudioOutput, pcm: np.ndarray) -> None:
+async def stream_speech(out: DataStreamAudioOutput, pcm: np.ndarray) -> None:
     """Push speech ahead of real time as a streaming TTS does (1.5x, 0.5 s head start); an
     all-at-once burst would queue the RPCs behind it on the dev server's data channel."""
     step = AUDIO_RATE // 50  # 20 ms
@@ -93,6 +93,39 @@ async def _stream_speech(out: DataStreamAudioOutput, pcm: np.ndarray) -> None:
     out.flush()
 
 
+async def start_avatar(
+    url: str, key: str, secret: str, service_url: str, room: str, **session: Any
+) -> tuple[rtc.Room, DataStreamAudioOutput, dict[str, Any]]:
+    """A stand-in agent in `room` and an avatar session for it (extra `session` fields go to
+    the service's POST /sessions): (the agent's room, its audio output to the avatar, the
+    session's info)."""
+    # identities unique across rooms, as livekit-agents makes them (agent-<job id>): the
+    # avatar protocol's RPC handlers are registered per caller identity in a process
+    agent_id, avatar_id = f"agent-{room}", f"avatar-{room}"
+    agent = rtc.Room()
+    await agent.connect(url, _token(key, secret, agent_id, room, kind="agent"))
+    avatar_token = _token(
+        key, secret, avatar_id, room, kind="agent", attributes={"lk.publish_on_behalf": agent_id}
+    )
+    body = {"livekit_url": url, "token": avatar_token, "avatar": "woman", **session}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{service_url}/sessions", json=body) as resp,
+    ):
+        if resp.status != 201:
+            await agent.disconnect()
+            raise RuntimeError(f"avatar service refused session: {await resp.text()}")
+        info = await resp.json()
+    out = DataStreamAudioOutput(
+        agent,
+        destination_identity=avatar_id,
+        sample_rate=AUDIO_RATE,
+        wait_remote_track=rtc.TrackKind.KIND_VIDEO,
+        wait_playback_start=True,  # as the interviewer does (agent/avatar.py)
+    )
+    return agent, out, info
+
+
 async def avatar_sessions(
     url: str, key: str, secret: str, service_url: str, n: int, work: Path
 ) -> dict[str, Any]:
@@ -100,36 +133,13 @@ async def avatar_sessions(
     pcm = await espeak(SPEECH, "en", work / "speech.wav")
     rooms = [f"bench-{uuid.uuid4().hex[:6]}" for _ in range(n)]
     agents, probes, outs = [], [], []
-    async with aiohttp.ClientSession() as http:
-        for room in rooms:
-            # identities unique across rooms, as livekit-agents makes them (agent-<job id>):
-            # the avatar protocol's RPC handlers are registered per caller identity in a process
-            agent_id, avatar_id = f"agent-{room}", f"avatar-{room}"
-            agent = rtc.Room()
-            await agent.connect(url, _token(key, secret, agent_id, room, kind="agent"))
-            probe = RoomProbe()
-            await probe.connect(url, _token(key, secret, "candidate", room))
-            avatar_token = _token(
-                key, secret, avatar_id, room, kind="agent",
-                attributes={"lk.publish_on_behalf": agent_id},
-            )  # fmt: skip
-            resp = await http.post(
-                f"{service_url}/sessions",
-                json={"livekit_url": url, "token": avatar_token, "avatar": "woman"},
-            )
-            if resp.status != 201:
-                raise RuntimeError(f"avatar service refused session: {await resp.text()}")
-            outs.append(
-                DataStreamAudioOutput(
-                    agent,
-                    destination_identity=avatar_id,
-                    sample_rate=AUDIO_RATE,
-                    wait_remote_track=rtc.TrackKind.KIND_VIDEO,
-                    wait_playback_start=True,  # as the interviewer does (agent/avatar.py)
-                )
-            )
-            agents.append(agent)
-            probes.append(probe)
+    for room in rooms:
+        probe = RoomProbe()
+        await probe.connect(url, _token(key, secret, "candidate", room))
+        agent, out, _info = await start_avatar(url, key, secret, service_url, room)
+        agents.append(agent)
+        outs.append(out)
+        probes.append(probe)
 
     def avatar_of(p: RoomProbe) -> Received:
         return next(r for r in p.received.values() if r.identity.startswith("avatar-"))
@@ -155,12 +165,12 @@ async def avatar_sessions(
 
     produced0 = await produced()
     t0 = time.perf_counter()
-    await asyncio.gather(*(_stream_speech(o, pcm) for o in outs))
+    await asyncio.gather(*(stream_speech(o, pcm) for o in outs))
     speech_s = pcm.size / AUDIO_RATE
     # interrupt each session 2 s into a second sentence
     await asyncio.sleep(max(0.0, t0 + speech_s + 1.0 - time.perf_counter()))
     t_second = time.perf_counter()
-    await asyncio.gather(*(_stream_speech(o, pcm) for o in outs))
+    await asyncio.gather(*(stream_speech(o, pcm) for o in outs))
     await asyncio.sleep(max(0.0, t_second + 2.5 - time.perf_counter()))
     clear_at, rpc_ms = [], []
 

@@ -218,20 +218,18 @@ def _onsets(t: np.ndarray, active: np.ndarray, quiet_s: float) -> np.ndarray:
     return np.asarray(out)
 
 
-def av_offset_s(
+def av_onset_lags_s(
     rec: Received,
     t0: float = 0.0,
     t1: float = float("inf"),
     loud: float = 300.0,
     max_lag_s: float = 0.2,
-) -> tuple[float, int]:
-    """A/V offset as the candidate receives it: the median lag from each phrase onset in the
-    audio (speech after >= 100 ms of quiet) to the mouth opening in the video (positive: video
-    late), and how many onsets were matched, between t0 and t1.
+) -> list[float]:
+    """The lag from each phrase onset in the audio (speech after >= 100 ms of quiet) to the
+    nearest mouth opening in the video within `max_lag_s` (positive: video late), t0 to t1.
 
     Phrase onsets, not energy correlation: lips legitimately close on a loud /m/ and round on
-    /o/, but every phrase must start on both tracks together. The median keeps a few onsets
-    distorted by a busy receiver (frames arriving in bursts) from deciding the figure."""
+    /o/, but every phrase must start on both tracks together."""
     at, ar = np.asarray(rec.audio_t), np.asarray(rec.audio_rms)
     vt = np.asarray([v.t for v in rec.video])
     vm = np.asarray([v.mouth for v in rec.video])
@@ -243,6 +241,20 @@ def av_offset_s(
         near = mouth_on[np.abs(mouth_on - onset) <= max_lag_s]
         if near.size:
             lags.append(float(near[np.argmin(np.abs(near - onset))] - onset))
+    return lags
+
+
+def av_offset_s(
+    rec: Received,
+    t0: float = 0.0,
+    t1: float = float("inf"),
+    loud: float = 300.0,
+    max_lag_s: float = 0.2,
+) -> tuple[float, int]:
+    """A/V offset as the candidate receives it: the median of `av_onset_lags_s` (positive:
+    video late), and how many onsets were matched. The median keeps a few onsets distorted by a
+    busy receiver (frames arriving in bursts) from deciding the figure."""
+    lags = av_onset_lags_s(rec, t0, t1, loud, max_lag_s)
     if not lags:
         return float("nan"), 0
     return float(np.median(lags)), len(lags)

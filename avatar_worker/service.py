@@ -3,7 +3,8 @@
 Each avatar's renderer is loaded once and shared by all its sessions. A small HTTP control API
 (aiohttp) lets the co-located agent workers start and stop sessions:
 
-  POST   /sessions        {"livekit_url", "token", "avatar", "size"?, "fps"?} -> 201 session
+  POST   /sessions        {"livekit_url", "token", "avatar", "size"?, "fps"?,
+                           "video_delay_ms"?} -> 201 session
   GET    /sessions        the running sessions
   DELETE /sessions/{id}   stop one
   GET    /health          status, sessions, capacity, load (no secret needed, no room names)
@@ -36,6 +37,12 @@ logger = logging.getLogger("avatar_worker.service")
 
 SECRET_ENV = "AVATAR_SERVICE_SECRET"
 CAPACITY_ENV = "AVATAR_SERVICE_CAPACITY"
+VIDEO_DELAY_ENV = "AVATAR_VIDEO_DELAY_MS"
+# video handed to the room this long after its audio starts playing: browsers (livekit-client in
+# Chromium) buffer the audio path more than the video path, so the mouth would lead the voice;
+# measured with `python -m avatar_worker.browser_av_bench` (README, "A/V offset")
+DEFAULT_VIDEO_DELAY_MS = 70
+MAX_VIDEO_DELAY_MS = 200
 DEFAULT_CAPACITY = 4  # 512x512 at 25 fps, VP8-encoded per session: ~4 fit 2 busy cores
 PRELOAD = ("woman", "man")
 
@@ -53,6 +60,7 @@ class ServiceOptions:
     size: int = 512
     fps: float = 25.0
     preload: tuple[str, ...] = PRELOAD
+    video_delay_ms: int = DEFAULT_VIDEO_DELAY_MS
 
     @classmethod
     def from_env(cls, host: str, port: int, capacity: int | None = None) -> ServiceOptions:
@@ -67,12 +75,31 @@ class ServiceOptions:
                 ) from None
         if capacity < 1:
             raise ServiceConfigError("the avatar service capacity must be at least 1")
+        video_delay_ms = parse_video_delay_ms(
+            os.environ.get(VIDEO_DELAY_ENV, str(DEFAULT_VIDEO_DELAY_MS)), VIDEO_DELAY_ENV
+        )
         if not secret and not is_loopback(host):
             raise ServiceConfigError(
                 f"refusing to listen on {host} without {SECRET_ENV}: set a shared secret or "
                 "listen on 127.0.0.1"
             )
-        return cls(host=host, port=port, secret=secret, capacity=capacity)
+        return cls(
+            host=host, port=port, secret=secret, capacity=capacity, video_delay_ms=video_delay_ms
+        )
+
+
+def parse_video_delay_ms(raw: object, name: str) -> int:
+    """A video delay in whole milliseconds, 0 to MAX_VIDEO_DELAY_MS (`name` for the error)."""
+    try:
+        value = int(raw) if isinstance(raw, int | str) and not isinstance(raw, bool) else None
+    except ValueError:
+        value = None
+    if value is None or not 0 <= value <= MAX_VIDEO_DELAY_MS:
+        raise ServiceConfigError(
+            f"{name} must be a whole number of milliseconds from 0 to {MAX_VIDEO_DELAY_MS}, "
+            f"not {raw!r}"
+        )
+    return value
 
 
 def is_loopback(host: str) -> bool:
@@ -189,7 +216,7 @@ class AvatarService:
         return web.json_response(session.info())
 
     def _session_options(self, body: dict[str, object]) -> SessionOptions:
-        allowed = {"livekit_url", "token", "avatar", "size", "fps"}
+        allowed = {"livekit_url", "token", "avatar", "size", "fps", "video_delay_ms"}
         unknown = sorted(set(body) - allowed)
         if unknown:
             raise ValueError(f"unknown field {unknown[0]!r}")
@@ -207,7 +234,11 @@ class AvatarService:
         fps = body.get("fps", self.options.fps)
         if not isinstance(fps, int | float) or not 5 <= fps <= 60:
             raise ValueError("fps must be between 5 and 60")
-        return SessionOptions(url, token, avatar, size, float(fps))
+        # per session (benchmarks compare delays in one run); the service's setting otherwise
+        delay_ms = parse_video_delay_ms(
+            body.get("video_delay_ms", self.options.video_delay_ms), "video_delay_ms"
+        )
+        return SessionOptions(url, token, avatar, size, float(fps), video_delay_s=delay_ms / 1000)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._auth])
@@ -250,11 +281,17 @@ async def serve(options: ServiceOptions) -> None:
     await site.start()
     logger.info(
         "avatar service listening",
-        extra={"host": options.host, "port": options.port, "capacity": options.capacity},
+        extra={
+            "host": options.host,
+            "port": options.port,
+            "capacity": options.capacity,
+            "video_delay_ms": options.video_delay_ms,
+        },
     )
     print(
         f"avatar service on http://{options.host}:{options.port} "
-        f"(capacity {options.capacity}, avatars {', '.join(available())})",
+        f"(capacity {options.capacity}, video delay {options.video_delay_ms} ms, "
+        f"avatars {', '.join(available())})",
         flush=True,
     )
     try:
@@ -287,5 +324,11 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8089)
     p.add_argument(
         "--capacity", type=int, help=f"most sessions at once (default ${CAPACITY_ENV} or 4)"
+    )
+    p.epilog = (
+        f"settings: ${SECRET_ENV} (shared secret, required off loopback), ${CAPACITY_ENV} "
+        f"(default {DEFAULT_CAPACITY}), ${VIDEO_DELAY_ENV} (video after its audio, "
+        f"0-{MAX_VIDEO_DELAY_MS} ms, default {DEFAULT_VIDEO_DELAY_MS}: centres the A/V offset "
+        "in Chromium)"
     )
     p.set_defaults(func=cmd_serve)

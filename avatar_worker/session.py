@@ -252,6 +252,7 @@ class SessionOptions:
     avatar: str = "woman"
     size: int = 512
     fps: float = 25.0
+    video_delay_s: float = 0.0  # video after its audio (sync.py); the service passes its setting
     connect_timeout_s: float = 10.0
     agent_wait_s: float = 30.0  # the agent must be in the room by then
 
@@ -349,6 +350,7 @@ class RoomSession:
                 audio_sample_rate=SAMPLE_RATE,
                 audio_channels=1,
             ),
+            video_delay_s=o.video_delay_s,
         )
         self.generator, self._receiver, self._runner = generator, receiver, runner
         try:
@@ -436,6 +438,7 @@ class RoomSession:
             "avatar": self.options.avatar,
             "size": self.options.size,
             "fps": self.options.fps,
+            "video_delay_ms": round(self.options.video_delay_s * 1000),
             "state": self.state,
             "uptime_s": round(time.time() - self.started_at, 1),
             "frames": gen.frames_out + gen.idle_frames_out if gen else 0,

@@ -10,12 +10,14 @@ network adds its own share.
 `PairedSynchronizer` keeps the same interface for the AvatarRunner but ties the two together:
 the generator yields each speech frame's audio first, then its video; the audio goes to the
 AudioSource (whose 100 ms queue paces the producer), and the video is handed to the VideoSource
-at the moment that audio starts playing out (plus `video_delay_s`, a deliberate lead for
-receivers whose audio path is slower than their video path). Idle frames (video without audio)
+at the moment that audio starts playing out, plus `video_delay_s`: a deliberate lag of the
+video for receivers whose audio path buffers more than their video path (browsers do; the
+service's AVATAR_VIDEO_DELAY_MS, measured by browser_av_bench.py). Idle frames (video without audio)
 take the next frame slot after the frames already queued, and `push` waits for that slot, so
 the generator's idle frames follow the published video clock, never bunch up behind speech (an
 encoder capped at the frame rate would drop bunched frames). It also reports the A/V offset
-as published: video handed over minus its audio's start, per speech frame.
+as published: video handed over minus its audio's start, per speech frame (so the delay
+included).
 """
 
 from __future__ import annotations
