@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from .room_bench import SPEECH, _token, start_avatar, stream_speech
+from .room_bench import SPEECH, _token, frame_drops, start_avatar, stream_speech
 from .room_probe import (
     _MOUTH_BOX,
     _SWAY,
@@ -205,7 +205,9 @@ async def one_session(
         await agent.disconnect()
     py = next(r for r in probe.received.values() if r.identity.startswith("avatar-"))
     published = sessions.get(info["id"], {}).get("av_offset_published_ms", {})
+    _fps_in, _missing, stalls = frame_drops(py, py.video[0].t, py.video[-1].t)
     return {
+        "python_sdk_stalls_over_100ms": stalls,
         "browser": av_onset_lags_s(browser_received(data)),
         "python": av_onset_lags_s(py),
         "published_median_ms": published.get("median"),
@@ -274,6 +276,8 @@ async def run(delays: list[int], rounds: int, speeches: int) -> dict[str, Any]:
                 "published_median_ms": [s["published_median_ms"] for s in rs],
                 "chromium_output_latency_ms": sorted({s["browser_output_latency_ms"] for s in rs}),
                 "chromium_video_fps": [s["browser_video_fps"] for s in rs],
+                # gaps over 100 ms in the video the Python receiver got, per session
+                "python_sdk_stalls_over_100ms": [s["python_sdk_stalls_over_100ms"] for s in rs],
                 "page_errors": [e for s in rs for e in s["errors"]],
             }
             for d, rs in runs.items()

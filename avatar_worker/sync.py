@@ -15,7 +15,8 @@ video for receivers whose audio path buffers more than their video path (browser
 service's AVATAR_VIDEO_DELAY_MS, measured by browser_av_bench.py). Idle frames (video without audio)
 take the next frame slot after the frames already queued, and `push` waits for that slot, so
 the generator's idle frames follow the published video clock, never bunch up behind speech (an
-encoder capped at the frame rate would drop bunched frames). It also reports the A/V offset
+encoder capped at the frame rate would drop bunched frames); while a delayed speech frame
+waits, the last picture is repeated at the frame rate. It also reports the A/V offset
 as published: video handed over minus its audio's start, per speech frame (so the delay
 included).
 """
@@ -82,8 +83,18 @@ class PairedSynchronizer:
         self._video_q.put_nowait((frame, due, speech))
 
     async def _capture_video(self) -> None:
+        last: rtc.VideoFrame | None = None
         while True:
             frame, due, speech = await self._video_q.get()
+            # a delayed speech frame after idle ones: hold the last picture at the frame rate
+            # meanwhile (a ~100 ms gap in the video would show as a freeze before each phrase)
+            while last is not None and self._sent and due - self._sent[-1] > 1.5 * self._interval:
+                slot = self._sent[-1] + self._interval
+                if slot - time.monotonic() > 0:
+                    await asyncio.sleep(slot - time.monotonic())
+                self._video_source.capture_frame(last)
+                self._sent.append(time.monotonic())
+            last = frame
             wait = due - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
