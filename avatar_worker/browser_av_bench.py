@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
+from .headless_chromium import CHROMIUM, CHROMIUM_ARGS
 from .room_bench import SPEECH, _token, frame_drops, start_avatar, stream_speech
 from .room_probe import (
     _MOUTH_BOX,
@@ -59,17 +60,8 @@ LIVEKIT_CLIENT = [
     ROOT / p / "node_modules" / "livekit-client" / "dist" / "livekit-client.umd.js"
     for p in ("web/client", "tests/devserver/browser")
 ]
-CHROMIUM = "/usr/bin/chromium"
-# loopback only (no background networking), root needs --no-sandbox; the page must play audio
-# without a user gesture
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-]
+# the page must play audio without a user gesture
+BENCH_CHROMIUM_ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
 KEY, SECRET = "devkey", "secret"
 
 
@@ -253,7 +245,7 @@ async def run(delays: list[int], rounds: int, speeches: int) -> dict[str, Any]:
     load_before = [round(x, 2) for x in os.getloadavg()]
     try:
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=BENCH_CHROMIUM_ARGS)
             page = await browser.new_page()
             await page.goto(page_url)
             for r in range(rounds):
