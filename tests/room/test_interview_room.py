@@ -154,17 +154,17 @@ def test_mouth_motion_lines_up_with_the_audio(scenario):
     assert isinstance(delay_ms, int), scenario.avatar_session
     assert abs(published["median"] - delay_ms) <= 1000.0 / FPS, f"published {published}"
     # as a candidate receives it: every interviewer turn the avatar spoke (until the service
-    # was killed), as received by a Python client, which (unlike a browser) does no lip sync
+    # was killed), as received by a Python client
     end = scenario.killed_at or float("inf")
     coarse, corr = av_xcorr_s(scenario.avatar, 0.0, end)
     assert corr > 0.4, f"mouth and speech activity barely related (r={corr:.2f})"
     assert abs(coarse) <= 0.2, f"mouth {coarse * 1000:+.0f} ms from the audio (coarse)"
     lag, matched = av_offset_s(scenario.avatar, 0.0, end)
     assert matched >= 5, "too few phrase onsets matched between audio and mouth"
-    # two frames here, not one: this receiver's audio path (Opus, jitter buffer, 40 ms reads)
-    # is slower than its video path, so audio arrives 20-50 ms after its frame on a quiet
-    # machine, and on a loaded 2-core box (CI) its onsets scatter over -110..+60 ms (room bench,
-    # 3 receivers in one process); the room benchmark prints the figures
+    # two frames here, not one: the published delay (70 ms by default) centres what Chromium
+    # shows (python -m avatar_worker.browser_av_bench); this receiver's audio path differs from
+    # a browser's and its phrase onsets scatter from run to run (-53..+46 ms measured at 70 ms,
+    # wider on a loaded 2-core box such as CI); the benchmarks print the figures
     assert abs(lag) <= 2.0 / FPS + 0.01, f"mouth {lag * 1000:+.0f} ms from the audio"
 
 

@@ -20,6 +20,7 @@ from aiohttp import web
 from agent import avatar as agent_avatar
 from agent.avatar import AvatarServiceSettings, AvatarUnavailable, ServiceAvatar
 from avatar_worker.service import (
+    DEFAULT_VIDEO_DELAY_MS,
     AvatarService,
     ServiceConfigError,
     ServiceOptions,
@@ -130,6 +131,21 @@ def test_no_secret_means_loopback_only(monkeypatch):
     monkeypatch.setenv("AVATAR_SERVICE_SECRET", "x")
     assert ServiceOptions.from_env("0.0.0.0", 8089).secret == "x"
     assert is_loopback("::1") and is_loopback("localhost") and not is_loopback("10.0.0.1")
+
+
+@pytest.mark.parametrize("raw", ["-1", "201", "70.5", "seventy", ""])
+def test_a_bad_video_delay_names_the_setting(monkeypatch, raw):
+    monkeypatch.setenv("AVATAR_VIDEO_DELAY_MS", raw)
+    with pytest.raises(ServiceConfigError, match=r"AVATAR_VIDEO_DELAY_MS .* 0 to 200"):
+        ServiceOptions.from_env("127.0.0.1", 8089)
+
+
+def test_the_video_delay_defaults_and_accepts_whole_milliseconds(monkeypatch):
+    monkeypatch.delenv("AVATAR_VIDEO_DELAY_MS", raising=False)
+    assert ServiceOptions.from_env("127.0.0.1", 8089).video_delay_ms == DEFAULT_VIDEO_DELAY_MS
+    for raw, ms in (("0", 0), ("200", 200), ("40", 40)):
+        monkeypatch.setenv("AVATAR_VIDEO_DELAY_MS", raw)
+        assert ServiceOptions.from_env("127.0.0.1", 8089).video_delay_ms == ms
 
 
 def test_serve_cli_refuses_a_public_address_without_a_secret(monkeypatch):
