@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("devserver.rooms")
 
 
-class RoomTicker:
+class RoomTicker(ABC):
     """Calls `tick()` every `interval_s` seconds while started."""
 
     interval_s: float = 1.0
@@ -34,8 +35,9 @@ class RoomTicker:
                 await self._task
             self._task = None
 
+    @abstractmethod
     async def tick(self) -> None:
-        raise NotImplementedError
+        """One round of the job."""
 
     async def _run(self) -> None:
         while True:
