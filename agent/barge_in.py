@@ -246,9 +246,10 @@ class VoiceActivityPause:
             self._interrupt(speech, text, "interim transcript")
 
     def _on_agent_state(self, ev: Any) -> None:
-        if ev.new_state != "speaking":
-            self._unheard = None
-        if ev.new_state != "speaking" and self._heard_over is not None:
+        if ev.new_state == "speaking":
+            return
+        self._unheard = None
+        if self._heard_over is not None:
             # the speech ended (interrupted, or the framework took over its pause)
             self._release()
 

@@ -18,9 +18,9 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from livekit import rtc
 from livekit.agents.types import ATTRIBUTE_PUBLISH_ON_BEHALF
@@ -79,9 +79,7 @@ class SingleLayerAvatarRunner(AvatarRunner):
             video_delay_s=video_delay_s,
             on_audio_queued=self._audio_queued,
         )
-        closing = asyncio.create_task(stock.aclose())  # the unused stock one, never pushed to
-        self._tasks.add(closing)
-        closing.add_done_callback(self._tasks.discard)
+        self._background(stock.aclose())  # the unused stock one, never pushed to
         # when the audio handed to the room so far has played out (wall clock), and the last
         # interruption: RPC received -> that time (what the room bench reports)
         self._audio_until = 0.0
@@ -115,6 +113,12 @@ class SingleLayerAvatarRunner(AvatarRunner):
                 ),
             )
 
+    def _background(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` as one of the runner's tasks (cancelled with it on close)."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _audio_queued(self, pushed_at: float, plays_at: float) -> None:
         self._audio_plays_at = plays_at
         self._audio_until = time.time() + self._audio_source.queued_duration
@@ -127,9 +131,7 @@ class SingleLayerAvatarRunner(AvatarRunner):
         self._audio_source.clear_queue()
         self._audio_until = time.time()
         # the synchronizer's video queue (a frame or two) goes too, in the loop's next turn
-        task = asyncio.create_task(self._av_sync.clear_queue())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background(self._av_sync.clear_queue())
         return queued
 
     def _start_stop_clock(self, kind: str) -> None:
