@@ -34,6 +34,15 @@ async def _speech(text: str, tmp_path: Path) -> list[rtc.AudioFrame]:
     ]
 
 
+def _generator() -> LipSyncVideoGenerator:
+    """An unpaced generator: items come as fast as the test asks for them."""
+    return LipSyncVideoGenerator(
+        get_composer("woman", 512),
+        GeneratorOptions(sample_rate=RATE, pace_idle=False, idle_wait_s=0.0),
+        seed=1,
+    )
+
+
 async def _pairs(stream, n: int) -> list[bytes]:
     """The audio of the next n video+audio pairs (idle video frames skipped)."""
     out: list[bytes] = []
@@ -47,11 +56,7 @@ async def _pairs(stream, n: int) -> list[bytes]:
 async def test_a_paused_avatar_rests_its_mouth_and_resumes_where_the_room_stopped_hearing(
     tmp_path,
 ):
-    gen = LipSyncVideoGenerator(
-        get_composer("woman", 512),
-        GeneratorOptions(sample_rate=RATE, pace_idle=False, idle_wait_s=0.0),
-        seed=1,
-    )
+    gen = _generator()
     for frame in await _speech("Welcome, and thank you for joining us today.", tmp_path):
         await gen.push_audio(frame)
     await gen.push_audio(AudioSegmentEnd())
@@ -77,11 +82,7 @@ async def test_a_paused_avatar_rests_its_mouth_and_resumes_where_the_room_stoppe
 
 
 async def test_clear_buffer_ends_a_pause_and_drops_what_was_held(tmp_path):
-    gen = LipSyncVideoGenerator(
-        get_composer("woman", 512),
-        GeneratorOptions(sample_rate=RATE, pace_idle=False, idle_wait_s=0.0),
-        seed=1,
-    )
+    gen = _generator()
     for frame in await _speech("Thank you for joining.", tmp_path):
         await gen.push_audio(frame)
     stream = gen.__aiter__()
