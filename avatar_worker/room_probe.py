@@ -21,6 +21,7 @@ from livekit import rtc
 
 AUDIO_RATE = 24000
 STEP_S = 0.01  # audio energy resolution
+LOUD = 300.0  # int16 RMS over STEP_S: speech, not codec noise or silence
 DARK_Y = 60  # mouth interior in the stylized characters (lips, skin are brighter)
 _MOUTH_BOX = (216, 252, 80, 58)  # x, y, w, h at 512x512 (stylized characters, head space)
 _SWAY = 6  # head sway/nod margin in pixels
@@ -46,7 +47,7 @@ class Received:
     audio_rms: list[float] = field(default_factory=list)
     video: list[VideoSample] = field(default_factory=list)
 
-    def loud_times(self, threshold: float = 300.0) -> np.ndarray:
+    def loud_times(self, threshold: float = LOUD) -> np.ndarray:
         rms = np.asarray(self.audio_rms)
         return np.asarray(self.audio_t)[rms > threshold]
 
@@ -146,13 +147,15 @@ class RoomProbe:
         )
 
     async def say(self, pcm: np.ndarray, silence_after_s: float = 0.0) -> tuple[float, float]:
-        """Play int16 mono samples at AUDIO_RATE in real time; returns (start, end) times."""
+        """Play int16 mono samples at AUDIO_RATE in real time; returns when the voice in them
+        began and ended (perf_counter), not the file's: espeak-ng leads with up to 40 ms of
+        silence and trails ~0.35 s, which would flatter every latency measured from an end."""
         assert self._mic is not None, "start_microphone() first"
         step = int(AUDIO_RATE * STEP_S)
         tail = np.zeros(int(silence_after_s * AUDIO_RATE), dtype=np.int16)
         data = np.concatenate([pcm.astype(np.int16), tail])
         start = time.perf_counter()
-        end = start + pcm.size / AUDIO_RATE
+        voice_from, voice_to = voiced_span_s(pcm)
         for i in range(0, data.size, step):
             chunk = data[i : i + step]
             if chunk.size < step:
@@ -162,7 +165,7 @@ class RoomProbe:
             ahead = start + (i + step) / AUDIO_RATE - time.perf_counter() - 0.05
             if ahead > 0:
                 await asyncio.sleep(ahead)
-        return start, end
+        return start + voice_from, start + voice_to
 
     async def silence(self, seconds: float) -> None:
         await self.say(np.zeros(int(seconds * AUDIO_RATE), dtype=np.int16))
@@ -172,6 +175,18 @@ class RoomProbe:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.room.disconnect()
+
+
+def voiced_span_s(pcm: np.ndarray) -> tuple[float, float]:
+    """Where the voice is in int16 samples at AUDIO_RATE: (start of the first loud STEP_S,
+    end of the last), seconds; the whole span when nothing is loud."""
+    step = int(AUDIO_RATE * STEP_S)
+    n = pcm.size // step
+    steps = pcm[: n * step].astype(np.float32).reshape(n, step)
+    loud = np.flatnonzero(np.sqrt(np.mean(steps * steps, axis=1)) > LOUD)
+    if not loud.size:
+        return 0.0, pcm.size / AUDIO_RATE
+    return float(loud[0] * STEP_S), float((loud[-1] + 1) * STEP_S)
 
 
 def read_wav(path: Path) -> np.ndarray:

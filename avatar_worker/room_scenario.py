@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 from livekit import api, rtc
 
-from .room_probe import AUDIO_RATE, Received, RoomProbe, espeak
+from .room_probe import AUDIO_RATE, LOUD, Received, RoomProbe, espeak
 
-LOUD = 300.0  # int16 RMS over 10 ms: speech, not codec noise
 TURN_GAP_S = 1.3  # this much quiet ends an interviewer turn (espeak pauses are shorter)
 
 # a barge-in: a few words, a breath (so the speech-to-text has words to interrupt on), then the
