@@ -15,6 +15,9 @@ wrapped) and the transcripts through `user_input_transcribed`:
 - candidate speech lasting `pause_after_s` (the VAD's speech duration, as the framework's own
   `min_duration` check) while the interviewer speaks an interruptible turn pauses the session's
   audio output at once (the agent's own track, or the avatar through its pause extension);
+  sooner still, with `first_window_probability` (the session sets the VAD's activation
+  threshold), the first VAD window rated speech holds it, and the next window confirms the
+  hold (the VAD starts speech) or lets it go on at once (a blip: a ~60 ms hole, nothing lost);
 - a transcript of that speech that is not a backchannel interrupts the turn through the speech's
   public `SpeechHandle.interrupt()`: a final one, or an interim (the offline whisper stream
   sends one every 0.8 s of speech) of two words or more whose words before the last, which may
@@ -48,11 +51,17 @@ adds delay to a real barge-in; sparing "yeah" would need ~0.75 s, and "그렇죠
 Counting only voiced time (silero's `raw_accumulated_speech`, which restarts after a short
 pause) does not help either: the backchannels reach 0.38-0.48 s ("Mm-hmm." 0.67 s), while a
 barge-in reaches 0.5 s only 0.61 s ("죄송한데, 잠시만요.") to 1.06 s ("Sorry, wait a second.",
-the comma restarts it) after it begins, far past the 300 ms target. So
-the threshold is small (0.1 s: paused ~0.15 s after the candidate starts, plus transport), and
-backchannels are handled by resuming quickly, not by not pausing. The cost of a backchannel is a
-hole in the interviewer's speech: its length + 0.3 s VAD hang-over + the transcript's latency
-(or `resume_after_s` when the STT finds no words).
+the comma restarts it) after it begins, far past the 300 ms target. So the
+threshold is the VAD's own start of speech (0.05 s, two windows above the threshold), and
+backchannels are handled by resuming quickly, not by not pausing. `python -m agent bench --vad`
+measures it in audio time on ten espeak barge-ins and backchannels: onset to hold median 100 ms
+(80-140) with the session's 20 ms input frames, against 175 ms (100-250) with 0.1 s and
+livekit-agents' 50 ms frames; none of its seven non-speech sounds (a click, noise bursts of 60
+and 300 ms, a knock, typing, a cough-like burst, a breath) starts the VAD at all, so holding at
+its start adds no false pauses that a longer threshold would have spared. The first window rated
+speech comes 20-40 ms before that start (its probability on those sounds stays under 0.12).
+The cost of a backchannel is a hole in the interviewer's speech: its length + 0.3 s VAD
+hang-over + the transcript's latency (or `resume_after_s` when the STT finds no words).
 """
 
 from __future__ import annotations
@@ -76,15 +85,21 @@ logger = logging.getLogger("interview.barge_in")
 class BargeInOptions:
     pause_after_s: float = 0.2  # candidate speech (from VAD onset) that holds the interviewer
     resume_after_s: float = 1.0  # silence with no interrupting transcript that lets it go on
+    # a single VAD window this likely speech holds at once, a window before the VAD can confirm
+    # speech; the next window confirms the hold or lets the interviewer go on (None: off)
+    first_window_probability: float | None = None
 
     @classmethod
-    def from_session(cls, session: AgentSession) -> BargeInOptions:
+    def from_session(
+        cls, session: AgentSession, *, first_window_probability: float | None = None
+    ) -> BargeInOptions:
         """The session's own interruption settings (agent/turn_taking.py `turn_handling`)."""
         o = session.options.interruption
         timeout = o.get("false_interruption_timeout")
         return cls(
             pause_after_s=float(o.get("min_duration", cls.pause_after_s)),
             resume_after_s=float(timeout) if timeout is not None else cls.resume_after_s,
+            first_window_probability=first_window_probability,
         )
 
 
@@ -192,6 +207,7 @@ class VoiceActivityPause:
         self._held_at = 0.0
         self._resume_timer: asyncio.TimerHandle | None = None
         self._user_speaking = False
+        self._first_window_only = False  # held on one window; the VAD has not confirmed speech
         self.pauses = 0
         self.resumes = 0
         self.interrupts = 0
@@ -206,20 +222,42 @@ class VoiceActivityPause:
 
     # ---- events --------------------------------------------------------------------------
     def _on_vad(self, ev: vad.VADEvent) -> None:
-        if ev.type == vad.VADEventType.START_OF_SPEECH:
-            self._user_speaking = True
-            self._cancel_resume()
-        elif ev.type == vad.VADEventType.END_OF_SPEECH:
+        if ev.type == vad.VADEventType.END_OF_SPEECH:
             self._user_speaking = False
             if self._heard_over is not None:
                 self._arm_resume(self.options.resume_after_s, "no words")
-        elif (
+            return
+        if ev.type == vad.VADEventType.START_OF_SPEECH:
+            self._user_speaking = True
+            self._first_window_only = False  # the VAD confirmed the early hold
+            self._cancel_resume()
+        elif ev.type == vad.VADEventType.INFERENCE_DONE and not ev.speaking:
+            self._on_window(ev.probability)
+            return
+        # START_OF_SPEECH carries the speech that started it (silero's min_speech_duration):
+        # with `pause_after_s` at that value the hold comes with the VAD's own decision, one
+        # 32 ms window or more before the next inference would report it
+        if (
             ev.speaking
             and self._heard_over is None
             and ev.speech_duration >= self.options.pause_after_s
         ):
             self._user_speaking = True
             self._hold()
+
+    def _on_window(self, probability: float) -> None:
+        """A VAD window before any speech: one likely enough holds; an unlikely one after such a
+        hold, with no start of speech between, was a blip (a click, a breath), and the
+        interviewer goes on at once."""
+        early = self.options.first_window_probability
+        if early is None:
+            return
+        if probability >= early:
+            if self._heard_over is None:
+                self._hold()
+                self._first_window_only = self._heard_over is not None
+        elif self._first_window_only:
+            self._resume("one window of sound")
 
     def _on_transcript(self, ev: Any) -> None:
         speech = self._heard_over
@@ -347,6 +385,7 @@ class VoiceActivityPause:
     def _release(self) -> None:
         self._heard_over = None
         self._paused = False
+        self._first_window_only = False
         self._cancel_resume()
 
     def _cancel_resume(self) -> None:

@@ -20,7 +20,7 @@ from livekit.agents import (
     ConversationItemAddedEvent,
 )
 
-from .barge_in import ObservedVAD, VoiceActivityPause
+from .barge_in import BargeInOptions, ObservedVAD, VoiceActivityPause
 from .config import InterviewConfig
 from .evaluation.live import LiveAssessment
 from .flow import InterviewState, StageAgent, first_agent
@@ -165,7 +165,13 @@ def create_interview(
         # candidate speech holds the interviewer at once, whichever output speaks (the avatar,
         # the agent's own track, the rehearsal's simulated room); what was said decides the rest
         barge_in = VoiceActivityPause(
-            session, vad, is_backchannel=state.is_backchannel, log_extra=extra
+            session,
+            vad,
+            BargeInOptions.from_session(
+                session, first_window_probability=opts.vad_activation_threshold
+            ),
+            is_backchannel=state.is_backchannel,
+            log_extra=extra,
         )
         if isinstance(stt, WhisperSTT):
             # interim transcripts only give a barge-in its words; decode them only then

@@ -27,6 +27,7 @@ from typing import Any
 from livekit.agents import APIConnectOptions, TurnHandlingOptions, vad
 from livekit.agents.tokenize.basic import split_words
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
+from livekit.agents.voice.room_io import AudioInputOptions, RoomOptions
 
 # the longest utterance that can be only listening ("yeah, yeah, yeah", "아 네 맞아요"); longer
 # ones say something, whatever their words
@@ -44,10 +45,18 @@ class TurnTakingOptions:
     max_endpointing_delay: float = 3.6
     vad_min_silence: float = 0.3
     vad_activation_threshold: float = 0.5
-    # candidate speech (silero's speech duration) that pauses the interviewer; small, because
-    # anything that starts the VAD runs on through its 0.3 s silence hang-over, so values up to
-    # ~0.6 s only add delay without sparing a single "네" (figures in agent/barge_in.py)
-    min_interruption_duration: float = 0.1
+    # speech the VAD needs before it says the candidate started (two 32 ms windows above the
+    # threshold: silero's default)
+    vad_min_speech: float = 0.05
+    # candidate speech (silero's speech duration) that pauses the interviewer: the VAD's own
+    # start of speech, because anything that starts the VAD runs on through its 0.3 s silence
+    # hang-over, so longer values only add delay without sparing a single "네" (figures in
+    # agent/barge_in.py, `python -m agent bench --vad`)
+    min_interruption_duration: float = 0.05
+    # the candidate's audio reaches the VAD in frames this long (livekit-agents reads 50 ms);
+    # a window's decision waits for the frame that completes it: 20 ms, one Opus packet, makes
+    # the pause 10-30 ms sooner (agent bench --vad)
+    input_frame_ms: int = 20
     # the framework interrupts by itself only on this many words: one more than the longest
     # backchannel, so it never cuts the interviewer off for "네 네" or "I see"; shorter barge-ins
     # ("Wait.") are interrupted by agent/barge_in.py, which reads what was said
@@ -78,9 +87,15 @@ def load_vad(opts: TurnTakingOptions) -> vad.VAD:
 
     return silero.VAD.load(
         min_silence_duration=opts.vad_min_silence,
+        min_speech_duration=opts.vad_min_speech,
         activation_threshold=opts.vad_activation_threshold,
         prefix_padding_duration=0.3,
     )
+
+
+def room_options(opts: TurnTakingOptions) -> RoomOptions:
+    """How the session reads the room: the candidate's audio in `input_frame_ms` frames."""
+    return RoomOptions(audio_input=AudioInputOptions(frame_size_ms=opts.input_frame_ms))
 
 
 def turn_detector(opts: TurnTakingOptions, language: str) -> TranscriptAwareTurnDetector:

@@ -23,7 +23,7 @@ from .flow import StageAgent
 from .providers import ProviderError
 from .session import Interview, create_interview
 from .store import data_dir
-from .turn_taking import TurnTakingOptions, load_vad
+from .turn_taking import TurnTakingOptions, load_vad, room_options
 
 logger = logging.getLogger("interview.worker")
 
@@ -121,7 +121,11 @@ async def entrypoint(ctx: JobContext) -> None:
     # the avatar (or, when the avatar service cannot serve, the agent's own audio) speaks
     await ctx.connect()
     await start_avatar(ctx, interview.session, config.avatar)
-    await interview.session.start(interview.first_agent(), room=ctx.room)
+    await interview.session.start(
+        interview.first_agent(),
+        room=ctx.room,
+        room_options=room_options(TurnTakingOptions.from_env()),
+    )
     stage_task = asyncio.create_task(_publish_stage())
     interview.session.on("close", lambda _ev: stage_task.cancel())
     # after the goodbye (or any other close) the interviewer leaves: the client sees it go

@@ -16,7 +16,7 @@ from livekit.agents.voice.avatar import AudioSegmentEnd
 
 from agent.avatar import ReplayableAvatarOutput
 from agent.barge_in import BargeInOptions, ObservedVAD, VoiceActivityPause
-from agent.turn_taking import TranscriptCompleteness, transcript_words
+from agent.turn_taking import TranscriptCompleteness, TurnTakingOptions, transcript_words
 from avatar_worker.avatars import get_composer
 from avatar_worker.generator import GeneratorOptions, LipSyncVideoGenerator
 from avatar_worker.protocol import RPC_PAUSE, RPC_RESUME
@@ -202,6 +202,19 @@ def _ev(kind: vad.VADEventType, speech_s: float = 0.0) -> vad.VADEvent:
     )
 
 
+def _window(probability: float) -> vad.VADEvent:
+    """A VAD window before speech started (silero sends it before deciding on START)."""
+    return vad.VADEvent(
+        type=vad.VADEventType.INFERENCE_DONE,
+        samples_index=0,
+        timestamp=0.0,
+        speech_duration=0.0,
+        silence_duration=0.032,
+        speaking=False,
+        probability=probability,
+    )
+
+
 _EN, _KO = TranscriptCompleteness("en"), TranscriptCompleteness("ko")
 
 
@@ -209,13 +222,16 @@ class _Rig:
     """A session, its observed VAD and the controller, fed VAD events as the session reads
     them (through the observed stream); backchannels are the shipped en and ko lists."""
 
-    def __init__(self, session: _Session | None = None) -> None:
+    def __init__(
+        self, session: _Session | None = None, options: BargeInOptions | None = None
+    ) -> None:
         self.session = session or _Session()
         self.inner = _VAD()
         observed = ObservedVAD(self.inner)
         self.controller = VoiceActivityPause(
             self.session,  # type: ignore[arg-type]
             observed,
+            options,
             is_backchannel=lambda t, partial=False: (
                 _EN.is_backchannel(t, partial=partial) or _KO.is_backchannel(t, partial=partial)
             ),
@@ -262,6 +278,50 @@ async def test_candidate_speech_pauses_the_interviewer_and_a_backchannel_resumes
     await asyncio.sleep(0.01)
     assert rig.calls == ["pause", "resume"]
     assert rig.controller.pauses == 1 and rig.controller.resumes == 1
+
+
+async def test_the_vads_start_of_speech_holds_the_interviewer_when_the_threshold_is_its_own():
+    session = _Session()
+    session.options.interruption["min_duration"] = TurnTakingOptions().min_interruption_duration
+    rig = _Rig(session)
+    await rig._feed(_ev(vad.VADEventType.START_OF_SPEECH, 0.064))  # two 32 ms windows
+    assert rig.calls == ["pause"]  # with the VAD's decision, not a window later
+
+
+async def test_one_window_rated_speech_holds_and_the_vads_start_confirms_it():
+    rig = _Rig(options=BargeInOptions(0.05, 1.0, first_window_probability=0.5))
+    await rig._feed(_window(0.3))
+    assert rig.calls == []
+    await rig._feed(_window(0.7))  # a window before the VAD can start speech
+    assert rig.calls == ["pause"]
+    await rig._feed(_window(0.9))
+    await rig._feed(_ev(vad.VADEventType.START_OF_SPEECH, 0.064))
+    await rig._feed(_ev(vad.VADEventType.INFERENCE_DONE, 0.096))
+    assert rig.calls == ["pause"] and rig.controller.holding
+    rig.session.final("Wait, one question.")
+    assert rig.speech_handle.interrupted_by == "audio_activity"
+
+
+async def test_a_one_window_blip_lets_the_interviewer_go_on_at_once():
+    rig = _Rig(options=BargeInOptions(0.05, 1.0, first_window_probability=0.5))
+    await rig._feed(_window(0.6))
+    await rig._feed(_window(0.2))  # no start of speech: a click or a breath
+    assert rig.calls == ["pause", "resume"]
+    assert not rig.controller.holding and rig.controller.resumes == 1
+    await rig._feed(_window(0.1))
+    assert rig.calls == ["pause", "resume"]
+    # without the option, single windows are left to the VAD
+    off = _Rig(options=BargeInOptions(0.05, 1.0))
+    await off._feed(_window(0.99))
+    assert off.calls == []
+
+
+async def test_a_start_of_speech_shorter_than_the_threshold_waits_for_more():
+    rig = _Rig()  # 0.2 s
+    await rig._feed(_ev(vad.VADEventType.START_OF_SPEECH, 0.064))
+    assert rig.calls == []
+    await rig.speaking(0.25)
+    assert rig.calls == ["pause"]
 
 
 @pytest.mark.parametrize(
