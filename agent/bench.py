@@ -13,6 +13,10 @@ and whisper's fixed 30 s), printing per setting the decode time (median, p90), t
 against the script (words for English, characters for Korean), and signs of a looping decode:
 output length against the script, repeated word bigrams, decodes stopped by the token cap;
 and how many utterances came out empty (whisper's no-speech filter dropped them).
+
+`--vad` measures how soon candidate speech holds the interviewer instead (agent/vad_bench.py):
+onset to hold per barge-in, backchannel and non-speech sound, for each input frame size
+(`--frame-ms`) and hold rule (`--hold`), in audio time.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ from .answers import load_answers
 from .config import parse_config
 from .providers.models import WHISPER_MODELS
 from .rehearsal import RehearsalResult, run_rehearsal
+from .turn_taking import TurnTakingOptions
+from .vad_bench import WINDOW, HoldRule
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TARGETS = {"voice_to_voice_median_s": 0.8, "voice_to_voice_p90_s": 1.2, "cut_ins": 0}
@@ -221,6 +227,22 @@ def _threads(text: str) -> int:
     return v
 
 
+def _frame_ms(text: str) -> int:
+    v = int(text)
+    if not 10 <= v <= 100 or v % 10:
+        raise argparse.ArgumentTypeError(f"{text} is not a frame size of 10-100 ms in 10 ms steps")
+    return v
+
+
+def _hold(text: str) -> HoldRule:
+    if text == WINDOW:
+        return WINDOW
+    v = float(text)
+    if not 0 < v <= 2:
+        raise argparse.ArgumentTypeError(f"{text} is not a hold threshold of 0-2 s or 'window'")
+    return v
+
+
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="python -m agent bench", description=__doc__)
     p.add_argument("--lang", nargs="+", choices=["ko", "en"], default=["en", "ko"])
@@ -247,8 +269,37 @@ def main(argv: list[str]) -> int:
         metavar="N",
         help="--stt: CTranslate2 thread counts to compare (default: INTERVIEW_STT_THREADS)",
     )
+    p.add_argument(
+        "--vad", action="store_true", help="measure how soon speech holds the interviewer"
+    )
+    p.add_argument(
+        "--frame-ms",
+        type=_frame_ms,
+        nargs="+",
+        default=[50, TurnTakingOptions().input_frame_ms],
+        metavar="MS",
+        help="--vad: input frame sizes to compare (default: livekit-agents' 50 and the session's)",
+    )
+    p.add_argument(
+        "--hold",
+        type=_hold,
+        nargs="+",
+        default=[0.1, TurnTakingOptions().min_interruption_duration, WINDOW],
+        metavar="RULE",
+        help="--vad: hold rules, seconds of speech or 'window' (the first window rated speech); "
+        "default: 0.1, the session's threshold and window",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.vad:
+        from . import vad_bench
+
+        results = asyncio.run(vad_bench.measure(args.lang, args.frame_ms, args.hold))
+        if args.json:
+            print(json.dumps(vad_bench.summary(results)))
+        else:
+            print("\n".join(vad_bench.lines(results)))
+        return 0
     if args.stt:
         for lang in args.lang:
             load_before = os.getloadavg()[0]
