@@ -30,8 +30,10 @@ wrapped) and the transcripts through `user_input_transcribed`:
   `MAX_BACKCHANNEL_WORDS` words) or an empty transcript resumes the speech as soon as it arrives
   after the candidate stopped; speech that never yields a transcript (a cough, noise) resumes
   `resume_after_s` after it ended (a final that comes later still interrupts if it says
-  more). The framework drops the backchannel's turn itself (too few words over a speech that
-  was not interrupted), and agent/flow.py ignores one that still ends.
+  more). The framework does not commit the backchannel's turn (too few words over a speech
+  that was not interrupted) but keeps its words for the next turn, so the controller clears
+  them (`AgentSession.clear_user_turn`); agent/flow.py ignores a backchannel turn that still
+  ends.
 
 When the interviewer cannot be paused (an output without pause, an avatar service without the
 pause extension), the same transcripts still interrupt it, only later: it keeps talking until
@@ -365,6 +367,8 @@ class VoiceActivityPause:
         speech = self._heard_over
         if speech is None or self._user_speaking:
             return
+        if reason == "backchannel" and self._still_playing(speech):
+            self._forget_user_turn()
         if self._paused and self._still_playing(speech):
             audio = self._session.output.audio
             if audio is not None:
@@ -381,6 +385,16 @@ class VoiceActivityPause:
         self._release()
         if reason == "no words":
             self._unheard = speech
+
+    def _forget_user_turn(self) -> None:
+        """Drop the backchannel's words from the candidate's turn. livekit-agents does not commit
+        a turn of too few words over the interviewer's speech, but keeps its transcript and puts
+        it before the next one: the answer would read "Yeah. Hi, I'm Alex..." in the transcript
+        and the report."""
+        try:
+            self._session.clear_user_turn()
+        except RuntimeError:  # the session is closing: there is no next turn
+            pass
 
     def _release(self) -> None:
         self._heard_over = None

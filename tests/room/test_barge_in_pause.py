@@ -158,6 +158,11 @@ class _Session(rtc.EventEmitter):
     def __post_init__(self) -> None:
         super().__init__()
 
+    cleared_turns: int = 0
+
+    def clear_user_turn(self) -> None:
+        self.cleared_turns += 1
+
     def final(self, text: str) -> None:
         self.emit("user_input_transcribed", SimpleNamespace(is_final=True, transcript=text))
 
@@ -278,6 +283,8 @@ async def test_candidate_speech_pauses_the_interviewer_and_a_backchannel_resumes
     await asyncio.sleep(0.01)
     assert rig.calls == ["pause", "resume"]
     assert rig.controller.pauses == 1 and rig.controller.resumes == 1
+    # and its words do not become the start of the candidate's next answer
+    assert rig.session.cleared_turns == 1
 
 
 async def test_the_vads_start_of_speech_holds_the_interviewer_when_the_threshold_is_its_own():
@@ -352,6 +359,7 @@ async def test_a_short_barge_in_interrupts_the_held_interviewer(words):
     assert rig.calls == ["pause"], "the output played again before the speech was cleared"
     speech.finish()  # the framework cleared the interrupted speech's audio
     assert rig.calls == ["pause", "resume"]
+    assert rig.session.cleared_turns == 0  # what interrupts is the candidate's turn: kept
 
 
 async def test_an_interim_with_settled_words_interrupts_before_the_candidate_stops():
