@@ -367,8 +367,7 @@ class VoiceActivityPause:
         speech = self._heard_over
         if speech is None or self._user_speaking:
             return
-        if reason == "backchannel" and self._still_playing(speech):
-            self._forget_user_turn()
+        forget = reason == "backchannel" and self._still_playing(speech)
         if self._paused and self._still_playing(speech):
             audio = self._session.output.audio
             if audio is not None:
@@ -383,6 +382,8 @@ class VoiceActivityPause:
                 },
             )
         self._release()
+        if forget:  # after the resume: the interviewer goes on first
+            self._forget_user_turn()
         if reason == "no words":
             self._unheard = speech
 
