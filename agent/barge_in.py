@@ -367,8 +367,8 @@ class VoiceActivityPause:
         speech = self._heard_over
         if speech is None or self._user_speaking:
             return
-        forget = reason == "backchannel" and self._still_playing(speech)
-        if self._paused and self._still_playing(speech):
+        playing = self._still_playing(speech)
+        if self._paused and playing:
             audio = self._session.output.audio
             if audio is not None:
                 audio.resume()
@@ -382,7 +382,7 @@ class VoiceActivityPause:
                 },
             )
         self._release()
-        if forget:  # after the resume: the interviewer goes on first
+        if reason == "backchannel" and playing:  # after the resume: it goes on first
             self._forget_user_turn()
         if reason == "no words":
             self._unheard = speech

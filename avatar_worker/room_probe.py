@@ -237,7 +237,7 @@ def av_onset_lags_s(
     rec: Received,
     t0: float = 0.0,
     t1: float = float("inf"),
-    loud: float = 300.0,
+    loud: float = LOUD,
     max_lag_s: float = 0.2,
 ) -> list[float]:
     """The lag from each phrase onset in the audio (speech after >= 100 ms of quiet) to the
@@ -263,7 +263,7 @@ def av_offset_s(
     rec: Received,
     t0: float = 0.0,
     t1: float = float("inf"),
-    loud: float = 300.0,
+    loud: float = LOUD,
     max_lag_s: float = 0.2,
 ) -> tuple[float, int]:
     """A/V offset as the candidate receives it: the median of `av_onset_lags_s` (positive:
@@ -276,7 +276,7 @@ def av_offset_s(
 
 
 def av_xcorr_s(
-    rec: Received, t0: float, t1: float, max_lag_s: float = 1.0, loud: float = 300.0
+    rec: Received, t0: float, t1: float, max_lag_s: float = 1.0, loud: float = LOUD
 ) -> tuple[float, float]:
     """Coarse A/V offset over +-`max_lag_s`: the lag maximising the correlation of speech
     activity and mouth activity on a 10 ms grid (positive: video late), and that correlation.
