@@ -10,11 +10,19 @@ Decoding calls CTranslate2 directly with an encoder window just longer than the 
 so an answer decodes several times faster with the same words on the benchmark answers. An
 initial prompt from prompts/<lang>/stt.yaml, written with fillers, keeps Whisper from dropping
 "um"/"uh"/"음"/"어", which the report counts.
+
+All decoding of a process runs on one thread (`WhisperRuntime`) that loads each model once, so a
+worker can load and warm the models in its idle processes before an interview arrives, and that
+runs below the audio path's CPU priority: CTranslate2's compute threads are born from it and
+inherit its niceness, so a decode never delays the VAD, the barge-in or the room's audio on a
+busy machine; it takes the CPU they leave.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +66,83 @@ MIN_WINDOW_S: dict[str, float] = {"whisper-tiny.en": 10.0, "whisper-base": 10.0}
 MAX_TOKENS_PER_S: dict[str, float] = {"whisper-tiny.en": 8.0, "whisper-base": 24.0}
 _MAX_NEW_TOKENS = 160
 DEFAULT_STT_THREADS = 2
+# niceness of the decode thread (INTERVIEW_STT_NICE; 0: same priority as the audio path)
+DEFAULT_STT_NICE = 10
+
+
+class WhisperRuntime:
+    """The process's speech-recognition thread: loads each model once and runs every decode, one
+    at a time, in order, at `nice` below the rest of the process (Linux)."""
+
+    def __init__(self, nice: int) -> None:
+        self.nice = nice
+        self._thread_id: int | None = None
+        self._executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="whisper", initializer=self._init_thread
+        )
+        self._models: dict[tuple[str, str, int], Any] = {}
+        self.warmed: set[tuple[str, str, int]] = set()
+
+    def _init_thread(self) -> None:
+        self._thread_id = threading.get_ident()
+        if self.nice and sys.platform.startswith("linux"):
+            try:
+                # per thread on Linux; the threads CTranslate2 starts from here inherit it
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
+            except OSError as e:
+                logger.warning("could not lower the STT thread's priority", extra={"error": str(e)})
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        return self._executor.submit(fn, *args)
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)` on the runtime's thread, waiting for it (directly when already there)."""
+        if threading.get_ident() == self._thread_id:
+            return fn(*args)
+        return self.submit(fn, *args).result()
+
+    def model(self, key: tuple[str, str, int]) -> Any:
+        """The loaded faster-whisper model (name, compute type, threads); loads it once."""
+        return self.run(self._model, key)
+
+    def _model(self, key: tuple[str, str, int]) -> Any:
+        model = self._models.get(key)
+        if model is None:
+            from faster_whisper import WhisperModel as _FW
+
+            name, compute_type, threads = key
+            t0 = time.perf_counter()
+            model = _FW(
+                str(whisper_model_dir(name)),  # type: ignore[arg-type]
+                device="cpu",
+                compute_type=compute_type,
+                cpu_threads=threads,
+                num_workers=1,
+            )
+            self._models[key] = model
+            logger.info(
+                "whisper model loaded",
+                extra={"model": name, "load_s": round(time.perf_counter() - t0, 2)},
+            )
+        return model
+
+
+_runtime: WhisperRuntime | None = None
+_runtime_lock = threading.Lock()
+
+
+def whisper_runtime() -> WhisperRuntime:
+    """The process's WhisperRuntime, created on first use with INTERVIEW_STT_NICE."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            raw = os.environ.get("INTERVIEW_STT_NICE", "").strip()
+            try:
+                nice = int(raw) if raw else DEFAULT_STT_NICE
+            except ValueError:
+                raise ValueError(f"INTERVIEW_STT_NICE={raw!r} is not an integer") from None
+            _runtime = WhisperRuntime(max(0, min(nice, 19)))
+        return _runtime
 
 
 @dataclass(frozen=True)
@@ -102,15 +187,15 @@ def load_initial_prompt(language: str) -> InitialPrompt:
 class WhisperSTT(stt.STT):
     """faster-whisper on CPU; the model loads lazily in a thread (or eagerly via `prewarm`)."""
 
-    def __init__(self, opts: WhisperOptions) -> None:
+    def __init__(self, opts: WhisperOptions, *, runtime: WhisperRuntime | None = None) -> None:
         super().__init__(capabilities=stt.STTCapabilities(streaming=True, interim_results=True))
         self._opts = opts
         self._model: Any = None
-        self._sync_lock = threading.Lock()
         self._prewarm: Future[None] | None = None
         # one decode at a time, in order: a final queued behind an interim waits at most one
         # short decode, and two decodes never fight over the same 2 cores
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="whisper")
+        self._runtime = runtime or whisper_runtime()
+        self._pending: set[Future[Any]] = set()
         self._decoders: dict[str, _Decoder] = {}
         self._vad: vad.VAD | None = None
         self._initial_prompt = (
@@ -143,41 +228,36 @@ class WhisperSTT(stt.STT):
         """The VAD that cuts the stream into utterances (the session's Silero VAD)."""
         self._vad = vad_model
 
+    @property
+    def _key(self) -> tuple[str, str, int]:
+        return (self._opts.model, self._opts.compute_type, self._opts.cpu_threads)
+
     def prewarm(self) -> None:
         """Called by the session at start: load the model and run one decode in the background,
-        so the candidate's first answer does not pay for CTranslate2's first-call setup."""
-        if self._model is None and self._prewarm is None:
-            self._prewarm = self._executor.submit(self._warm_up)
+        so the candidate's first answer does not pay for CTranslate2's first-call setup. Nothing
+        to do when the worker's idle process already did it (`warm_up`)."""
+        if self._key not in self._runtime.warmed and self._prewarm is None:
+            self._prewarm = self._runtime.submit(self.warm_up)
 
-    def _warm_up(self) -> None:
+    def warm_up(self) -> None:
+        """Load the model and run one decode, on the runtime's thread, once per process."""
+        if self._key in self._runtime.warmed:
+            return
         t0 = time.perf_counter()
-        self.transcribe_sync(np.zeros(WHISPER_SAMPLE_RATE, dtype=np.float32), self._opts.language)
+        self._runtime.run(
+            self.transcribe_sync,
+            np.zeros(WHISPER_SAMPLE_RATE, dtype=np.float32),
+            self._opts.language,
+        )
+        self._runtime.warmed.add(self._key)
         logger.info(
             "whisper warmed up",
             extra={"model": self._opts.model, "warm_up_s": round(time.perf_counter() - t0, 2)},
         )
 
     def load_sync(self) -> Any:
-        with self._sync_lock:
-            return self._load_locked()
-
-    def _load_locked(self) -> Any:
         if self._model is None:
-            from faster_whisper import WhisperModel as _FW
-
-            path = whisper_model_dir(self._opts.model)
-            t0 = time.perf_counter()
-            self._model = _FW(
-                str(path),
-                device="cpu",
-                compute_type=self._opts.compute_type,
-                cpu_threads=self._opts.cpu_threads,
-                num_workers=1,
-            )
-            logger.info(
-                "whisper model loaded",
-                extra={"model": self._opts.model, "load_s": round(time.perf_counter() - t0, 2)},
-            )
+            self._model = self._runtime.model(self._key)
         return self._model
 
     def _decoder(self, model: Any, language: str) -> _Decoder:
@@ -287,8 +367,11 @@ class WhisperSTT(stt.STT):
         return " ".join(s.text.strip() for s in segments).strip()
 
     def submit(self, pcm16k: np.ndarray, language: str | None = None) -> Future[str]:
-        """Queue a decode on the STT's single worker thread (one at a time, in order)."""
-        return self._executor.submit(self.transcribe_sync, pcm16k, language or self._opts.language)
+        """Queue a decode on the process's STT thread (one at a time, in order)."""
+        job = self._runtime.submit(self.transcribe_sync, pcm16k, language or self._opts.language)
+        self._pending.add(job)
+        job.add_done_callback(self._pending.discard)
+        return job
 
     async def transcribe(self, pcm16k: np.ndarray, language: str | None = None) -> str:
         return await asyncio.wrap_future(self.submit(pcm16k, language))
@@ -329,7 +412,11 @@ class WhisperSTT(stt.STT):
         )
 
     async def aclose(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        # the runtime thread serves the whole process; only this STT's queued decodes go
+        for job in list(self._pending):
+            job.cancel()
+        if self._prewarm is not None:
+            self._prewarm.cancel()
 
 
 def to_pcm16k(buffer: AudioBuffer) -> np.ndarray:

@@ -16,7 +16,7 @@ import pytest
 from livekit import rtc
 from livekit.agents import stt, vad
 
-from agent.providers.stt import WhisperOptions, WhisperSTT
+from agent.providers.stt import WhisperOptions, WhisperRuntime, WhisperSTT
 
 SR = 16000
 WINDOW = 512  # Silero's window at 16 kHz (32 ms)
@@ -94,7 +94,10 @@ class CountingWhisper(WhisperSTT):
     """One word per 0.25 s of tone in the audio; records every decode."""
 
     def __init__(self, *, delay: float = 0.0, interims: bool = False) -> None:
-        super().__init__(WhisperOptions(model="whisper-tiny.en", language="en"))
+        # a thread of its own: decodes left running by an earlier test do not delay this one
+        super().__init__(
+            WhisperOptions(model="whisper-tiny.en", language="en"), runtime=WhisperRuntime(nice=0)
+        )
         self.attach_vad(EnergyVAD())
         self.delay = delay
         self.interim_gate = lambda: interims
