@@ -7,6 +7,13 @@ transcript then comes a whole decode after that. This stream runs the same VAD i
 - starts a *speculative* decode of the utterance once `speculative_silence_s` of silence has
   passed; if the VAD then ends the utterance with no speech in between, that decode (the same
   audio less a little silence) is the final transcript, ready about when the VAD ends;
+- keeps that decode when the candidate goes on after the short pause (a breath between
+  phrases, shorter than the VAD's end of speech) as the transcript of the phrase before it, once
+  the phrase holds `min_phrase_s` of audio: later decodes of the utterance start after that
+  phrase, so when a long answer ends only its last phrase is left to decode, however long the
+  answer ran without a pause the VAD would end it on. A last stretch shorter than `min_tail_s`
+  is decoded together with the phrase before it: alone, whisper misreads a trailing "I..." as
+  "Eye" and loses the "..." that tells the turn detector the sentence is unfinished;
 - while `WhisperSTT.interim_gate()` says so (the session: while the interviewer speaks), decodes
   the growing utterance every `interim_interval_s` and sends INTERIM_TRANSCRIPT events, so the
   session's `min_words` barge-in rule has words before the candidate stops talking;
@@ -22,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
 from livekit import rtc
 from livekit.agents import APIConnectOptions, LanguageCode, stt, utils
 from livekit.agents.vad import VAD, VADEvent, VADEventType
@@ -35,8 +43,18 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class WhisperStreamOptions:
     speculative_silence_s: float = 0.15  # silence after which the utterance decode starts
+    # audio a phrase needs to be decoded apart from the rest of its utterance: whisper reads
+    # shorter stretches worse alone, and they cost little to decode again at the end
+    min_phrase_s: float = 1.5
+    min_tail_s: float = 1.0  # shortest last stretch (trailing silence included) decoded alone
     interim_first_s: float = 0.6  # speech before the first interim of an utterance
     interim_interval_s: float = 0.8  # speech between interims
+
+
+@dataclass
+class _Phrase:
+    start: int  # samples into the utterance
+    text: asyncio.Future[str]
 
 
 @dataclass
@@ -45,11 +63,25 @@ class _Utterance:
     frames: list[rtc.AudioFrame]
     next_interim_at: float
     speculative: asyncio.Future[str] | None = None
+    speculative_start: int = 0  # the speculative decode covers these samples
     speculative_samples: int = 0
     last_silence: float = 0.0
     interim: asyncio.Task[None] | None = None
     interims_sent: int = 0
     ended: bool = False
+    # the phrases closed by short pauses, in order; they cover the audio up to `cut`
+    phrases: list[_Phrase] = field(default_factory=list)
+    cut: int = 0
+
+    def decode_start(self, samples: int, rate: int, min_tail_s: float) -> int:
+        """Where a decode of the utterance's first `samples` samples starts: after the closed
+        phrases, or with the last of them when what follows it is shorter than `min_tail_s`."""
+        if self.phrases and (samples - self.cut) / rate < min_tail_s:
+            return self.phrases[-1].start
+        return self.cut
+
+    def parts_before(self, start: int) -> list[asyncio.Future[str]]:
+        return [ph.text for ph in self.phrases if ph.start < start]
 
 
 @dataclass
@@ -67,12 +99,48 @@ class StreamStats:
     utterances: int = 0
     speculative_hits: int = 0
     speculative_misses: int = 0
+    phrases: int = 0  # speculative decodes kept as a phrase when the candidate went on
     interims: int = 0
     final_wait_s: list[float] = field(default_factory=list)  # VAD end -> final transcript
 
 
 def _samples(frames: list[rtc.AudioFrame]) -> int:
     return sum(f.samples_per_channel for f in frames)
+
+
+def _frames_from(frames: list[rtc.AudioFrame], start: int) -> list[rtc.AudioFrame]:
+    """The audio of `frames` from sample `start` on (a frame cut there is sliced)."""
+    out: list[rtc.AudioFrame] = []
+    pos = 0
+    for f in frames:
+        n = f.samples_per_channel
+        if pos + n <= start:
+            pos += n
+            continue
+        skip = max(start - pos, 0)
+        if skip:
+            data = np.frombuffer(bytes(f.data), dtype=np.int16)[skip * f.num_channels :]
+            f = rtc.AudioFrame(data.tobytes(), f.sample_rate, f.num_channels, n - skip)
+        out.append(f)
+        pos += n
+    return out
+
+
+async def _joined(parts: list[asyncio.Future[str]], request_id: str) -> str:
+    """The utterance's transcript from its phrases' decodes; a failed phrase is logged and
+    left out rather than losing the whole answer."""
+    texts: list[str] = []
+    for part in parts:
+        try:
+            texts.append((await part).strip())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception(
+                "whisper failed to transcribe a phrase",
+                extra={"provider": "faster-whisper", "request_id": request_id},
+            )
+    return " ".join(t for t in texts if t)
 
 
 class WhisperSpeechStream(stt.RecognizeStream):
@@ -186,17 +254,32 @@ class WhisperSpeechStream(stt.RecognizeStream):
     def _on_inference(self, utt: _Utterance, ev: VADEvent) -> None:
         utt.frames.extend(ev.frames)
         silence = ev.raw_accumulated_silence
+        rate = max(utt.frames[0].sample_rate, 1) if utt.frames else 16000
         if silence < utt.last_silence and utt.speculative is not None:
-            # the candidate went on after a short pause: that decode missed the rest
-            utt.speculative.cancel()
+            # the candidate went on after a short pause: that decode missed the rest, but it
+            # is the transcript of the phrase before the pause if that phrase is long enough
+            start = utt.speculative_start
+            if (utt.speculative_samples - start) / rate >= self._opts.min_phrase_s:
+                if start < utt.cut:  # it decoded the last phrase again, with what followed
+                    utt.phrases.pop()
+                utt.phrases.append(_Phrase(start, utt.speculative))
+                utt.cut = utt.speculative_samples
+                self.stats.phrases += 1
+            else:
+                utt.speculative.cancel()
+                self.stats.speculative_misses += 1
             utt.speculative = None
-            self.stats.speculative_misses += 1
         utt.last_silence = silence
         if self._jobs:
             return
         if utt.speculative is None and silence >= self._opts.speculative_silence_s:
             utt.speculative_samples = _samples(utt.frames)
-            utt.speculative = self._decode(list(utt.frames), "speculative")
+            utt.speculative_start = utt.decode_start(
+                utt.speculative_samples, rate, self._opts.min_tail_s
+            )
+            utt.speculative = self._decode(
+                _frames_from(utt.frames, utt.speculative_start), "speculative"
+            )
         elif (
             silence == 0.0
             and ev.speech_duration >= utt.next_interim_at
@@ -241,15 +324,25 @@ class WhisperSpeechStream(stt.RecognizeStream):
                 request_id=utils.shortuuid("whisper_"), frames=frames, next_interim_at=0
             )
         utt.ended = True
-        reuse = utt.speculative is not None and _samples(frames) >= utt.speculative_samples
+        total = _samples(frames)
+        reuse = utt.speculative is not None and total >= utt.speculative_samples
         if reuse:
             assert utt.speculative is not None
-            text = utt.speculative
+            start, last = utt.speculative_start, utt.speculative
             self.stats.speculative_hits += 1
         else:
             if utt.speculative is not None:
                 utt.speculative.cancel()
-            text = self._decode(frames, "final")
+            rate = max(frames[0].sample_rate, 1) if frames else 16000
+            start = utt.decode_start(total, rate, self._opts.min_tail_s)
+            rest = _frames_from(frames, start)
+            if rest:
+                last = self._decode(rest, "final")
+            else:  # the phrases hold all of it
+                last = asyncio.get_running_loop().create_future()
+                last.set_result("")
+        parts = utt.parts_before(start)
+        text = asyncio.ensure_future(_joined([*parts, last], utt.request_id)) if parts else last
         self.stats.utterances += 1
         self._whisper.active += 1
         self._finals.put_nowait(

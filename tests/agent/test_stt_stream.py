@@ -170,15 +170,44 @@ async def test_one_utterance_is_decoded_once_from_the_first_silence():
     assert len(usage) == 1 and usage[0].recognition_usage.audio_duration > 2.0
 
 
-async def test_a_short_pause_drops_the_speculative_decode_and_keeps_all_words():
+async def test_a_short_pause_after_a_short_phrase_drops_the_speculative_decode():
     whisper = CountingWhisper()
-    # 0.2 s is past the speculative start (0.12 s) but shorter than the VAD's 0.3 s
+    # 0.2 s is past the speculative start (0.15 s) but shorter than the VAD's 0.3 s; the
+    # phrase before it (0.3 s prefix pad + 0.6 s) is too short to be decoded alone
     stream, events = await run(
-        whisper, silence(0.3), tone(1.0), silence(0.2), tone(1.0), silence(0.8), pace=0.001
+        whisper, silence(0.3), tone(0.6), silence(0.2), tone(1.0), silence(0.8), pace=0.001
     )
     assert kinds(events) == ["start_of_speech", "end_of_speech", "final_transcript"]
-    assert finals(events) == [" ".join(["word"] * 8)]
-    assert stream.stats.speculative_misses == 1 and stream.stats.speculative_hits == 1
+    assert finals(events) == [" ".join(["word"] * 6)]
+    assert stream.stats.speculative_misses == 1 and stream.stats.phrases == 0
+    assert whisper.decoded[-1].size / SR > 0.6 + 0.2 + 1.0  # the end decodes it all again
+
+
+async def test_a_short_pause_after_a_long_phrase_keeps_its_decode_and_only_the_rest_is_left():
+    whisper = CountingWhisper()
+    stream, events = await run(
+        whisper, silence(0.3), tone(2.0), silence(0.2), tone(1.0), silence(0.8), pace=0.001
+    )
+    assert kinds(events) == ["start_of_speech", "end_of_speech", "final_transcript"]
+    # every word once, in one final transcript of the utterance
+    assert finals(events) == [" ".join(["word"] * 12)]
+    assert stream.stats.phrases == 1 and stream.stats.speculative_misses == 0
+    assert stream.stats.speculative_hits == 1
+    first, last = (d.size / SR for d in whisper.decoded)
+    assert len(whisper.decoded) == 2
+    assert 2.0 + 0.15 <= first < 2.0 + 0.3 + 0.3  # the phrase, up to the pause
+    assert 1.0 <= last < 1.0 + 0.2 + 0.3  # only the audio after the pause is decoded at the end
+
+
+async def test_a_short_last_stretch_is_decoded_with_the_phrase_before_it():
+    whisper = CountingWhisper()
+    stream, events = await run(
+        whisper, silence(0.3), tone(2.0), silence(0.2), tone(0.3), silence(0.8), pace=0.001
+    )
+    assert finals(events) == [" ".join(["word"] * 9)]
+    assert stream.stats.phrases == 1  # the long phrase was closed by the pause ...
+    # ... but what followed it is too short to read alone: the end decodes both together
+    assert whisper.decoded[-1].size / SR >= 2.0 + 0.2 + 0.3
 
 
 async def test_thinking_pause_gives_two_utterances_without_lost_or_doubled_audio():
