@@ -11,11 +11,12 @@ so an answer decodes several times faster with the same words on the benchmark a
 initial prompt from prompts/<lang>/stt.yaml, written with fillers, keeps Whisper from dropping
 "um"/"uh"/"음"/"어", which the report counts.
 
-All decoding of a process runs on one thread (`WhisperRuntime`) that loads each model once, so a
-worker can load and warm the models in its idle processes before an interview arrives, and that
-runs below the audio path's CPU priority: CTranslate2's compute threads are born from it and
-inherit its niceness, so a decode never delays the VAD, the barge-in or the room's audio on a
-busy machine; it takes the CPU they leave.
+All decoding of a process runs on one thread (`WhisperRuntime`) that loads each model once. The
+decoding itself runs below the audio path's CPU priority: each model is built on a short-lived
+thread with a raised niceness, and CTranslate2's compute threads, born from it, inherit that, so
+a decode never delays the VAD, the barge-in or the room's audio on a busy machine; it takes the
+CPU they leave. The Python thread that feeds them keeps the normal priority: a starved thread
+holding Python's GIL would stall the whole agent.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ DEFAULT_STT_NICE = 10
 
 class WhisperRuntime:
     """The process's speech-recognition thread: loads each model once and runs every decode, one
-    at a time, in order, at `nice` below the rest of the process (Linux)."""
+    at a time, in order; the models compute at `nice` below the rest of the process (Linux)."""
 
     def __init__(self, nice: int) -> None:
         self.nice = nice
@@ -85,12 +86,30 @@ class WhisperRuntime:
 
     def _init_thread(self) -> None:
         self._thread_id = threading.get_ident()
-        if self.nice and sys.platform.startswith("linux"):
+
+    def _build_below_priority(self, build: Callable[[], Any]) -> Any:
+        """`build()` on a thread of its own at `nice`: niceness is per thread on Linux, and the
+        threads CTranslate2 starts while building the model (and those they start) inherit it."""
+        if not self.nice or not sys.platform.startswith("linux"):
+            return build()
+        box: dict[str, Any] = {}
+
+        def _run() -> None:
             try:
-                # per thread on Linux; the threads CTranslate2 starts from here inherit it
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.nice)
             except OSError as e:
-                logger.warning("could not lower the STT thread's priority", extra={"error": str(e)})
+                logger.warning("could not lower the STT's CPU priority", extra={"error": str(e)})
+            try:
+                box["model"] = build()
+            except BaseException as e:  # re-raised on the caller's thread
+                box["error"] = e
+
+        loader = threading.Thread(target=_run, name="whisper-load")
+        loader.start()
+        loader.join()
+        if "error" in box:
+            raise box["error"]
+        return box["model"]
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         return self._executor.submit(fn, *args)
@@ -112,12 +131,14 @@ class WhisperRuntime:
 
             name, compute_type, threads = key
             t0 = time.perf_counter()
-            model = _FW(
-                str(whisper_model_dir(name)),  # type: ignore[arg-type]
-                device="cpu",
-                compute_type=compute_type,
-                cpu_threads=threads,
-                num_workers=1,
+            model = self._build_below_priority(
+                lambda: _FW(
+                    str(whisper_model_dir(name)),  # type: ignore[arg-type]
+                    device="cpu",
+                    compute_type=compute_type,
+                    cpu_threads=threads,
+                    num_workers=1,
+                )
             )
             self._models[key] = model
             logger.info(
