@@ -67,7 +67,7 @@ MIN_WINDOW_S: dict[str, float] = {"whisper-tiny.en": 10.0, "whisper-base": 10.0}
 MAX_TOKENS_PER_S: dict[str, float] = {"whisper-tiny.en": 8.0, "whisper-base": 24.0}
 _MAX_NEW_TOKENS = 160
 DEFAULT_STT_THREADS = 2
-# niceness of the decode thread (INTERVIEW_STT_NICE; 0: same priority as the audio path)
+# niceness of CTranslate2's compute threads (INTERVIEW_STT_NICE; 0: the audio path's priority)
 DEFAULT_STT_NICE = 10
 
 
@@ -256,11 +256,11 @@ class WhisperSTT(stt.STT):
     def prewarm(self) -> None:
         """Called by the session at start: load the model and run one decode in the background,
         so the candidate's first answer does not pay for CTranslate2's first-call setup. Nothing
-        to do when the worker's idle process already did it (`warm_up`)."""
+        to do when this process already warmed the model (an earlier STT of the same model)."""
         if self._key not in self._runtime.warmed and self._prewarm is None:
-            self._prewarm = self._runtime.submit(self.warm_up)
+            self._prewarm = self._runtime.submit(self._warm_up)
 
-    def warm_up(self) -> None:
+    def _warm_up(self) -> None:
         """Load the model and run one decode, on the runtime's thread, once per process."""
         if self._key in self._runtime.warmed:
             return

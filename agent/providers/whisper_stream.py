@@ -108,6 +108,11 @@ def _samples(frames: list[rtc.AudioFrame]) -> int:
     return sum(f.samples_per_channel for f in frames)
 
 
+def _rate(frames: list[rtc.AudioFrame]) -> int:
+    """The frames' sample rate (the VAD's input rate; 16 kHz when there are none)."""
+    return max(frames[0].sample_rate, 1) if frames else 16000
+
+
 def _frames_from(frames: list[rtc.AudioFrame], start: int) -> list[rtc.AudioFrame]:
     """The audio of `frames` from sample `start` on (a frame cut there is sliced)."""
     out: list[rtc.AudioFrame] = []
@@ -254,7 +259,7 @@ class WhisperSpeechStream(stt.RecognizeStream):
     def _on_inference(self, utt: _Utterance, ev: VADEvent) -> None:
         utt.frames.extend(ev.frames)
         silence = ev.raw_accumulated_silence
-        rate = max(utt.frames[0].sample_rate, 1) if utt.frames else 16000
+        rate = _rate(utt.frames)
         if silence < utt.last_silence and utt.speculative is not None:
             # the candidate went on after a short pause: that decode missed the rest, but it
             # is the transcript of the phrase before the pause if that phrase is long enough
@@ -333,8 +338,7 @@ class WhisperSpeechStream(stt.RecognizeStream):
         else:
             if utt.speculative is not None:
                 utt.speculative.cancel()
-            rate = max(frames[0].sample_rate, 1) if frames else 16000
-            start = utt.decode_start(total, rate, self._opts.min_tail_s)
+            start = utt.decode_start(total, _rate(frames), self._opts.min_tail_s)
             rest = _frames_from(frames, start)
             if rest:
                 last = self._decode(rest, "final")
@@ -350,7 +354,7 @@ class WhisperSpeechStream(stt.RecognizeStream):
                 utterance=utt,
                 text=text,
                 speech_end_time=speech_end_time,
-                audio_duration=_samples(frames) / max(frames[0].sample_rate, 1) if frames else 0.0,
+                audio_duration=total / _rate(frames),
             )
         )
 
