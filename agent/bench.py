@@ -124,9 +124,10 @@ def stt_bench(
     """Decode time, error rate and signs of looping of offline whisper on the answers' speech,
     for each encoder window and thread count. The settings take turns on every utterance (the
     order rotating), so load from other work on the machine falls on all of them alike."""
-    from .providers import choose_providers
+    from .providers import ProviderError, choose_providers, whole_number_setting
     from .providers.stt import (
         DEFAULT_STT_THREADS,
+        MAX_STT_THREADS,
         MIN_WINDOW_S,
         WHISPER_SAMPLE_RATE,
         WhisperOptions,
@@ -151,7 +152,14 @@ def stt_bench(
     if windows is None:
         windows = sorted({MIN_WINDOW_S[model], 30.0})
     if threads is None:
-        threads = [int(os.environ.get("INTERVIEW_STT_THREADS") or DEFAULT_STT_THREADS)]
+        try:
+            threads = [
+                whole_number_setting(
+                    os.environ, "INTERVIEW_STT_THREADS", DEFAULT_STT_THREADS, 1, MAX_STT_THREADS
+                )
+            ]
+        except ProviderError as e:
+            raise SystemExit(str(e)) from None
     settings = [(w, t) for t in threads for w in windows]
     whispers = [
         WhisperSTT(

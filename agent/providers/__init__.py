@@ -25,6 +25,22 @@ class ProviderError(RuntimeError):
     """A provider that was asked for cannot run; one sentence naming the setting."""
 
 
+def whole_number_setting(
+    env: Mapping[str, str], name: str, default: int, low: int, high: int
+) -> int:
+    """The whole number in env[name] (`default` when unset or blank), from `low` to `high`."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ProviderError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Choice:
     provider: str
@@ -150,10 +166,23 @@ def build_stt(choice: Choice, language: str, env: Mapping[str, str] | None = Non
         from .stt import deepgram_stt
 
         return deepgram_stt(language, env["DEEPGRAM_API_KEY"])
-    from .stt import DEFAULT_STT_THREADS, WhisperOptions, WhisperSTT
+    from .stt import (
+        DEFAULT_STT_NICE,
+        DEFAULT_STT_THREADS,
+        MAX_STT_THREADS,
+        WhisperOptions,
+        WhisperSTT,
+        whisper_runtime,
+    )
 
-    threads = int(env.get("INTERVIEW_STT_THREADS") or DEFAULT_STT_THREADS)
-    return WhisperSTT(WhisperOptions(model=choice.model, language=language, cpu_threads=threads))  # type: ignore[arg-type]
+    threads = whole_number_setting(
+        env, "INTERVIEW_STT_THREADS", DEFAULT_STT_THREADS, 1, MAX_STT_THREADS
+    )
+    nice = whole_number_setting(env, "INTERVIEW_STT_NICE", DEFAULT_STT_NICE, 0, 19)
+    return WhisperSTT(
+        WhisperOptions(model=choice.model, language=language, cpu_threads=threads),  # type: ignore[arg-type]
+        runtime=whisper_runtime(nice),
+    )
 
 
 def build_llm(choice: Choice, plan: InterviewPlan, env: Mapping[str, str] | None = None) -> llm.LLM:

@@ -11,12 +11,13 @@ so an answer decodes several times faster with the same words on the benchmark a
 initial prompt from prompts/<lang>/stt.yaml, written with fillers, keeps Whisper from dropping
 "um"/"uh"/"음"/"어", which the report counts.
 
-All decoding of a process runs on one thread (`WhisperRuntime`) that loads each model once. The
-decoding itself runs below the audio path's CPU priority: each model is built on a short-lived
-thread with a raised niceness, and CTranslate2's compute threads, born from it, inherit that, so
-a decode never delays the VAD, the barge-in or the room's audio on a busy machine; it takes the
-CPU they leave. The Python thread that feeds them keeps the normal priority: a starved thread
-holding Python's GIL would stall the whole agent.
+All decoding of a process runs on one thread (`WhisperRuntime`) that loads each model once. It
+can decode below the audio path's CPU priority (INTERVIEW_STT_NICE): each model is then built on
+a short-lived thread with a raised niceness, and CTranslate2's compute threads, born from it,
+inherit that; the Python thread that feeds them keeps the normal priority (a starved thread
+holding Python's GIL would stall the whole agent). It is off by default: with any other busy
+process on the host a niced decode gets a small share of the CPU, and an answer's transcript
+waited seconds (voice-to-voice 6.4 s against 1.2 s in the room test next to one busy process).
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ MIN_WINDOW_S: dict[str, float] = {"whisper-tiny.en": 10.0, "whisper-base": 10.0}
 MAX_TOKENS_PER_S: dict[str, float] = {"whisper-tiny.en": 8.0, "whisper-base": 24.0}
 _MAX_NEW_TOKENS = 160
 DEFAULT_STT_THREADS = 2
+MAX_STT_THREADS = 32
 # niceness of CTranslate2's compute threads (INTERVIEW_STT_NICE; 0: the audio path's priority)
-DEFAULT_STT_NICE = 10
+DEFAULT_STT_NICE = 0
 
 
 class WhisperRuntime:
@@ -152,17 +154,12 @@ _runtime: WhisperRuntime | None = None
 _runtime_lock = threading.Lock()
 
 
-def whisper_runtime() -> WhisperRuntime:
-    """The process's WhisperRuntime, created on first use with INTERVIEW_STT_NICE."""
+def whisper_runtime(nice: int = DEFAULT_STT_NICE) -> WhisperRuntime:
+    """The process's WhisperRuntime; the first call creates it, at that call's `nice`."""
     global _runtime
     with _runtime_lock:
         if _runtime is None:
-            raw = os.environ.get("INTERVIEW_STT_NICE", "").strip()
-            try:
-                nice = int(raw) if raw else DEFAULT_STT_NICE
-            except ValueError:
-                raise ValueError(f"INTERVIEW_STT_NICE={raw!r} is not an integer") from None
-            _runtime = WhisperRuntime(max(0, min(nice, 19)))
+            _runtime = WhisperRuntime(nice)
         return _runtime
 
 

@@ -72,6 +72,20 @@ def test_a_named_provider_that_cannot_run_is_an_error(env, needle):
         choose_providers("ko", env)
 
 
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"INTERVIEW_STT_THREADS": "two"}, "INTERVIEW_STT_THREADS must be a whole number"),
+        ({"INTERVIEW_STT_THREADS": "0"}, "INTERVIEW_STT_THREADS .* from 1 to"),
+        ({"INTERVIEW_STT_NICE": "1.5"}, "INTERVIEW_STT_NICE must be a whole number"),
+        ({"INTERVIEW_STT_NICE": "25"}, "INTERVIEW_STT_NICE .* from 0 to 19, not '25'"),
+    ],
+)
+def test_a_bad_offline_stt_setting_is_one_sentence_naming_it(env, needle):
+    with pytest.raises(ProviderError, match=needle):
+        build_stt(choose_providers("en", {}).stt, "en", env)
+
+
 def test_explicit_offline_choice_wins_over_keys():
     c = choose_providers("en", {"OPENAI_API_KEY": "sk", "INTERVIEW_LLM": "scripted"})
     assert c.llm.provider == "scripted" and c.llm.reason == "INTERVIEW_LLM=scripted"
