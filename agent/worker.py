@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from livekit import rtc
-from livekit.agents import AgentServer, JobContext, JobProcess, cli
+from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess, cli
 
 from .avatar import start_avatar, worker_load
 from .config import ConfigError, InterviewConfig, parse_config
@@ -118,8 +118,10 @@ async def entrypoint(ctx: JobContext) -> None:
                 last = interview.state.stage
                 await ctx.room.local_participant.set_attributes({STAGE_ATTRIBUTE: last})
 
-    # the avatar (or, when the avatar service cannot serve, the agent's own audio) speaks
-    await ctx.connect()
+    # the avatar (or, when the avatar service cannot serve, the agent's own audio) speaks. Audio
+    # only: the interviewer does not look, and a subscribed video track (the avatar's own, or a
+    # candidate's camera) is decoded whether anyone reads it or not
+    await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
     await start_avatar(ctx, interview.session, config.avatar)
     await interview.session.start(
         interview.first_agent(),
