@@ -203,6 +203,16 @@ class Stack:
     def component(self, name: str) -> Component:
         return next(c for c in self.components if c.name == name)
 
+    def relaunch(self, name: str) -> Component:
+        """Start the named component again after it exited, on the same port."""
+        old = self.component(name)
+        if old.proc is not None and old.proc.poll() is None:
+            raise StackError(f"the {name} is still running")
+        self.components.remove(old)
+        fresh = Component(old.name, old.argv, old.port, old.ready)
+        self._launch(fresh, self.env())
+        return fresh
+
     def stop(self, timeout_s: float = 10.0) -> None:
         for c in reversed(self.components):
             if c.proc is None or c.proc.poll() is not None:

@@ -40,6 +40,7 @@ import numpy as np
 from livekit import api, rtc
 from livekit.agents.voice.avatar import DataStreamAudioOutput
 
+from .hiccups import HiccupMeter
 from .room_probe import AUDIO_RATE, Received, RoomProbe, av_offset_s, av_xcorr_s, espeak
 from .room_scenario import LOUD, ScenarioResult, run_scenario
 
@@ -259,11 +260,15 @@ async def interviews(
                 probe_security=False,
             )
         )
-    done = await asyncio.gather(*runs, return_exceptions=True)
+    with HiccupMeter() as meter:  # figures from a starved host are the host's, not the stack's
+        done = await asyncio.gather(*runs, return_exceptions=True)
     for outcome in done:  # a stalled interview is a finding, not the end of the benchmark
         if isinstance(outcome, BaseException):
             print(f"interview failed: {outcome}", file=sys.stderr)
-    return [r for r in done if isinstance(r, ScenarioResult)]
+    results = [r for r in done if isinstance(r, ScenarioResult)]
+    for r in results:
+        r.host = meter.result
+    return results
 
 
 def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
@@ -284,8 +289,10 @@ def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
                 "notes": r.notes,
             }
         )
+    host = results[0].host if results else None
     return {
         "interviews_completed": len(results),
+        "host": {"summary": host.summary(), "starved": host.starved} if host else None,
         "voice_to_voice_s": {
             "median": round(statistics.median(v2v), 3) if v2v else None,
             "p90": round(_pct(v2v, 90), 3) if v2v else None,

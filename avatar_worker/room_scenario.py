@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from livekit import api, rtc
 
+from .hiccups import Hiccups
 from .room_probe import AUDIO_RATE, LOUD, Received, RoomProbe, espeak
 
 TURN_GAP_S = 1.3  # this much quiet ends an interviewer turn (espeak pauses are shorter)
@@ -92,6 +93,7 @@ class ScenarioResult:
     avatar: Received | None = None
     agent: Received | None = None
     notes: list[str] = field(default_factory=list)
+    host: Hiccups | None = None  # how starved the host was meanwhile, when measured
 
     @property
     def fallback_s(self) -> float | None:

@@ -20,6 +20,7 @@ from livekit import rtc
 
 from agent.stack import Stack, StackOptions
 from agent.store import TranscriptStore
+from avatar_worker.hiccups import HiccupMeter
 from avatar_worker.room_probe import av_offset_s, av_xcorr_s
 from avatar_worker.room_scenario import LOUD, ScenarioResult, run_scenario
 
@@ -49,29 +50,15 @@ def stack(livekit_server, tmp_path_factory):
 def scenario(stack, livekit_server, tmp_path_factory) -> ScenarioResult:
     config = json.loads((ROOT / "examples" / "en" / "config.json").read_text())
     work = tmp_path_factory.mktemp("room-scenario")
-    service = stack.component("avatar service")
-    assert service.proc is not None
-    result = asyncio.run(
-        run_scenario(
-            livekit_server.url,
-            livekit_server.api_key,
-            livekit_server.api_secret,
-            config,
-            work,
-            avatar_service_pid=service.proc.pid,
-            avatar_service_url=stack.options.avatar_url,
-        )
-    )
-    if result.avatar is not None:  # kept for a look when an assertion fails
-        rec = result.avatar
-        np.savez(
-            work / "avatar.npz",
-            audio_t=rec.audio_t,
-            audio_rms=rec.audio_rms,
-            video_t=[v.t for v in rec.video],
-            mouth=[v.mouth for v in rec.video],
-            turns=[(t.start, t.end) for t in result.turns],
-        )
+    result = _run_measured(stack, livekit_server, config, work / "run1")
+    assert result.host is not None
+    if result.host.starved:
+        # real-time figures from a starved host say more about the host than about the stack:
+        # the scenario runs once more and the tests judge the run the host starved least
+        print(f"\nthe host starved the scenario ({result.host.summary()}); running it again")
+        again = _run_measured(stack, livekit_server, config, work / "run2")
+        assert again.host is not None
+        result = min((result, again), key=lambda r: r.host.lost_share if r.host else 0.0)
     if result.avatar is not None:
         end = result.killed_at or float("inf")
         print(
@@ -83,9 +70,48 @@ def scenario(stack, livekit_server, tmp_path_factory) -> ScenarioResult:
         f"{result.barge_in_to_silence_s} (avatar paused after {result.barge_in_to_avatar_pause_s}; "
         f"stops {result.avatar_stops}), backchannel paused "
         f"{result.backchannel_paused_at}, resumed {result.backchannel_resumed_at}, fallback "
-        f"{result.fallback_s}, notes {result.notes}"
+        f"{result.fallback_s}, notes {result.notes}; {_host(result)}"
     )
     return result
+
+
+def _run_measured(stack: Stack, livekit_server, config: dict, work: Path) -> ScenarioResult:
+    """One scenario with the host's wake-up lateness measured around it; the avatar service
+    (killed by the scenario) is started again first when needed."""
+    work.mkdir(parents=True)
+    service = stack.component("avatar service")
+    if service.proc is None or service.proc.poll() is not None:
+        service = stack.relaunch("avatar service")
+    assert service.proc is not None
+    with HiccupMeter() as meter:
+        result = asyncio.run(
+            run_scenario(
+                livekit_server.url,
+                livekit_server.api_key,
+                livekit_server.api_secret,
+                config,
+                work,
+                avatar_service_pid=service.proc.pid,
+                avatar_service_url=stack.options.avatar_url,
+            )
+        )
+    result.host = meter.result
+    if result.avatar is not None:  # kept for a look when an assertion fails
+        rec = result.avatar
+        np.savez(
+            work / "avatar.npz",
+            audio_t=rec.audio_t,
+            audio_rms=rec.audio_rms,
+            video_t=[v.t for v in rec.video],
+            mouth=[v.mouth for v in rec.video],
+            turns=[(t.start, t.end) for t in result.turns],
+        )
+    return result
+
+
+def _host(scenario: ScenarioResult) -> str:
+    """How starved the host was during the judged run, for the failure messages."""
+    return scenario.host.summary() if scenario.host else "host not measured"
 
 
 def _free_port() -> int:
@@ -108,7 +134,7 @@ def test_video_arrives_at_25_fps_and_the_configured_size(scenario):
     frames = scenario.avatar.video_between(turn.start, turn.end)
     assert len(frames) > 25
     fps = (len(frames) - 1) / (frames[-1].t - frames[0].t)
-    assert FPS * 0.9 <= fps <= FPS * 1.1, f"{fps:.1f} fps"
+    assert FPS * 0.9 <= fps <= FPS * 1.1, f"{fps:.1f} fps; {_host(scenario)}"
     assert {(f.width, f.height) for f in frames} == {(SIZE, SIZE)}
 
 
@@ -158,14 +184,18 @@ def test_mouth_motion_lines_up_with_the_audio(scenario):
     end = scenario.killed_at or float("inf")
     coarse, corr = av_xcorr_s(scenario.avatar, 0.0, end)
     assert corr > 0.4, f"mouth and speech activity barely related (r={corr:.2f})"
-    assert abs(coarse) <= 0.2, f"mouth {coarse * 1000:+.0f} ms from the audio (coarse)"
+    assert abs(coarse) <= 0.2, (
+        f"mouth {coarse * 1000:+.0f} ms from the audio (coarse); {_host(scenario)}"
+    )
     lag, matched = av_offset_s(scenario.avatar, 0.0, end)
     assert matched >= 5, "too few phrase onsets matched between audio and mouth"
     # two frames here, not one: the published delay (70 ms by default) centres what Chromium
     # shows (python -m avatar_worker.browser_av_bench); this receiver's audio path differs from
     # a browser's and its phrase onsets scatter from run to run (-53..+46 ms measured at 70 ms,
     # wider on a loaded 2-core box such as CI); the benchmarks print the figures
-    assert abs(lag) <= 2.0 / FPS + 0.01, f"mouth {lag * 1000:+.0f} ms from the audio"
+    assert abs(lag) <= 2.0 / FPS + 0.01, (
+        f"mouth {lag * 1000:+.0f} ms from the audio; {_host(scenario)}"
+    )
 
 
 def test_barge_in_stops_the_interviewer_and_closes_the_mouth(scenario):
@@ -174,7 +204,7 @@ def test_barge_in_stops_the_interviewer_and_closes_the_mouth(scenario):
     assert "the greeting ended before the barge-in" not in scenario.notes
     # the interviewer stopped on the candidate's voice, while its first words were still being
     # said (no transcript exists yet then), not at its own end
-    assert barge.start < silent_at < barge.start + scenario.barge_words_s
+    assert barge.start < silent_at < barge.start + scenario.barge_words_s, _host(scenario)
     # and stays quiet, mouth closed, while the candidate goes on
     after = scenario.avatar.audio_between(silent_at + 0.1, barge.end)
     assert after.size and (after < LOUD).mean() > 0.95
@@ -185,8 +215,10 @@ def test_barge_in_stops_the_interviewer_and_closes_the_mouth(scenario):
 def test_a_backchannel_pauses_the_question_which_then_goes_on(scenario, stack):
     bc = scenario.backchannel
     assert bc is not None, scenario.notes
-    assert scenario.backchannel_paused_at is not None, "the interviewer did not pause"
-    assert bc.start < scenario.backchannel_paused_at < bc.end + 0.5
+    assert scenario.backchannel_paused_at is not None, (
+        f"the interviewer did not pause; {_host(scenario)}"
+    )
+    assert bc.start < scenario.backchannel_paused_at < bc.end + 0.5, _host(scenario)
     assert scenario.backchannel_did_not_interrupt, scenario.notes
     # and the question was not cut: its transcript turn is not marked interrupted
     store = TranscriptStore(stack.options.data_dir / "interviews.sqlite3")
