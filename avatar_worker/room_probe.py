@@ -5,7 +5,7 @@ subscribes to everything, and records per remote participant: audio energy in 10
 for video, each frame's arrival time, size and how open the avatar's mouth is — read from the
 pixels (dark mouth-interior pixels inside the stylized characters' mouth box), so the figure is
 what a viewer sees after encoding, forwarding and decoding. It can also speak: a WAV file played
-in real time as its microphone.
+in real time into a microphone that, like a browser's, stays open and sends silence between.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import wave
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +83,10 @@ class RoomProbe:
         self.received: dict[str, Received] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._mic: rtc.AudioSource | None = None
+        # what say() queued for the microphone, one STEP_S each; the first step of each say()
+        # carries a future for the moment it is sent
+        self._speech: deque[tuple[np.ndarray, asyncio.Future[float] | None]] = deque()
+        self._spoken = asyncio.Event()
         self.room.on("track_subscribed", self._on_track)
         self.room.on("participant_connected", self._on_participant)
         self.room.on("participant_attributes_changed", self._on_attributes)
@@ -140,35 +145,69 @@ class RoomProbe:
 
     # ---- speaking ------------------------------------------------------------------------
     async def start_microphone(self) -> None:
+        """Publish a microphone that stays open, as a browser's does: silence between what is
+        said. (A track that only sends while speaking reaches the interviewer in bursts after
+        each gap, and its jitter buffer then holds the start of the speech longer than it
+        would a candidate's.)"""
         self._mic = rtc.AudioSource(AUDIO_RATE, 1, queue_size_ms=100)
         track = rtc.LocalAudioTrack.create_audio_track("microphone", self._mic)
         await self.room.local_participant.publish_track(
             track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
         )
+        task = asyncio.create_task(self._keep_microphone_open(), name="probe-microphone")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    async def say(self, pcm: np.ndarray, silence_after_s: float = 0.0) -> tuple[float, float]:
-        """Play int16 mono samples at AUDIO_RATE in real time; returns when the voice in them
-        began and ended (perf_counter), not the file's: espeak-ng leads with up to 40 ms of
-        silence and trails ~0.35 s, which would flatter every latency measured from an end."""
-        assert self._mic is not None, "start_microphone() first"
+    async def _keep_microphone_open(self) -> None:
+        """The microphone's clock: one STEP_S of what is being said, or of silence, per step,
+        in real time (up to 50 ms ahead, so the source's queue never runs dry)."""
+        assert self._mic is not None
         step = int(AUDIO_RATE * STEP_S)
-        tail = np.zeros(int(silence_after_s * AUDIO_RATE), dtype=np.int16)
-        data = np.concatenate([pcm.astype(np.int16), tail])
-        start = time.perf_counter()
-        voice_from, voice_to = voiced_span_s(pcm)
-        for i in range(0, data.size, step):
-            chunk = data[i : i + step]
-            if chunk.size < step:
-                chunk = np.pad(chunk, (0, step - chunk.size))
+        silence = np.zeros(step, dtype=np.int16)
+        start, sent = time.perf_counter(), 0
+        while True:
+            if self._speech:
+                chunk, started = self._speech.popleft()
+                if started is not None:  # the first step of a say(): when it will play out,
+                    # after what the source still holds
+                    started.set_result(time.perf_counter() + self._mic.queued_duration)
+            else:
+                chunk = silence
+            if not self._speech:
+                self._spoken.set()
             await self._mic.capture_frame(rtc.AudioFrame(chunk.tobytes(), AUDIO_RATE, 1, step))
-            # pace in real time (the source's queue would otherwise accept a burst)
-            ahead = start + (i + step) / AUDIO_RATE - time.perf_counter() - 0.05
+            sent += 1
+            ahead = start + sent * STEP_S - time.perf_counter() - 0.05
             if ahead > 0:
                 await asyncio.sleep(ahead)
+            elif ahead < -0.5:  # the loop was starved: keep real time, do not burst to catch up
+                start, sent = time.perf_counter(), 0
+
+    async def say(self, pcm: np.ndarray, silence_after_s: float = 0.0) -> tuple[float, float]:
+        """Say int16 mono samples at AUDIO_RATE into the open microphone, then `silence_after_s`
+        of its silence; returns when the voice in them began and ended (perf_counter), not the
+        file's: espeak-ng leads with up to 40 ms of silence and trails ~0.35 s, which would
+        flatter every latency measured from an end."""
+        assert self._mic is not None, "start_microphone() first"
+        step = int(AUDIO_RATE * STEP_S)
+        data = pcm.astype(np.int16)
+        if data.size % step:
+            data = np.pad(data, (0, step - data.size % step))
+        started: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        chunks = data.reshape(-1, step)
+        self._speech.append((chunks[0], started))
+        self._speech.extend((c, None) for c in chunks[1:])
+        self._spoken.clear()
+        voice_from, voice_to = voiced_span_s(pcm)
+        start = await started
+        await self._spoken.wait()
+        if silence_after_s > 0:
+            await asyncio.sleep(silence_after_s)
         return start + voice_from, start + voice_to
 
     async def silence(self, seconds: float) -> None:
-        await self.say(np.zeros(int(seconds * AUDIO_RATE), dtype=np.int16))
+        """Let the open microphone carry silence for `seconds`."""
+        await asyncio.sleep(seconds)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):
