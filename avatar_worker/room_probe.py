@@ -84,7 +84,7 @@ class RoomProbe:
         self._tasks: set[asyncio.Task[None]] = set()
         self._mic: rtc.AudioSource | None = None
         # what say() queued for the microphone, one STEP_S each; the first step of each say()
-        # carries a future for the moment it is sent
+        # carries a future for the moment it will play out in the room
         self._speech: deque[tuple[np.ndarray, asyncio.Future[float] | None]] = deque()
         self._spoken = asyncio.Event()
         self.room.on("track_subscribed", self._on_track)

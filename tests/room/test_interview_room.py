@@ -10,6 +10,7 @@ asserts one property of what the candidate saw and heard.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import datetime
 from pathlib import Path
@@ -96,6 +97,8 @@ def _run_measured(stack: Stack, livekit_server, config: dict, work: Path) -> Sce
             )
         )
     result.host = meter.result
+    if result.host is not None:  # kept for a look at why a run was judged starved
+        (work / "host.json").write_text(json.dumps(dataclasses.asdict(result.host)))
     if result.avatar is not None:  # kept for a look when an assertion fails
         rec = result.avatar
         np.savez(
