@@ -124,10 +124,8 @@ def stt_bench(
     """Decode time, error rate and signs of looping of offline whisper on the answers' speech,
     for each encoder window and thread count. The settings take turns on every utterance (the
     order rotating), so load from other work on the machine falls on all of them alike."""
-    from .providers import ProviderError, choose_providers, whole_number_setting
+    from .providers import ProviderError, choose_providers, offline_stt_threads
     from .providers.stt import (
-        DEFAULT_STT_THREADS,
-        MAX_STT_THREADS,
         MIN_WINDOW_S,
         WHISPER_SAMPLE_RATE,
         WhisperOptions,
@@ -153,11 +151,7 @@ def stt_bench(
         windows = sorted({MIN_WINDOW_S[model], 30.0})
     if threads is None:
         try:
-            threads = [
-                whole_number_setting(
-                    os.environ, "INTERVIEW_STT_THREADS", DEFAULT_STT_THREADS, 1, MAX_STT_THREADS
-                )
-            ]
+            threads = [offline_stt_threads(os.environ)]
         except ProviderError as e:
             raise SystemExit(str(e)) from None
     settings = [(w, t) for t in threads for w in windows]

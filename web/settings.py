@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from agent.env import whole_number
+
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"
 DEFAULT_LIVEKIT_URL = "ws://127.0.0.1:7880"
@@ -87,7 +89,7 @@ class WebSettings:
                     f"that is not on this machine ({parts.hostname})"
                 )
             key, secret = key or DEV_API_KEY, secret or DEV_API_SECRET
-        ttl = _int(env, "INTERVIEW_TOKEN_TTL_S", 600, 60, 24 * 3600)
+        ttl = whole_number(env, "INTERVIEW_TOKEN_TTL_S", 600, 60, 24 * 3600, SettingsError)
         return cls(
             livekit_url=url,
             livekit_public_url=env.get("LIVEKIT_PUBLIC_URL") or url,
@@ -100,18 +102,5 @@ class WebSettings:
             admin_token=env.get("INTERVIEW_ADMIN_TOKEN") or None,
             token_ttl_s=ttl,
             session_rate=RateLimit.parse(env.get("INTERVIEW_SESSION_RATE") or "5/60"),
-            end_grace_s=float(_int(env, "INTERVIEW_END_GRACE_S", 15, 0, 60)),
+            end_grace_s=float(whole_number(env, "INTERVIEW_END_GRACE_S", 15, 0, 60, SettingsError)),
         )
-
-
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name} must be between {low} and {high}, not {value}")
-    return value

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from livekit.agents import llm, stt, tts
 
+from ..env import whole_number
 from ..plan import InterviewPlan
 from .espeak import Voice
 from .log import logger
@@ -25,20 +26,13 @@ class ProviderError(RuntimeError):
     """A provider that was asked for cannot run; one sentence naming the setting."""
 
 
-def whole_number_setting(
-    env: Mapping[str, str], name: str, default: int, low: int, high: int
-) -> int:
-    """The whole number in env[name] (`default` when unset or blank), from `low` to `high`."""
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = low - 1
-    if not low <= value <= high:
-        raise ProviderError(f"{name} must be a whole number from {low} to {high}, not {raw!r}")
-    return value
+def offline_stt_threads(env: Mapping[str, str]) -> int:
+    """CTranslate2 threads per offline Whisper decode (INTERVIEW_STT_THREADS)."""
+    from .stt import DEFAULT_STT_THREADS, MAX_STT_THREADS
+
+    return whole_number(
+        env, "INTERVIEW_STT_THREADS", DEFAULT_STT_THREADS, 1, MAX_STT_THREADS, ProviderError
+    )
 
 
 @dataclass(frozen=True)
@@ -166,19 +160,10 @@ def build_stt(choice: Choice, language: str, env: Mapping[str, str] | None = Non
         from .stt import deepgram_stt
 
         return deepgram_stt(language, env["DEEPGRAM_API_KEY"])
-    from .stt import (
-        DEFAULT_STT_NICE,
-        DEFAULT_STT_THREADS,
-        MAX_STT_THREADS,
-        WhisperOptions,
-        WhisperSTT,
-        whisper_runtime,
-    )
+    from .stt import DEFAULT_STT_NICE, WhisperOptions, WhisperSTT, whisper_runtime
 
-    threads = whole_number_setting(
-        env, "INTERVIEW_STT_THREADS", DEFAULT_STT_THREADS, 1, MAX_STT_THREADS
-    )
-    nice = whole_number_setting(env, "INTERVIEW_STT_NICE", DEFAULT_STT_NICE, 0, 19)
+    threads = offline_stt_threads(env)
+    nice = whole_number(env, "INTERVIEW_STT_NICE", DEFAULT_STT_NICE, 0, 19, ProviderError)
     return WhisperSTT(
         WhisperOptions(model=choice.model, language=language, cpu_threads=threads),  # type: ignore[arg-type]
         runtime=whisper_runtime(nice),
