@@ -20,6 +20,7 @@ from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess, c
 from .avatar import start_avatar, worker_load
 from .config import ConfigError, InterviewConfig, parse_config
 from .flow import StageAgent
+from .hearing import HearingMonitor
 from .providers import ProviderError
 from .session import Interview, create_interview
 from .store import data_dir
@@ -130,6 +131,13 @@ async def entrypoint(ctx: JobContext) -> None:
     )
     stage_task = asyncio.create_task(_publish_stage())
     interview.session.on("close", lambda _ev: stage_task.cancel())
+    hearing = HearingMonitor(
+        ctx.room,
+        lambda: interview.session.room_io.linked_participant,
+        log_extra={"room": ctx.room.name, "interview": interview_id},
+    )
+    hearing_task = asyncio.create_task(hearing.run())
+    interview.session.on("close", lambda _ev: hearing_task.cancel())
     # after the goodbye (or any other close) the interviewer leaves: the client sees it go
     interview.session.on("close", lambda _ev: ctx.shutdown(reason="interview closed"))
     ctx.room.on("data_received", lambda packet: _on_control(packet, interview, ctx.room.name))

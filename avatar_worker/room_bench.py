@@ -14,7 +14,8 @@ worker; see agent/stack.py) and measures from a candidate's seat:
    the candidate hears it (end of its answer -> first interviewer audio), barge-in to silence
    (candidate speech onset -> interviewer audio silent at the candidate), a backchannel ("yeah"
    over a question: pause onset, how long the interviewer held, whether it went on rather than
-   being interrupted), and frame drops per interview;
+   being interrupted), and per interview the frame drops and how late the interviewer heard
+   the candidate (its receive buffer, which it reports: agent/hearing.py);
 3. one more interview with the avatar service killed mid-sentence: time until the candidate
    hears the interviewer again (audio-only fallback).
 
@@ -271,6 +272,12 @@ async def interviews(
     return results
 
 
+def _spread(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"median": None, "max": None}
+    return {"median": round(statistics.median(values)), "max": round(max(values))}
+
+
 def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
     v2v = [v for r in results for v in r.voice_to_voice_s]
     barge = [r.barge_in_to_silence_s for r in results if r.barge_in_to_silence_s is not None]
@@ -286,6 +293,8 @@ def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
                 "fps": round(fps, 2),
                 "frames_missing": missing,
                 "stalls_over_100ms": stalls,
+                # the interviewer's receive buffer, as it reported it every 2 s (agent/hearing.py)
+                "heard_late_ms": _spread(r.hearing_ms),
                 "notes": r.notes,
             }
         )

@@ -44,6 +44,8 @@ class Received:
     identity: str
     kind: int = 0
     attributes: dict[str, str] = field(default_factory=dict)
+    # (perf_counter, key, value) of each attribute change after it joined
+    attribute_changes: list[tuple[float, str, str]] = field(default_factory=list)
     audio_t: list[float] = field(default_factory=list)  # arrival time of each 10 ms step
     audio_rms: list[float] = field(default_factory=list)
     video: list[VideoSample] = field(default_factory=list)
@@ -58,6 +60,18 @@ class Received:
 
     def video_between(self, t0: float, t1: float) -> list[VideoSample]:
         return [v for v in self.video if t0 <= v.t < t1]
+
+    def numbers_in(self, key: str) -> list[float]:
+        """The numeric values an attribute took, in order (anything else skipped)."""
+        values = []
+        for _t, k, v in self.attribute_changes:
+            if k != key:
+                continue
+            try:
+                values.append(float(v))
+            except ValueError:
+                continue
+        return values
 
 
 def mouth_openness(frame: rtc.VideoFrame) -> tuple[float, int]:
@@ -106,8 +120,11 @@ class RoomProbe:
         rec.kind = p.kind
         rec.attributes = dict(p.attributes)
 
-    def _on_attributes(self, _changed: dict[str, str], p: rtc.Participant) -> None:
-        self.of(p.identity).attributes = dict(p.attributes)
+    def _on_attributes(self, changed: dict[str, str], p: rtc.Participant) -> None:
+        rec = self.of(p.identity)
+        rec.attributes = dict(p.attributes)
+        now = time.perf_counter()
+        rec.attribute_changes.extend((now, k, v) for k, v in changed.items())
 
     def _on_track(
         self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, p: rtc.RemoteParticipant

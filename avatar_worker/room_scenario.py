@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 from livekit import api, rtc
 
+from agent.hearing import HEARING_ATTRIBUTE
+
 from .hiccups import Hiccups
 from .room_probe import AUDIO_RATE, LOUD, Received, RoomProbe, espeak
 
@@ -79,7 +81,7 @@ class ScenarioResult:
     barge_in: Turn | None = None
     barge_silence_at: float | None = None  # interviewer audio went quiet after the barge-in
     barge_words_s: float = 0.0  # length of its first phrase, before the breath
-    barge_wall: float = 0.0  # its start, wall clock (to line up with the services' logs)
+    barge_wall: float = 0.0  # its voice's onset, wall clock (to line up with the services')
     # from the avatar service (when its URL is given): the avatar's stops (pause,
     # clear_buffer) after the barge-in began, as it reports them (wall clock, ms to silence)
     avatar_stops: list[dict[str, float | str]] = field(default_factory=list)
@@ -116,6 +118,12 @@ class ScenarioResult:
         if self.backchannel is None:
             return None
         return self.backchannel_resumed_at is not None
+
+    @property
+    def hearing_ms(self) -> list[float]:
+        """How late the interviewer heard the candidate (its receive buffer), as it reported it
+        over the interview (agent/hearing.py)."""
+        return self.agent.numbers_in(HEARING_ATTRIBUTE) if self.agent is not None else []
 
     @property
     def barge_in_to_avatar_pause_s(self) -> float | None:
@@ -308,9 +316,11 @@ async def _drive(
         await _until(lambda: time.perf_counter() > start + 3.5, 10, "barge-in time")
         if _quiet_since(av, start, 0.8) is not None:
             r.notes.append("the greeting ended before the barge-in")
-        r.barge_wall = time.time()
+        asked_wall = time.time()
         s, e = await probe.say(barge, silence_after_s=0.2)
         r.barge_in = Turn(s, e)
+        # the voice began after what the microphone still held, not when it was asked for
+        r.barge_wall = time.time() - (time.perf_counter() - s)
         await _until(lambda: _quiet_since(av, s, 0.8) is not None, turn_s, "silence after barge-in")
         # the first time it went quiet (a reply to the first words, said in the candidate's
         # breath and held again at once, does not move this)
@@ -319,7 +329,7 @@ async def _drive(
         r.turns.append(Turn(start, quiet or 0.0))
         if service_url:
             r.avatar_stops = [
-                x for x in await _avatar_stops(service_url, r.room) if x["at"] >= r.barge_wall
+                x for x in await _avatar_stops(service_url, r.room) if x["at"] >= asked_wall
             ]
         # the interviewer answers the interruption (a repeat, or going on)
         await _until(lambda: _first_loud_after(av, e) is not None, turn_s, "reply to barge-in")

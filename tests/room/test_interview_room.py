@@ -113,8 +113,12 @@ def _run_measured(stack: Stack, livekit_server, config: dict, work: Path) -> Sce
 
 
 def _host(scenario: ScenarioResult) -> str:
-    """How starved the host was during the judged run, for the failure messages."""
-    return scenario.host.summary() if scenario.host else "host not measured"
+    """How starved the host was during the judged run, and how late the interviewer heard the
+    candidate (its receive buffer), for the failure messages."""
+    host = scenario.host.summary() if scenario.host else "host not measured"
+    heard = scenario.hearing_ms
+    late = f"up to {max(heard):.0f} ms" if heard else "not reported"
+    return f"{host}; the interviewer heard the candidate late by {late}"
 
 
 def _free_port() -> int:
@@ -123,6 +127,13 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_the_interviewer_reports_how_late_it_hears_the_candidate(scenario):
+    # agent/hearing.py: its receive buffer every 2 s, as an attribute a client can read
+    heard = scenario.hearing_ms
+    assert heard, "the interviewer never reported its receive buffer"
+    assert all(0 <= ms < 10_000 for ms in heard), heard
 
 
 def test_avatar_joins_as_agent_publishing_on_behalf_of_the_interviewer(scenario):
