@@ -11,7 +11,10 @@ Each avatar's renderer is loaded once and shared by all its sessions. A small HT
 
 Requests other than /health carry `Authorization: Bearer <AVATAR_SERVICE_SECRET>` when a secret
 is set; without one the service only listens on a loopback address. At capacity a new session is
-refused with 503 and a reason instead of degrading every running interview.
+refused with 503 and a reason instead of degrading every running interview. The default
+capacity is one session per CPU core the service may use: each session stands for a whole
+interview on the host (the interviewer's job next to it), and one offline interview takes about
+half a core (README, "Measured figures"), with room left for its bursts.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from aiohttp import web
 
@@ -43,7 +47,7 @@ VIDEO_DELAY_ENV = "AVATAR_VIDEO_DELAY_MS"
 # measured with `python -m avatar_worker.browser_av_bench` (README, "A/V offset")
 DEFAULT_VIDEO_DELAY_MS = 70
 MAX_VIDEO_DELAY_MS = 200
-DEFAULT_CAPACITY = 4  # 512x512 at 25 fps, VP8-encoded per session: ~4 fit 2 busy cores
+CGROUP_ROOT = Path("/sys/fs/cgroup")
 PRELOAD = ("woman", "man")
 
 
@@ -51,12 +55,47 @@ class ServiceConfigError(ValueError):
     """A setting the service cannot start with (one sentence)."""
 
 
+def cgroup_cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
+    """Cores allowed by the cgroup's CPU quota (a container's CPU limit); None when unlimited
+    or unknown. cgroup v2 `cpu.max`, else v1 `cpu/cpu.cfs_quota_us`."""
+    try:
+        v2 = root / "cpu.max"
+        if v2.exists():
+            quota, period = v2.read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        v1 = root / "cpu" / "cpu.cfs_quota_us"
+        if v1.exists():
+            quota_us = int(v1.read_text())
+            period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+            return None if quota_us <= 0 else quota_us / period_us
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def default_capacity(root: Path = CGROUP_ROOT) -> int:
+    """One session per CPU core this process may use (its affinity, and a container's quota).
+
+    Measured on a 2-core host with the offline stack: two whole interviews at once kept 24.8-24.9
+    fps at their candidates; three did not fit (9.6-16.5 fps, replies and barge-ins seconds
+    late), so a session per core leaves room for each interview's bursts (Whisper decoding an
+    answer on two threads, a reply's speech synthesis)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(root)
+    if quota is not None:
+        cores = min(cores, int(quota))
+    return max(1, cores)
+
+
 @dataclass(frozen=True)
 class ServiceOptions:
     host: str = "127.0.0.1"
     port: int = 8089
     secret: str = ""
-    capacity: int = DEFAULT_CAPACITY
+    capacity: int = field(default_factory=default_capacity)
     size: int = 512
     fps: float = 25.0
     preload: tuple[str, ...] = PRELOAD
@@ -66,7 +105,7 @@ class ServiceOptions:
     def from_env(cls, host: str, port: int, capacity: int | None = None) -> ServiceOptions:
         secret = os.environ.get(SECRET_ENV, "")
         if capacity is None:
-            raw = os.environ.get(CAPACITY_ENV, str(DEFAULT_CAPACITY))
+            raw = os.environ.get(CAPACITY_ENV) or str(default_capacity())
             try:
                 capacity = int(raw)
             except ValueError:
@@ -323,11 +362,14 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8089)
     p.add_argument(
-        "--capacity", type=int, help=f"most sessions at once (default ${CAPACITY_ENV} or 4)"
+        "--capacity",
+        type=int,
+        help=f"most sessions at once (default ${CAPACITY_ENV}, else one per CPU core)",
     )
     p.epilog = (
         f"settings: ${SECRET_ENV} (shared secret, required off loopback), ${CAPACITY_ENV} "
-        f"(default {DEFAULT_CAPACITY}), ${VIDEO_DELAY_ENV} (video after its audio, "
+        f"(default: one per CPU core, {default_capacity()} here), ${VIDEO_DELAY_ENV} "
+        "(video after its audio, "
         f"0-{MAX_VIDEO_DELAY_MS} ms, default {DEFAULT_VIDEO_DELAY_MS}: centres the A/V offset "
         "in Chromium)"
     )

@@ -24,6 +24,8 @@ from avatar_worker.service import (
     AvatarService,
     ServiceConfigError,
     ServiceOptions,
+    cgroup_cpu_quota,
+    default_capacity,
     is_loopback,
 )
 
@@ -131,6 +133,37 @@ def test_no_secret_means_loopback_only(monkeypatch):
     monkeypatch.setenv("AVATAR_SERVICE_SECRET", "x")
     assert ServiceOptions.from_env("0.0.0.0", 8089).secret == "x"
     assert is_loopback("::1") and is_loopback("localhost") and not is_loopback("10.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({"cpu.max": "200000 100000\n"}, 2.0),
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "150000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1.5),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({"cpu.max": "garbled"}, None),
+        ({}, None),
+    ],
+)
+def test_a_container_cpu_quota_is_read_from_either_cgroup_version(tmp_path, files, quota):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cgroup_cpu_quota(tmp_path) == quota
+
+
+def test_the_default_capacity_is_a_session_per_usable_core(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    assert default_capacity(tmp_path) == 4  # no quota
+    (tmp_path / "cpu.max").write_text("150000 100000")
+    assert default_capacity(tmp_path) == 1  # a 1.5-core container: one whole interview
+    (tmp_path / "cpu.max").write_text("50000 100000")
+    assert default_capacity(tmp_path) == 1  # never zero
+    monkeypatch.delenv("AVATAR_SERVICE_CAPACITY", raising=False)
+    assert ServiceOptions.from_env("127.0.0.1", 8089).capacity == default_capacity()
+    monkeypatch.setenv("AVATAR_SERVICE_CAPACITY", "7")
+    assert ServiceOptions.from_env("127.0.0.1", 8089).capacity == 7
 
 
 @pytest.mark.parametrize("raw", ["-1", "201", "70.5", "seventy", ""])
