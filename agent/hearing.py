@@ -130,9 +130,10 @@ class HearingMonitor:
                     ms = await self.sample()
                     if ms is not None:
                         await self._report(ms)
-                except Exception as e:  # statistics are diagnostics: never end the interview
+                except Exception as e:  # a diagnostic: never ends the interview
                     logger.warning(
-                        "receive statistics unavailable", extra={**self._log, "error": str(e)}
+                        "could not read or report the receive buffer",
+                        extra={**self._log, "error": str(e)},
                     )
         finally:
             logger.info(

@@ -272,10 +272,14 @@ async def interviews(
     return results
 
 
-def _spread(values: list[float]) -> dict[str, float | None]:
+def _spread(values: list[float]) -> dict[str, Any]:
     if not values:
-        return {"median": None, "max": None}
-    return {"median": round(statistics.median(values)), "max": round(max(values))}
+        return {"median": None, "max": None, "all": []}
+    return {
+        "median": round(statistics.median(values)),
+        "max": round(max(values)),
+        "all": [round(v) for v in values],
+    }
 
 
 def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:

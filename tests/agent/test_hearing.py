@@ -155,7 +155,7 @@ async def test_a_failing_statistics_call_does_not_end_the_monitor(caplog):
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert any("unavailable" in r.getMessage() for r in caplog.records)
+    assert any("could not read" in r.getMessage() for r in caplog.records)
 
 
 def test_summary_of_no_samples_and_of_some():
