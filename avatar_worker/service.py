@@ -12,9 +12,9 @@ Each avatar's renderer is loaded once and shared by all its sessions. A small HT
 Requests other than /health carry `Authorization: Bearer <AVATAR_SERVICE_SECRET>` when a secret
 is set; without one the service only listens on a loopback address. At capacity a new session is
 refused with 503 and a reason instead of degrading every running interview. The default
-capacity is one session per CPU core the service may use: each session stands for a whole
-interview on the host (the interviewer's job next to it), and one offline interview takes about
-half a core (README, "Measured figures"), with room left for its bursts.
+capacity is one session per two CPU cores the service may use: each session stands for a whole
+interview on the host (the interviewer's job next to it), and the latency targets held for one
+offline interview on two cores but not for two (README, "Measured figures").
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ VIDEO_DELAY_ENV = "AVATAR_VIDEO_DELAY_MS"
 DEFAULT_VIDEO_DELAY_MS = 70
 MAX_VIDEO_DELAY_MS = 200
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+CORES_PER_SESSION = 2
 PRELOAD = ("woman", "man")
 
 
@@ -74,12 +75,15 @@ def cgroup_cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
 
 
 def default_capacity(root: Path = CGROUP_ROOT) -> int:
-    """One session per CPU core this process may use (its affinity, and a container's quota).
+    """One session per CORES_PER_SESSION CPU cores this process may use (its affinity, and a
+    container's quota), at least one.
 
-    Measured on a 2-core host with the offline stack: two whole interviews at once kept 24.8-24.9
-    fps at their candidates; three did not fit (9.6-16.5 fps, replies and barge-ins seconds
-    late), so a session per core leaves room for each interview's bursts (Whisper decoding an
-    answer on two threads, a reply's speech synthesis)."""
+    Measured on a 2-core host with the offline stack (room_bench; the candidates' clients and
+    the dev server on the same cores): one interview at a time kept barge-in to silence at
+    0.21-0.43 s and replies at ~1.0 s (median); two at once took 0.5-4.6 s to stop for a
+    barge-in and up to 6 s to reply, the host losing 1-9 % of its time to late wake-ups; three
+    did not fit at all. An interview takes ~0.5 core on average (interviewer job 0.31, avatar
+    0.20), but its bursts (Whisper decoding an answer, a reply's speech) need the rest."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -87,7 +91,7 @@ def default_capacity(root: Path = CGROUP_ROOT) -> int:
     quota = cgroup_cpu_quota(root)
     if quota is not None:
         cores = min(cores, int(quota))
-    return max(1, cores)
+    return max(1, cores // CORES_PER_SESSION)
 
 
 @dataclass(frozen=True)
@@ -364,11 +368,11 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--capacity",
         type=int,
-        help=f"most sessions at once (default ${CAPACITY_ENV}, else one per CPU core)",
+        help=f"most sessions at once (default ${CAPACITY_ENV}, else one per two CPU cores)",
     )
     p.epilog = (
         f"settings: ${SECRET_ENV} (shared secret, required off loopback), ${CAPACITY_ENV} "
-        f"(default: one per CPU core, {default_capacity()} here), ${VIDEO_DELAY_ENV} "
+        f"(default: one per two CPU cores, {default_capacity()} here), ${VIDEO_DELAY_ENV} "
         "(video after its audio, "
         f"0-{MAX_VIDEO_DELAY_MS} ms, default {DEFAULT_VIDEO_DELAY_MS}: centres the A/V offset "
         "in Chromium)"
