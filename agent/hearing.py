@@ -2,11 +2,12 @@
 
 The candidate's voice waits in the interviewer's WebRTC receive (jitter) buffer before the VAD,
 the STT and the barge-in controller see it, so every barge-in and every reply comes that much
-later. The buffer follows how unevenly the audio arrives: on a quiet host it held 60-250 ms
-(most at the start of an interview), but when arrival stalled on an overloaded host (three whole
-interviews on two cores, `python -m avatar_worker.room_bench --interviews 3`) it swelled to 3 s
-within 15 s and then drained by only 30-60 ms per second. Nothing in the agent can shrink it;
-it can be seen, which tells an operator that a slow interviewer is a host or network problem.
+later. The buffer follows how unevenly the audio arrives: on a quiet host it held 55-190 ms in
+an interview's first seconds and 30-50 ms once it settled, but when arrival stalled on an
+overloaded host (three whole interviews on two cores, `python -m avatar_worker.room_bench
+--interviews 3`) it swelled to 3 s within 15 s and then drained by only 30-60 ms per second.
+Nothing in the agent can shrink it; it can be seen, which tells an operator that a slow
+interviewer is a host or network problem.
 
 `HearingMonitor` reads the buffer from the candidate's subscribed microphone track every
 `interval_s` (the receive statistics' jitter-buffer delay per emitted sample over the interval,
