@@ -29,6 +29,7 @@ import socket
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +85,11 @@ def default_capacity(root: Path = CGROUP_ROOT) -> int:
     barge-in and up to 6 s to reply, the host losing 1-9 % of its time to late wake-ups; three
     did not fit at all. An interview takes ~0.5 core on average (interviewer job 0.31, avatar
     0.20), but its bursts (Whisper decoding an answer, a reply's speech) need the rest."""
+    return max(1, usable_cores(root) // CORES_PER_SESSION)
+
+
+def usable_cores(root: Path = CGROUP_ROOT) -> int:
+    """Whole CPU cores this process may use: its affinity, lowered by a container's quota."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -91,7 +97,7 @@ def default_capacity(root: Path = CGROUP_ROOT) -> int:
     quota = cgroup_cpu_quota(root)
     if quota is not None:
         cores = min(cores, int(quota))
-    return max(1, cores // CORES_PER_SESSION)
+    return max(1, cores)
 
 
 @dataclass(frozen=True)
@@ -164,9 +170,17 @@ class AvatarService:
 
     # ---- lifecycle -----------------------------------------------------------------------
     def preload(self) -> None:
-        for name in self.options.preload:
-            get_composer(name, self.options.size, warm=True)
-            self.warmed.add((name, self.options.size))
+        """Draw every preloaded avatar now, side by side: most of the drawing releases the GIL,
+        so two avatars on two cores take little longer than one."""
+        size = self.options.size
+        workers = max(1, min(len(self.options.preload), usable_cores()))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for name, _ in zip(
+                self.options.preload,
+                pool.map(lambda n: get_composer(n, size, warm=True), self.options.preload),
+                strict=True,
+            ):
+                self.warmed.add((name, size))
 
     async def stop_all(self, reason: str = "service stopping") -> None:
         await asyncio.gather(

@@ -140,13 +140,27 @@ class _Canvas:
 
     def soft(self, points, fill, blur: float) -> None:
         """A blurred shape (shading), composited over the layer but kept inside its alpha."""
-        layer = Image.new("RGBA", self.image.size, (*fill[:3], 0))
-        mask = Image.new("L", self.image.size, 0)
-        ImageDraw.Draw(mask).polygon(self.p(points), fill=fill[3])
-        mask = mask.filter(ImageFilter.GaussianBlur(blur * self.scale))
-        alpha = np.minimum(np.asarray(mask), np.asarray(self.image.getchannel("A")))
-        layer.putalpha(Image.fromarray(alpha))
-        self.image.alpha_composite(layer)
+        # only the shape's box plus what the blur spreads into: beyond that the blurred mask is
+        # zero and compositing leaves the layer as it is, so the result is the same as blurring
+        # the whole canvas, at a fraction of the cost (avatar start-up)
+        radius = blur * self.scale
+        pts = self.p(points)
+        margin = int(4 * radius) + 8
+        w, h = self.image.size
+        x0 = max(0, int(min(x for x, _ in pts)) - margin)
+        y0 = max(0, int(min(y for _, y in pts)) - margin)
+        x1 = min(w, int(max(x for x, _ in pts)) + 2 + margin)
+        y1 = min(h, int(max(y for _, y in pts)) + 2 + margin)
+        if x0 >= x1 or y0 >= y1:
+            return
+        size = (x1 - x0, y1 - y0)
+        layer = Image.new("RGBA", size, (*fill[:3], 0))
+        mask = Image.new("L", size, 0)
+        ImageDraw.Draw(mask).polygon([(x - x0, y - y0) for x, y in pts], fill=fill[3])
+        mask = mask.filter(ImageFilter.GaussianBlur(radius))
+        inside = np.asarray(self.image.getchannel("A").crop((x0, y0, x1, y1)))
+        layer.putalpha(Image.fromarray(np.minimum(np.asarray(mask), inside)))
+        self.image.alpha_composite(layer, dest=(x0, y0))
 
     def reduced(self) -> np.ndarray:
         return np.asarray(self.image.reduce(SS))
