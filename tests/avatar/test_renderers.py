@@ -90,6 +90,42 @@ def test_i420_round_trip_is_close():
     assert np.abs(back.astype(int) - rgb.astype(int)).max() <= 4
 
 
+def test_chroma_planes_are_the_mean_of_each_two_by_two_block():
+    rgb = np.random.default_rng(3).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    _, u, v = rgb_to_i420(rgb)
+    block = (rgb.astype(np.float32) / 255.0).reshape(32, 2, 48, 2, 3).mean(axis=(1, 3))
+    r, g, b = block[..., 0], block[..., 1], block[..., 2]
+    expect_u = np.clip(np.rint(128.0 - 37.797 * r - 74.203 * g + 112.0 * b), 0, 255)
+    expect_v = np.clip(np.rint(128.0 + 112.0 * r - 93.786 * g - 18.214 * b), 0, 255)
+    assert np.array_equal(u, expect_u.astype(np.uint8))
+    assert np.array_equal(v, expect_v.astype(np.uint8))
+
+
+def test_shading_blurred_over_its_box_matches_blurring_the_whole_layer():
+    from PIL import ImageDraw, ImageFilter
+
+    from avatar_worker.stylized import _Canvas
+
+    shape = [(2.0, 40.0), (30.0, 20.0), (60.0, 64.0), (0.0, 64.0)]  # touches two edges
+    fill, blur = (40, 30, 20, 180), 6.0
+
+    canvas = _Canvas(64)
+    canvas.poly([(0, 0), (64, 0), (64, 50), (0, 60)], (200, 150, 120, 255))
+    reference = canvas.image.copy()
+    unshaded = np.asarray(reference).copy()
+    canvas.soft(shape, fill, blur)
+
+    layer = Image.new("RGBA", reference.size, (*fill[:3], 0))
+    mask = Image.new("L", reference.size, 0)
+    ImageDraw.Draw(mask).polygon(canvas.p(shape), fill=fill[3])
+    mask = mask.filter(ImageFilter.GaussianBlur(blur * canvas.scale))
+    alpha = np.minimum(np.asarray(mask), np.asarray(reference.getchannel("A")))
+    layer.putalpha(Image.fromarray(alpha))
+    reference.alpha_composite(layer)
+    assert np.array_equal(np.asarray(canvas.image), np.asarray(reference))
+    assert not np.array_equal(np.asarray(canvas.image), unshaded)  # it did shade
+
+
 def test_unknown_avatar_lists_the_available_ones():
     with pytest.raises(AvatarError, match="available: woman, man"):
         get_composer("robot", SIZE)
