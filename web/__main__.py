@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"web: {e}", file=sys.stderr)
         return 2
     with socket.socket() as sock:
+        # as uvicorn binds: a port whose last server stopped moments ago (connections still in
+        # TIME_WAIT) is free to listen on again
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((args.host, args.port))
         except OSError as e:

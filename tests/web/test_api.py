@@ -411,3 +411,43 @@ def test_response_models_carry_no_secret(make_client):
     for path in ("/health", "/openapi.json", "/api/avatars"):
         assert SECRET not in client.get(path).text
     assert json.dumps(client.app.openapi()).count("api_secret") == 0
+
+
+def _port_in_time_wait() -> int:
+    """A free port whose last server closed a connection itself moments ago (TIME_WAIT)."""
+    import socket
+
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn listens
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server side closes first: its end waits in TIME_WAIT
+        client.recv(1)
+        client.close()
+    return port
+
+
+def test_cli_listens_again_on_a_port_its_last_run_just_left():
+    import os
+    import socket
+
+    port = _port_in_time_wait()
+    with socket.socket() as plain:  # what the old check did: refused while in TIME_WAIT
+        with pytest.raises(OSError):
+            plain.bind(("127.0.0.1", port))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEKIT_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "web", "--port", str(port)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        first = proc.stderr.readline() if proc.stderr else ""
+        assert "serving on" in first, first
+    finally:
+        proc.terminate()
+        proc.wait(30)
