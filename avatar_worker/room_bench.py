@@ -12,7 +12,8 @@ worker; see agent/stack.py) and measures from a candidate's seat:
    and mouth closed at the candidate (transport included);
 2. real interviews at once (interviewer worker, offline providers): voice-to-voice latency as
    the candidate hears it (end of its answer -> first interviewer audio), barge-in to silence
-   (candidate speech onset -> interviewer audio silent at the candidate), a backchannel ("yeah"
+   (candidate speech onset -> interviewer audio silent at the candidate; 3.5 s into the
+   greeting, and the same phrase again 1 s into the third turn), a backchannel ("yeah"
    over a question: pause onset, how long the interviewer held, whether it went on rather than
    being interrupted), and per interview the frame drops and how late the interviewer heard
    the candidate (its receive buffer, which it reports: agent/hearing.py);
@@ -258,6 +259,7 @@ async def interviews(
                 d,
                 avatar_service_pid=kill_pid,
                 avatar_service_url=service_url,
+                late_barge_in=kill_pid is None,
                 probe_security=False,
             )
         )
@@ -312,6 +314,14 @@ def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
             "all": [round(v, 3) for v in v2v],
         },
         "barge_in_to_silence_s": [round(b, 3) for b in barge],
+        # the same phrase ~20 s later, 1 s into the third turn: the interviewer's receive
+        # buffer has settled by then (the first comes 3.5 s into the greeting)
+        "late_barge_in_to_silence_s": [
+            round(b, 3) for r in results if (b := r.late_barge_in_to_silence_s) is not None
+        ],
+        "late_barge_in_to_avatar_pause_s": [
+            round(p, 3) for r in results if (p := r.late_barge_in_to_avatar_pause_s) is not None
+        ],
         # the same onset -> the avatar received the pause (uplink, VAD, agent, RPC): the rest
         # of barge-in to silence is the avatar and the downlink
         "barge_in_to_avatar_pause_s": [

@@ -10,6 +10,7 @@ the timestamps the room tests assert on and the room benchmark prints.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -26,7 +27,7 @@ from livekit import api, rtc
 from agent.hearing import HEARING_ATTRIBUTE
 
 from .hiccups import Hiccups
-from .room_probe import AUDIO_RATE, LOUD, Received, RoomProbe, espeak
+from .room_probe import AUDIO_RATE, LOUD, STEP_S, Received, RoomProbe, espeak
 
 TURN_GAP_S = 1.3  # this much quiet ends an interviewer turn (espeak pauses are shorter)
 
@@ -86,6 +87,13 @@ class ScenarioResult:
     # clear_buffer) after the barge-in began, as it reports them (wall clock, ms to silence)
     avatar_stops: list[dict[str, float | str]] = field(default_factory=list)
     avatar_session: dict[str, object] = field(default_factory=dict)  # its info, before the kill
+    # the same barge-in again later, 1 s into the interviewer's third turn (when asked for):
+    # its receive buffer has settled by then, while the first comes in the interview's first
+    # seconds (agent/hearing.py)
+    late_barge_in: Turn | None = None
+    late_barge_silence_at: float | None = None
+    late_barge_wall: float = 0.0
+    late_avatar_stops: list[dict[str, float | str]] = field(default_factory=list)
     backchannel: Turn | None = None  # "yeah" over a question
     backchannel_wall: float = 0.0  # its start, wall clock (to find the turn in the transcript)
     backchannel_paused_at: float | None = None  # the interviewer's audio stopped
@@ -128,14 +136,29 @@ class ScenarioResult:
     @property
     def barge_in_to_avatar_pause_s(self) -> float | None:
         """Candidate speech onset -> the avatar received the pause (VAD, the agent, the RPC)."""
-        pauses = [float(x["at"]) for x in self.avatar_stops if x.get("kind") == "pause"]
-        return min(pauses) - self.barge_wall if pauses and self.barge_wall else None
+        return _first_pause_after(self.avatar_stops, self.barge_wall)
+
+    @property
+    def late_barge_in_to_avatar_pause_s(self) -> float | None:
+        return _first_pause_after(self.late_avatar_stops, self.late_barge_wall)
 
     @property
     def barge_in_to_silence_s(self) -> float | None:
         if self.barge_in is None or self.barge_silence_at is None:
             return None
         return self.barge_silence_at - self.barge_in.start
+
+    @property
+    def late_barge_in_to_silence_s(self) -> float | None:
+        if self.late_barge_in is None or self.late_barge_silence_at is None:
+            return None
+        return self.late_barge_silence_at - self.late_barge_in.start
+
+
+def _first_pause_after(stops: list[dict[str, float | str]], wall: float) -> float | None:
+    """Seconds from `wall` to the first pause among the avatar's reported stops."""
+    pauses = [float(x["at"]) for x in stops if x.get("kind") == "pause"]
+    return min(pauses) - wall if pauses and wall else None
 
 
 def _token(key: str, secret: str, identity: str, room: str) -> str:
@@ -206,6 +229,13 @@ async def _avatar_stops(service_url: str, room: str) -> list[dict[str, float | s
     return [x for s in await _avatar_sessions(service_url, room) for x in s.get("stops", [])]
 
 
+def _speaking(rec: Received, window_s: float = 0.1) -> bool:
+    """Most of the last `window_s` of this participant's audio was loud."""
+    steps = max(1, round(window_s / STEP_S))
+    rms = rec.audio_rms[-steps:]
+    return len(rms) == steps and sum(v > LOUD for v in rms) >= 0.75 * steps
+
+
 def _quiet_since(rec: Received, t: float, gap: float) -> float | None:
     """The time the audio went quiet after t, if it has stayed quiet for `gap` seconds."""
     times = rec.loud_times(LOUD)
@@ -214,6 +244,23 @@ def _quiet_since(rec: Received, t: float, gap: float) -> float | None:
     if last > t and now - last >= gap:
         return float(last)
     return None
+
+
+async def _barge(
+    probe: RoomProbe, av: Received, barge: np.ndarray, turn_s: float
+) -> tuple[Turn, float | None, float]:
+    """Talk over the interviewer: (what was said, when its audio first went quiet, the voice's
+    onset on the wall clock). It starts while the interviewer is audibly mid-word (up to 1 s
+    later): one between two sentences is quiet already and would count as stopped at once."""
+    with contextlib.suppress(TimeoutError):
+        await _until(lambda: _speaking(av), 1.0, "the interviewer mid-word")
+    s, e = await probe.say(barge, silence_after_s=0.2)
+    # the voice began after what the microphone still held, not when it was asked for
+    wall = time.time() - (time.perf_counter() - s)
+    await _until(lambda: _quiet_since(av, s, 0.8) is not None, turn_s, "silence after barge-in")
+    # the first time it went quiet (a reply to the first words, said in the candidate's breath
+    # and held again at once, does not move this)
+    return Turn(s, e), _first_quiet(av, s, 0.8), wall
 
 
 async def run_scenario(
@@ -226,11 +273,13 @@ async def run_scenario(
     avatar_service_pid: int | None = None,
     avatar_service_url: str | None = None,
     barge_in: bool = True,
+    late_barge_in: bool = False,
     probe_security: bool = True,
     turn_timeout_s: float = 90.0,
 ) -> ScenarioResult:
     """One interview: greeting, answers, a barge-in, and (with a pid) the avatar service killed
-    while the interviewer speaks. Returns what the candidate received."""
+    while the interviewer speaks; without a pid, `late_barge_in` barges in once more into the
+    interviewer's third turn. Returns what the candidate received."""
     language = str(config.get("language", "en"))
     room = f"interview-{uuid.uuid4().hex[:8]}"
     result = ScenarioResult(room=room)
@@ -260,7 +309,8 @@ async def run_scenario(
     await probe.start_microphone()
     try:
         await _drive(probe, result, answers, barge, backchannel, avatar_service_pid,
-                     avatar_service_url, barge_in, probe_security, turn_timeout_s)  # fmt: skip
+                     avatar_service_url, barge_in, late_barge_in, probe_security,
+                     turn_timeout_s)  # fmt: skip
     finally:
         await probe.aclose()
     return result
@@ -275,6 +325,7 @@ async def _drive(
     service_pid: int | None,
     service_url: str | None,
     barge_in: bool,
+    late_barge_in: bool,
     probe_security: bool,
     turn_s: float,
 ) -> None:
@@ -317,14 +368,8 @@ async def _drive(
         if _quiet_since(av, start, 0.8) is not None:
             r.notes.append("the greeting ended before the barge-in")
         asked_wall = time.time()
-        s, e = await probe.say(barge, silence_after_s=0.2)
-        r.barge_in = Turn(s, e)
-        # the voice began after what the microphone still held, not when it was asked for
-        r.barge_wall = time.time() - (time.perf_counter() - s)
-        await _until(lambda: _quiet_since(av, s, 0.8) is not None, turn_s, "silence after barge-in")
-        # the first time it went quiet (a reply to the first words, said in the candidate's
-        # breath and held again at once, does not move this)
-        quiet = _first_quiet(av, s, 0.8)
+        r.barge_in, quiet, r.barge_wall = await _barge(probe, av, barge, turn_s)
+        s, e = r.barge_in.start, r.barge_in.end
         r.barge_silence_at = quiet
         r.turns.append(Turn(start, quiet or 0.0))
         if service_url:
@@ -391,6 +436,23 @@ async def _drive(
     reply = _first_loud_after(av, answer_end) or 0.0
     r.voice_to_voice_s.append(reply - answer_end)
     if service_pid is None:
+        if late_barge_in:
+            await _until(lambda: time.perf_counter() > reply + 1.0, 5, "late barge-in time")
+            if _quiet_since(av, reply, 0.8) is None:
+                asked_wall = time.time()
+                r.late_barge_in, quiet, r.late_barge_wall = await _barge(probe, av, barge, turn_s)
+                r.late_barge_silence_at = quiet
+                if service_url:
+                    r.late_avatar_stops = [
+                        x for x in await _avatar_stops(service_url, r.room) if x["at"] >= asked_wall
+                    ]
+                r.turns.append(Turn(reply, quiet or 0.0))
+                # and the interviewer's answer to it
+                e = r.late_barge_in.end
+                await _until(lambda: _first_loud_after(av, e) is not None, turn_s, "late reply")
+                reply = _first_loud_after(av, e) or 0.0
+            else:
+                r.notes.append("the third turn ended before the late barge-in")
         await _until(lambda: _quiet_since(av, reply, TURN_GAP_S) is not None, turn_s, "reply end")
         r.turns.append(Turn(reply, _quiet_since(av, reply, TURN_GAP_S) or 0.0))
         return
