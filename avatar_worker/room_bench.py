@@ -79,10 +79,6 @@ def frame_drops(rec: Received, t0: float, t1: float, fps: float = 25.0) -> tuple
     return float((times.size - 1) / span), missing, stalls
 
 
-def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) if values else float("nan")
-
-
 async def stream_speech(out: DataStreamAudioOutput, pcm: np.ndarray) -> None:
     """Push speech ahead of real time as a streaming TTS does (1.5x, 0.5 s head start); an
     all-at-once burst would queue the RPCs behind it on the dev server's data channel."""
@@ -310,7 +306,7 @@ def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
         "host": {"summary": host.summary(), "starved": host.starved} if host else None,
         "voice_to_voice_s": {
             "median": round(statistics.median(v2v), 3) if v2v else None,
-            "p90": round(_pct(v2v, 90), 3) if v2v else None,
+            "p90": round(float(np.percentile(v2v, 90)), 3) if v2v else None,
             "all": [round(v, 3) for v in v2v],
         },
         "barge_in_to_silence_s": [round(b, 3) for b in barge],
