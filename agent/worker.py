@@ -22,6 +22,7 @@ from .config import ConfigError, InterviewConfig, parse_config
 from .flow import StageAgent
 from .hearing import HearingMonitor
 from .providers import ProviderError
+from .rejoin import keep_hearing_after_rejoin
 from .session import Interview, create_interview
 from .store import data_dir
 from .turn_taking import TurnTakingOptions, load_vad, room_options
@@ -123,6 +124,7 @@ async def entrypoint(ctx: JobContext) -> None:
     # only: the interviewer does not look, and a subscribed video track (the avatar's own, or a
     # candidate's camera) is decoded whether anyone reads it or not
     await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
+    keep_hearing_after_rejoin(ctx.room, {"room": ctx.room.name, "interview": interview_id})
     await start_avatar(ctx, interview.session, config.avatar)
     await interview.session.start(
         interview.first_agent(),

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import numpy as np
 import pytest
 from aiohttp import web
 from livekit import api, rtc
 
+from agent.rejoin import keep_hearing_after_rejoin
 from devserver.appkeys import ROOMS
 from devserver.server import build_app
 
@@ -25,7 +27,7 @@ def _token(identity: str) -> str:
     return api.AccessToken("devkey", "secret").with_identity(identity).with_grants(grants).to_jwt()
 
 
-async def test_dropped_signal_connection_rejoins_and_data_flows_again() -> None:
+async def _serve() -> tuple[str, web.Application, web.AppRunner]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -34,6 +36,11 @@ async def test_dropped_signal_connection_rejoins_and_data_flows_again() -> None:
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
+    return url, app, runner
+
+
+async def test_dropped_signal_connection_rejoins_and_data_flows_again() -> None:
+    url, app, runner = await _serve()
     alice, bob = rtc.Room(), rtc.Room()
     try:
         await alice.connect(url, _token("alice"))
@@ -55,4 +62,52 @@ async def test_dropped_signal_connection_rejoins_and_data_flows_again() -> None:
     finally:
         await alice.disconnect()
         await bob.disconnect()
+        await runner.cleanup()
+
+
+async def test_an_audio_only_listener_hears_the_speaker_again_after_rejoining() -> None:
+    """The interviewer joins audio-only and asks for each audio track itself (livekit-agents'
+    AUDIO_ONLY); after a rejoin from scratch it must be subscribed to the candidate again."""
+    url, app, runner = await _serve()
+    candidate, interviewer = rtc.Room(), rtc.Room()
+    feeding: asyncio.Task[None] | None = None
+    try:
+        await candidate.connect(url, _token("candidate"))
+        mic = rtc.AudioSource(48000, 1)
+        track = rtc.LocalAudioTrack.create_audio_track("microphone", mic)
+        await candidate.local_participant.publish_track(
+            track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        )
+
+        async def speak() -> None:
+            tone = (np.ones(480, np.int16) * 1000).tobytes()
+            while True:
+                await mic.capture_frame(rtc.AudioFrame(tone, 48000, 1, 480))
+
+        feeding = asyncio.create_task(speak())
+
+        subscribed: asyncio.Queue[str] = asyncio.Queue()
+        interviewer.on("track_subscribed", lambda t, _pub, _p: subscribed.put_nowait(t.sid))
+
+        def ask(pub: rtc.RemoteTrackPublication, *_: object) -> None:
+            if pub.kind == rtc.TrackKind.KIND_AUDIO:
+                pub.set_subscribed(True)
+
+        await interviewer.connect(url, _token("interviewer"), rtc.RoomOptions(auto_subscribe=False))
+        for p in interviewer.remote_participants.values():
+            for pub in p.track_publications.values():
+                ask(pub)
+        interviewer.on("track_published", ask)
+        keep_hearing_after_rejoin(interviewer)
+        sid = await asyncio.wait_for(subscribed.get(), TIMEOUT)
+
+        room = app[ROOMS].get("resume")
+        await room.participants["interviewer"].session.ws.close()  # rejoins from scratch
+        assert await asyncio.wait_for(subscribed.get(), TIMEOUT) == sid
+        assert room.participants["interviewer"].session.subscribed_tracks() == [sid]
+    finally:
+        if feeding is not None:
+            feeding.cancel()
+        await interviewer.disconnect()
+        await candidate.disconnect()
         await runner.cleanup()
