@@ -255,6 +255,7 @@ class ServiceAvatar(AvatarSession):
         self._own_output: Any = None
         self._tail: ReplayableAvatarOutput | None = None
         self._closing = False
+        self._rejoining = False  # the agent's own connection is being rebuilt
         self._log: dict[str, str] = {}
 
     @property
@@ -299,6 +300,8 @@ class ServiceAvatar(AvatarSession):
         self._own_output = self._own_audio_output(room)
         self._fallback_task = asyncio.create_task(self._own_output.start())
         room.on("participant_disconnected", self._on_participant_disconnected)
+        room.on("reconnecting", self._on_reconnecting)
+        room.on("reconnected", self._on_reconnected)
         self._join_watch = asyncio.create_task(self._watch_join())
         logger.info(
             "avatar requested",
@@ -367,8 +370,20 @@ class ServiceAvatar(AvatarSession):
         self._set_attribute("on")
 
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
-        if participant.identity == self._identity and not self._closing:
+        # while the agent's own connection is rebuilt from scratch the SDK reports everyone
+        # gone and back again; whether the avatar really left is known once it is reconnected
+        if participant.identity == self._identity and not self._closing and not self._rejoining:
             self.fall_back("the avatar left the room")
+
+    def _on_reconnecting(self) -> None:
+        self._rejoining = True
+
+    def _on_reconnected(self) -> None:
+        self._rejoining = False
+        if self._room is None or self._join_watch is None or not self._join_watch.done():
+            return  # still joining: the join watch decides
+        if self._identity not in self._room.remote_participants:
+            self.fall_back("the avatar was gone when the agent's connection came back")
 
     def fall_back(self, reason: str) -> None:
         """Publish the agent's own audio from now on; the interview goes on audio-only."""
@@ -424,6 +439,8 @@ class ServiceAvatar(AvatarSession):
         self._closing = True
         if self._room is not None:
             self._room.off("participant_disconnected", self._on_participant_disconnected)
+            self._room.off("reconnecting", self._on_reconnecting)
+            self._room.off("reconnected", self._on_reconnected)
         for task in (self._join_watch, self._fallback_task):
             if task is not None and not task.done():
                 task.cancel()

@@ -8,7 +8,8 @@ lip-synced audio + video, answering `lk.clear_buffer` and sending playback start
 It also answers this project's pause/resume extension (protocol.py), again only for that agent.
 On an interruption or a pause the audio already queued for the room is dropped at once, so the
 candidate stops hearing the interviewer within the transport delay. It leaves when the agent
-leaves, the room ends, or the service stops it.
+leaves (or drops out and is not back within `agent_return_s`), the room ends, or the service
+stops it.
 """
 
 from __future__ import annotations
@@ -257,6 +258,22 @@ class SessionOptions:
     video_delay_s: float = 0.0  # video after its audio (sync.py); the service passes its setting
     connect_timeout_s: float = 10.0
     agent_wait_s: float = 30.0  # the agent must be in the room by then
+    # an agent that dropped out without leaving (its connection lost, rebuilt from scratch)
+    # has this long to come back before the avatar leaves too
+    agent_return_s: float = 10.0
+
+
+# the agent chose to go, or was sent away: no point waiting for it
+_AGENT_LEFT_FOR_GOOD = frozenset(
+    {
+        rtc.DisconnectReason.CLIENT_INITIATED,
+        rtc.DisconnectReason.PARTICIPANT_REMOVED,
+        rtc.DisconnectReason.ROOM_DELETED,
+        rtc.DisconnectReason.ROOM_CLOSED,
+        rtc.DisconnectReason.SERVER_SHUTDOWN,
+        rtc.DisconnectReason.USER_REJECTED,
+    }
+)
 
 
 class RoomSession:
@@ -284,6 +301,7 @@ class RoomSession:
         self._receiver: DataStreamAudioReceiver | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._closing: asyncio.Task[None] | None = None
+        self._agent_gone: asyncio.TimerHandle | None = None  # waiting for the agent to return
         self._on_closed = on_closed
         self.closed = asyncio.Event()
 
@@ -323,6 +341,7 @@ class RoomSession:
         if lp.kind != rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
             logger.warning("avatar token is not of kind agent", extra=self.log_extra)
         self.room.on("participant_disconnected", self._on_participant_disconnected)
+        self.room.on("participant_connected", self._on_participant_connected)
         self.room.on("disconnected", self._on_disconnected)
         lp.register_rpc_method(RPC_PAUSE, self._on_pause_rpc)
         lp.register_rpc_method(RPC_RESUME, self._on_resume_rpc)
@@ -397,13 +416,34 @@ class RoomSession:
         return "ok"
 
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
-        if participant.identity == self.agent_identity:
+        if participant.identity != self.agent_identity:
+            return
+        reason = participant.disconnect_reason
+        if reason in _AGENT_LEFT_FOR_GOOD or self._agent_gone is not None:
             self._close_soon("the agent left")
+            return
+        # its connection ended without it leaving: it rejoins when it can rebuild it
+        logger.warning(
+            "the agent dropped out; waiting for it to come back",
+            extra={**self.log_extra, "reason": reason, "wait_s": self.options.agent_return_s},
+        )
+        self._agent_gone = asyncio.get_running_loop().call_later(
+            self.options.agent_return_s, self._close_soon, "the agent left and did not come back"
+        )
+
+    def _on_participant_connected(self, participant: rtc.RemoteParticipant) -> None:
+        if participant.identity == self.agent_identity and self._agent_gone is not None:
+            self._agent_gone.cancel()
+            self._agent_gone = None
+            logger.info("the agent is back", extra=self.log_extra)
 
     def _on_disconnected(self, reason: object) -> None:
         self._close_soon("the room ended or the connection dropped")
 
     def _close_soon(self, reason: str) -> None:
+        if self._agent_gone is not None:
+            self._agent_gone.cancel()
+            self._agent_gone = None
         if self._closing is None:
             self._closing = asyncio.create_task(self.aclose(reason))
 

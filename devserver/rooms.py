@@ -80,6 +80,8 @@ class Participant:
     client_protocol: int = 0
     capabilities: list[int] = field(default_factory=list)  # models.ClientInfo.Capability
     session: ParticipantSession | None = None
+    # why it left (models.DisconnectReason), told to the others with its departure
+    disconnect_reason: int = models.DisconnectReason.UNKNOWN_REASON
 
     @property
     def hidden(self) -> bool:
@@ -107,6 +109,7 @@ class Participant:
             is_publisher=bool(self.tracks),
             client_protocol=self.client_protocol,
             capabilities=self.capabilities,
+            disconnect_reason=self.disconnect_reason,
         )
 
 
@@ -193,6 +196,7 @@ class Room:
         for track in list(participant.tracks.values()):
             self.unpublish_track(participant, track.info.sid, keep=True)
         participant.state = models.ParticipantInfo.State.DISCONNECTED
+        participant.disconnect_reason = reason
         participant.version += 1
         self.broadcast_participant(participant)
         session, participant.session = participant.session, None

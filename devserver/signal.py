@@ -211,7 +211,9 @@ class SignalSession:
 
     # -- requests ---------------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self) -> bool:
+        """Serve the client's requests; True when it left (a leave request), False when its
+        connection closed without one."""
         while True:
             try:
                 msg = await self.ws.receive(timeout=PING_TIMEOUT_S)
@@ -232,9 +234,9 @@ class SignalSession:
                 except json_format.ParseError as e:
                     raise ProtocolError(f"undecodable SignalRequest JSON: {e}") from None
             else:
-                break
+                return False
             if await self.handle(request):
-                break
+                return True
 
     async def handle(self, request: proto_rtc.SignalRequest) -> bool:
         """Act on one request; True when the client is leaving."""

@@ -114,20 +114,22 @@ async def handle_rtc(request: web.Request) -> web.StreamResponse:
         logger.warning("join refused: %s", e, extra={"room": room_name})
         await session.close(models.DisconnectReason.JOIN_FAILURE)
         return ws
+    # a client that asks to leave has left; one whose connection just ended (dropped, silent,
+    # broken) has not chosen to, and the others are told so: an avatar then waits for its agent
+    reason = models.DisconnectReason.SIGNAL_CLOSE
     try:
         await session.start()
-        await session.run()
+        if await session.run():
+            reason = models.DisconnectReason.CLIENT_INITIATED
     except ProtocolError as e:
         logger.warning("closing connection: %s", e, extra=session._log)
     except Exception:
         logger.exception("signal session failed", extra=session._log)
     finally:
         if room.participants.get(participant.identity) is participant:
-            await room.remove_participant(
-                participant.identity, reason=models.DisconnectReason.CLIENT_INITIATED
-            )
+            await room.remove_participant(participant.identity, reason=reason)
         else:
-            await session.close(models.DisconnectReason.CLIENT_INITIATED)
+            await session.close(reason)
     return ws
 
 

@@ -242,3 +242,37 @@ async def test_worker_load_follows_the_avatar_service(service, monkeypatch):
     # unreachable: interviews still run (audio-only), so it does not block dispatch
     dead = _settings(f"http://127.0.0.1:{_free_port()}")
     assert await asyncio.to_thread(agent_avatar.avatar_service_load, dead, 0.0) == 0.0
+
+
+async def test_the_agent_keeps_its_avatar_through_its_own_rejoin_but_not_a_real_departure():
+    """While the agent's connection is rebuilt the SDK reports every participant gone and back:
+    that is no reason to drop the avatar. After the rejoin, an avatar really gone is."""
+
+    class _Room:
+        def __init__(self) -> None:
+            self.remote_participants: dict[str, object] = {"avatar-agent-x": object()}
+
+    class _Participant:
+        identity = "avatar-agent-x"
+
+    avatar = ServiceAvatar("woman", _settings("http://127.0.0.1:1"))
+    avatar._identity = "avatar-agent-x"
+    avatar._room = _Room()  # type: ignore[assignment]
+    joined = asyncio.get_running_loop().create_future()
+    joined.set_result(None)
+    avatar._join_watch = joined  # type: ignore[assignment]
+    reasons: list[str] = []
+    avatar.fall_back = reasons.append  # type: ignore[method-assign]
+
+    avatar._on_reconnecting()
+    avatar._on_participant_disconnected(_Participant())  # type: ignore[arg-type]
+    avatar._on_reconnected()
+    assert reasons == []  # back with the avatar still there
+
+    avatar._on_participant_disconnected(_Participant())  # type: ignore[arg-type]
+    assert reasons == ["the avatar left the room"]
+
+    avatar._on_reconnecting()
+    avatar._room.remote_participants.clear()  # type: ignore[union-attr]
+    avatar._on_reconnected()
+    assert reasons[-1] == "the avatar was gone when the agent's connection came back"
