@@ -105,3 +105,25 @@ def livekit_server(tmp_path_factory):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+async def devserver_in_process():
+    """(url, app) of a dev server running in the test's own process on a free loopback port,
+    so the test can reach into its rooms (e.g. cut a participant's signal connection)."""
+    from aiohttp import web
+
+    from devserver.server import build_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"ws://127.0.0.1:{port}"
+    app = build_app({"devkey": "secret"}, public_url=url)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield url, app
+    finally:
+        await runner.cleanup()

@@ -6,16 +6,13 @@ Runs the server in-process so the test can cut one participant's WebSocket from 
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import numpy as np
 import pytest
-from aiohttp import web
 from livekit import api, rtc
 
 from agent.rejoin import keep_hearing_after_rejoin
 from devserver.appkeys import ROOMS
-from devserver.server import build_app
 
 pytestmark = pytest.mark.integration
 
@@ -27,20 +24,8 @@ def _token(identity: str) -> str:
     return api.AccessToken("devkey", "secret").with_identity(identity).with_grants(grants).to_jwt()
 
 
-async def _serve() -> tuple[str, web.Application, web.AppRunner]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"ws://127.0.0.1:{port}"
-    app = build_app({"devkey": "secret"}, public_url=url)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return url, app, runner
-
-
-async def test_dropped_signal_connection_rejoins_and_data_flows_again() -> None:
-    url, app, runner = await _serve()
+async def test_dropped_signal_connection_rejoins_and_data_flows_again(devserver_in_process) -> None:
+    url, app = devserver_in_process
     alice, bob = rtc.Room(), rtc.Room()
     try:
         await alice.connect(url, _token("alice"))
@@ -62,13 +47,14 @@ async def test_dropped_signal_connection_rejoins_and_data_flows_again() -> None:
     finally:
         await alice.disconnect()
         await bob.disconnect()
-        await runner.cleanup()
 
 
-async def test_an_audio_only_listener_hears_the_speaker_again_after_rejoining() -> None:
+async def test_an_audio_only_listener_hears_the_speaker_again_after_rejoining(
+    devserver_in_process,
+) -> None:
     """The interviewer joins audio-only and asks for each audio track itself (livekit-agents'
     AUDIO_ONLY); after a rejoin from scratch it must be subscribed to the candidate again."""
-    url, app, runner = await _serve()
+    url, app = devserver_in_process
     candidate, interviewer = rtc.Room(), rtc.Room()
     feeding: asyncio.Task[None] | None = None
     try:
@@ -110,4 +96,3 @@ async def test_an_audio_only_listener_hears_the_speaker_again_after_rejoining() 
             feeding.cancel()
         await interviewer.disconnect()
         await candidate.disconnect()
-        await runner.cleanup()

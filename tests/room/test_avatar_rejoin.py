@@ -8,17 +8,14 @@ side (the SDK then rejoins from scratch, as after a lost connection the server c
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
-from aiohttp import web
 from livekit import api, rtc
 from livekit.agents.types import ATTRIBUTE_PUBLISH_ON_BEHALF
 
 from avatar_worker.avatars import get_composer
 from avatar_worker.session import RoomSession, SessionOptions
 from devserver.appkeys import ROOMS
-from devserver.server import build_app
 
 pytestmark = pytest.mark.integration
 
@@ -40,15 +37,10 @@ async def _wait(check, what: str) -> None:
     raise AssertionError(f"{what} within {TIMEOUT} s")
 
 
-async def test_the_avatar_waits_for_a_rejoining_agent_and_leaves_with_a_leaving_one() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"ws://127.0.0.1:{port}"
-    app = build_app({"devkey": "secret"}, public_url=url)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+async def test_the_avatar_waits_for_a_rejoining_agent_and_leaves_with_a_leaving_one(
+    devserver_in_process,
+) -> None:
+    url, app = devserver_in_process
     agent = rtc.Room()
     avatar: RoomSession | None = None
     try:
@@ -76,4 +68,3 @@ async def test_the_avatar_waits_for_a_rejoining_agent_and_leaves_with_a_leaving_
         if avatar is not None:
             await avatar.aclose()
         await agent.disconnect()
-        await runner.cleanup()
