@@ -132,7 +132,11 @@ class SignalSession:
     async def close(self, reason: int) -> None:
         if self._closing:
             return
-        if reason != models.DisconnectReason.CLIENT_INITIATED:
+        # a client that left, or whose connection ended, is not told to go (it may rejoin)
+        if reason not in (
+            models.DisconnectReason.CLIENT_INITIATED,
+            models.DisconnectReason.SIGNAL_CLOSE,
+        ):
             self.send_signal(
                 proto_rtc.SignalResponse(
                     leave=proto_rtc.LeaveRequest(
