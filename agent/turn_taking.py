@@ -94,8 +94,16 @@ def load_vad(opts: TurnTakingOptions) -> vad.VAD:
 
 
 def room_options(opts: TurnTakingOptions) -> RoomOptions:
-    """How the session reads the room: the candidate's audio in `input_frame_ms` frames."""
-    return RoomOptions(audio_input=AudioInputOptions(frame_size_ms=opts.input_frame_ms))
+    """How the session reads the room: the candidate's audio in `input_frame_ms` frames.
+
+    A candidate who leaves does not end the interview at once (livekit-agents' default): the
+    browser client rejoins the same room after a page reload, and the interviewer is still there
+    for it. A candidate gone for good ends it when the room closes, the room's departure timeout
+    (20 s by default) after the last candidate left; the transcript and report are saved then."""
+    return RoomOptions(
+        audio_input=AudioInputOptions(frame_size_ms=opts.input_frame_ms),
+        close_on_disconnect=False,
+    )
 
 
 def turn_detector(opts: TurnTakingOptions, language: str) -> TranscriptAwareTurnDetector:

@@ -61,6 +61,7 @@ async def test_speech_holds_within_a_fifth_of_a_second_and_a_click_never_does():
 def test_the_session_reads_the_room_in_the_frames_the_vad_was_measured_with():
     opts = TurnTakingOptions()
     assert room_options(opts).audio_input.frame_size_ms == opts.input_frame_ms
+    assert room_options(opts).close_on_disconnect is False  # a reload does not end it
     assert opts.min_interruption_duration <= opts.vad_min_speech  # held at the VAD's start
 
 

@@ -4,7 +4,8 @@ A module-scoped scenario starts the avatar service and the interviewer worker (t
 the session's `livekit_server`), dispatches `interviewer` with a config as job metadata, and a
 candidate (the `livekit` SDK) listens, answers with espeak-ng speech, barges in, tries to drive
 the avatar with its own token, and finally the avatar service is killed mid-sentence. Each test
-asserts one property of what the candidate saw and heard.
+asserts one property of what the candidate saw and heard. One more interview in its own room: the
+candidate reloads the page (leaves and rejoins) and the interviewer is still there.
 """
 
 from __future__ import annotations
@@ -279,3 +280,75 @@ def test_losing_the_avatar_service_mid_interview_falls_back_to_the_agents_audio(
     # the figure (target <= 1 s) is printed by the benchmark; this only catches the interview
     # stalling on a timeout (the 15 s join wait, the 2 s clear-buffer wait)
     assert scenario.fallback_s is not None and scenario.fallback_s < 3.0
+
+
+async def _until(check, within_s: float, what: str) -> None:
+    for _ in range(int(within_s / 0.1)):
+        if check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{what} within {within_s:.0f} s")
+
+
+async def test_a_reloading_candidate_finds_the_interviewer_still_there(stack, livekit_server):
+    """The browser client rejoins the same room after a page reload: the interview goes on,
+    hears the candidate again, and ends (transcript saved) only once the candidate is gone
+    for good and the room closes."""
+    from livekit import api
+
+    from avatar_worker.room_probe import RoomProbe, espeak
+    from avatar_worker.room_scenario import ANSWERS
+
+    config = json.loads((ROOT / "examples" / "en" / "config.json").read_text())
+    config["avatar"] = "man"
+    room = f"reload-{datetime.now():%H%M%S%f}"
+    async with api.LiveKitAPI(
+        livekit_server.url, livekit_server.api_key, livekit_server.api_secret
+    ) as lk:
+        await lk.room.create_room(api.CreateRoomRequest(name=room, departure_timeout=5))
+        await lk.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(
+                agent_name="interviewer", room=room, metadata=json.dumps(config)
+            )
+        )
+    token = livekit_server.token("candidate", room)
+
+    def interviewer(probe: RoomProbe) -> rtc.RemoteParticipant | None:
+        return next(
+            (
+                p
+                for p in probe.room.remote_participants.values()
+                if p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+                and not p.attributes.get("lk.publish_on_behalf")
+            ),
+            None,
+        )
+
+    def heard_after(probe: RoomProbe, t: float) -> bool:
+        return any((rec.loud_times(LOUD) > t).any() for rec in probe.received.values())
+
+    first = RoomProbe()
+    await first.connect(livekit_server.url, token)
+    await _until(lambda: heard_after(first, 0.0), 60, "the greeting")
+    agent = interviewer(first)
+    assert agent is not None
+    await first.aclose()  # the page reloads
+
+    await asyncio.sleep(2.0)
+    again = RoomProbe()
+    await again.connect(livekit_server.url, token)
+    try:
+        await again.start_microphone()
+        back = interviewer(again)
+        assert back is not None and back.identity == agent.identity, "the interviewer left"
+        answer = await espeak(ANSWERS["en"][0], "en", stack.options.data_dir / "ready.wav")
+        _s, end = await again.say(answer, silence_after_s=0.2)
+        await _until(lambda: heard_after(again, end), 45, "a reply after the reload")
+    finally:
+        await again.aclose()  # gone for good: the room closes, the interview ends
+
+    saved = stack.options.data_dir / "interviews" / room / "transcript.json"
+    await _until(saved.is_file, 40, "the transcript saved after the candidate left")
+    turns = json.loads(saved.read_text())["turns"]
+    said = " ".join(t["text"] for t in turns if t["speaker"] == "candidate").lower()
+    assert "ready" in said, said
