@@ -1,4 +1,4 @@
-"""Hearing the candidate again after the interviewer's connection was rebuilt from scratch.
+"""Rejoins: the interviewer's own connection rebuilt from scratch, and the candidate coming back.
 
 The interviewer joins audio-only (`AutoSubscribe.AUDIO_ONLY`): the room does not subscribe it to
 anything, livekit-agents asks for each audio track as it is published. When the connection
@@ -11,13 +11,25 @@ where every interview then waited in silence until the candidate gave up.
 
 `keep_hearing_after_rejoin` asks again, once the room reports it is reconnected, for every audio
 track not subscribed; a request for one that is already subscribed is never sent.
+
+`WelcomeBack`: the candidate's browser rejoins the same room after a page reload (the session
+does not close when the candidate leaves, turn_taking.py `room_options`). Whatever the
+interviewer said meanwhile went unheard, and the candidate would sit in silence waiting for it;
+so once they are back and the interviewer is not speaking, it says `lines.welcome_back` and its
+last words again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from livekit import rtc
+from livekit.agents import AgentSession
+from livekit.agents.llm import ChatMessage
 
 logger = logging.getLogger("interview.rejoin")
 
@@ -45,3 +57,73 @@ def keep_hearing_after_rejoin(room: rtc.Room, log_extra: dict[str, object] | Non
             )
 
     room.on("reconnected", _on_reconnected)
+
+
+@dataclass(frozen=True)
+class WelcomeBackOptions:
+    min_away_s: float = 1.0  # shorter absences are a network blip: nothing was missed
+    settle_s: float = 1.5  # after the rejoin, for the client to subscribe to the voice again
+
+
+class WelcomeBack:
+    """Says the interviewer's last words again when the candidate comes back to the room."""
+
+    def __init__(
+        self,
+        session: AgentSession,
+        room: rtc.Room,
+        candidate: Callable[[], str | None],
+        welcome: str,
+        options: WelcomeBackOptions | None = None,
+        *,
+        log_extra: dict[str, object] | None = None,
+    ) -> None:
+        self._session = session
+        # the linked candidate's identity; None while nobody is linked (RoomIO may drop the
+        # link before this hears of the departure, so the last one known is kept)
+        self._candidate_now = candidate
+        self._candidate: str | None = candidate()
+        self._welcome = welcome
+        self.options = options or WelcomeBackOptions()
+        self._log = dict(log_extra or {})
+        self._away_since: float | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.welcomed = 0
+        room.on("participant_disconnected", self._on_left)
+        room.on("participant_connected", self._on_joined)
+
+    def _on_left(self, participant: rtc.RemoteParticipant) -> None:
+        self._candidate = self._candidate_now() or self._candidate
+        if participant.identity == self._candidate:
+            self._away_since = time.monotonic()
+            if self._task is not None:
+                self._task.cancel()
+
+    def _on_joined(self, participant: rtc.RemoteParticipant) -> None:
+        if participant.identity != self._candidate or self._away_since is None:
+            return
+        away = time.monotonic() - self._away_since
+        self._away_since = None
+        if away >= self.options.min_away_s:
+            logger.info("the candidate is back", extra={**self._log, "away_s": round(away, 1)})
+            self._task = asyncio.create_task(self._welcome_back())
+
+    async def _welcome_back(self) -> None:
+        await asyncio.sleep(self.options.settle_s)
+        if self._session.agent_state == "speaking":
+            return  # they hear it now
+        last = last_interviewer_words(self._session)
+        try:
+            self._session.say(f"{self._welcome} {last}".strip())
+        except RuntimeError as e:  # the session is closing: nothing to say any more
+            logger.info("no welcome back", extra={**self._log, "error": str(e)})
+            return
+        self.welcomed += 1
+
+
+def last_interviewer_words(session: AgentSession) -> str:
+    """The text of the interviewer's latest message ("" before it said anything)."""
+    for item in reversed(session.history.items):
+        if isinstance(item, ChatMessage) and item.role == "assistant":
+            return (item.text_content or "").strip()
+    return ""

@@ -22,7 +22,7 @@ from .config import ConfigError, InterviewConfig, parse_config
 from .flow import StageAgent
 from .hearing import HearingMonitor
 from .providers import ProviderError
-from .rejoin import keep_hearing_after_rejoin
+from .rejoin import WelcomeBack, keep_hearing_after_rejoin
 from .session import Interview, create_interview
 from .store import data_dir
 from .turn_taking import TurnTakingOptions, load_vad, room_options
@@ -139,6 +139,13 @@ async def entrypoint(ctx: JobContext) -> None:
         log_extra={"room": ctx.room.name, "interview": interview_id},
     )
     hearing_task = asyncio.create_task(hearing.run())
+    WelcomeBack(
+        interview.session,
+        ctx.room,
+        lambda: (p := interview.session.room_io.linked_participant) and p.identity,
+        interview.plan.line("welcome_back"),
+        log_extra={"room": ctx.room.name, "interview": interview_id},
+    )
     interview.session.on("close", lambda _ev: hearing_task.cancel())
     # after the goodbye (or any other close) the interviewer leaves: the client sees it go
     interview.session.on("close", lambda _ev: ctx.shutdown(reason="interview closed"))

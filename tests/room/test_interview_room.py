@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -291,9 +292,10 @@ async def _until(check, within_s: float, what: str) -> None:
 
 
 async def test_a_reloading_candidate_finds_the_interviewer_still_there(stack, livekit_server):
-    """The browser client rejoins the same room after a page reload: the interview goes on,
-    hears the candidate again, and ends (transcript saved) only once the candidate is gone
-    for good and the room closes."""
+    """The browser client rejoins the same room after a page reload: the interviewer welcomes
+    the candidate back with its last words (unheard while they were away), hears them again,
+    and ends the interview (transcript saved) only once they are gone for good and the room
+    closes."""
     from livekit import api
 
     from avatar_worker.room_probe import RoomProbe, espeak
@@ -327,20 +329,30 @@ async def test_a_reloading_candidate_finds_the_interviewer_still_there(stack, li
     def heard_after(probe: RoomProbe, t: float) -> bool:
         return any((rec.loud_times(LOUD) > t).any() for rec in probe.received.values())
 
+    def quiet_for(probe: RoomProbe, seconds: float) -> bool:
+        loud = [float(r.loud_times(LOUD).max(initial=0.0)) for r in probe.received.values()]
+        last = max(loud, default=0.0)
+        return last > 0.0 and time.perf_counter() - last > seconds
+
     first = RoomProbe()
     await first.connect(livekit_server.url, token)
     await _until(lambda: heard_after(first, 0.0), 60, "the greeting")
+    await _until(lambda: quiet_for(first, 1.3), 60, "the end of the greeting")
     agent = interviewer(first)
     assert agent is not None
     await first.aclose()  # the page reloads
 
     await asyncio.sleep(2.0)
     again = RoomProbe()
+    rejoined = time.perf_counter()
     await again.connect(livekit_server.url, token)
     try:
         await again.start_microphone()
         back = interviewer(again)
         assert back is not None and back.identity == agent.identity, "the interviewer left"
+        # unasked, it says its last words again
+        await _until(lambda: heard_after(again, rejoined), 15, "a welcome back")
+        await _until(lambda: quiet_for(again, 1.3), 30, "the end of the welcome back")
         answer = await espeak(ANSWERS["en"][0], "en", stack.options.data_dir / "ready.wav")
         _s, end = await again.say(answer, silence_after_s=0.2)
         await _until(lambda: heard_after(again, end), 45, "a reply after the reload")
@@ -352,3 +364,5 @@ async def test_a_reloading_candidate_finds_the_interviewer_still_there(stack, li
     turns = json.loads(saved.read_text())["turns"]
     said = " ".join(t["text"] for t in turns if t["speaker"] == "candidate").lower()
     assert "ready" in said, said
+    asked = [t["text"] for t in turns if t["speaker"] == "interviewer"]
+    assert any(t.startswith("Welcome back.") and "ready" in t for t in asked), asked
