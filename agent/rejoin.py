@@ -15,8 +15,8 @@ track not subscribed; a request for one that is already subscribed is never sent
 `WelcomeBack`: the candidate's browser rejoins the same room after a page reload (the session
 does not close when the candidate leaves, turn_taking.py `room_options`). Whatever the
 interviewer said meanwhile went unheard, and the candidate would sit in silence waiting for it;
-so once they are back and the interviewer is not speaking, it says `lines.welcome_back` and its
-last words again.
+so once they are back, with the interviewer listening and the candidate silent, it says
+`lines.welcome_back` and its last words again.
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ class WelcomeBack:
 
     async def _welcome_back(self) -> None:
         await asyncio.sleep(self.options.settle_s)
-        if self._session.agent_state == "speaking":
-            return  # they hear it now
+        if self._session.agent_state != "listening" or self._session.user_state == "speaking":
+            return  # it speaks (they hear it now) or is about to reply, or they already talk
         last = last_interviewer_words(self._session)
         try:
             self._session.say(f"{self._welcome} {last}".strip())

@@ -24,6 +24,7 @@ class _Session:
         self.history.add_message(role="user", content="Yes.")
         self.history.add_message(role="assistant", content="Tell me about yourself.")
         self.agent_state = "listening"
+        self.user_state = "listening"
         self.said: list[str] = []
 
     def say(self, text: str) -> None:
@@ -59,9 +60,13 @@ async def test_a_returning_candidate_hears_the_last_words_again_but_not_after_a_
     await asyncio.sleep(0.05)
     assert session.said == ["Welcome back. Tell me about yourself."]
 
-    session.agent_state = "speaking"  # back while the interviewer talks: they hear it anyway
-    left(_Participant("candidate"))
-    await asyncio.sleep(0.1)
-    joined(_Participant("candidate"))
-    await asyncio.sleep(0.05)
-    assert session.said == ["Welcome back. Tell me about yourself."]
+    # back while the interviewer talks (they hear it anyway) or thinks (its reply is coming),
+    # or while they already talk themselves: nothing is said over it
+    busy = (("speaking", "listening"), ("thinking", "listening"), ("listening", "speaking"))
+    for agent, user in busy:
+        session.agent_state, session.user_state = agent, user
+        left(_Participant("candidate"))
+        await asyncio.sleep(0.1)
+        joined(_Participant("candidate"))
+        await asyncio.sleep(0.05)
+        assert session.said == ["Welcome back. Tell me about yourself."], (agent, user)
