@@ -32,6 +32,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SIZE = 512
 FPS = 25.0
+SCENARIO_RUNS = 3
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +56,14 @@ def scenario(stack, livekit_server, tmp_path_factory) -> ScenarioResult:
     work = tmp_path_factory.mktemp("room-scenario")
     result = _run_measured(stack, livekit_server, config, work / "run1")
     assert result.host is not None
-    if result.host.starved:
-        # real-time figures from a starved host say more about the host than about the stack:
-        # the scenario runs once more and the tests judge the run the host starved least
+    # real-time figures from a starved host say more about the host than about the stack: the
+    # scenario runs again (up to SCENARIO_RUNS in all) and the tests judge the run the host
+    # starved least. A shared VM's CPU steal comes in bursts of minutes (30 % seen in one)
+    for run in range(2, SCENARIO_RUNS + 1):
+        if not result.host.starved:
+            break
         print(f"\nthe host starved the scenario ({result.host.summary()}); running it again")
-        again = _run_measured(stack, livekit_server, config, work / "run2")
+        again = _run_measured(stack, livekit_server, config, work / f"run{run}")
         assert again.host is not None
         result = min((result, again), key=lambda r: r.host.lost_share if r.host else 0.0)
     if result.avatar is not None:
