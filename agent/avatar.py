@@ -255,7 +255,6 @@ class ServiceAvatar(AvatarSession):
         self._own_output: Any = None
         self._tail: ReplayableAvatarOutput | None = None
         self._closing = False
-        self._rejoining = False  # the agent's own connection is being rebuilt
         self._log: dict[str, str] = {}
 
     @property
@@ -300,7 +299,6 @@ class ServiceAvatar(AvatarSession):
         self._own_output = self._own_audio_output(room)
         self._fallback_task = asyncio.create_task(self._own_output.start())
         room.on("participant_disconnected", self._on_participant_disconnected)
-        room.on("reconnecting", self._on_reconnecting)
         room.on("reconnected", self._on_reconnected)
         self._join_watch = asyncio.create_task(self._watch_join())
         logger.info(
@@ -372,14 +370,14 @@ class ServiceAvatar(AvatarSession):
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
         # while the agent's own connection is rebuilt from scratch the SDK reports everyone
         # gone and back again; whether the avatar really left is known once it is reconnected
-        if participant.identity == self._identity and not self._closing and not self._rejoining:
+        rejoining = (
+            self._room is not None
+            and self._room.connection_state == rtc.ConnectionState.CONN_RECONNECTING
+        )
+        if participant.identity == self._identity and not self._closing and not rejoining:
             self.fall_back("the avatar left the room")
 
-    def _on_reconnecting(self) -> None:
-        self._rejoining = True
-
     def _on_reconnected(self) -> None:
-        self._rejoining = False
         if self._room is None or self._join_watch is None or not self._join_watch.done():
             return  # still joining: the join watch decides
         if self._identity not in self._room.remote_participants:
@@ -439,7 +437,6 @@ class ServiceAvatar(AvatarSession):
         self._closing = True
         if self._room is not None:
             self._room.off("participant_disconnected", self._on_participant_disconnected)
-            self._room.off("reconnecting", self._on_reconnecting)
             self._room.off("reconnected", self._on_reconnected)
         for task in (self._join_watch, self._fallback_task):
             if task is not None and not task.done():

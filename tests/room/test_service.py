@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+from livekit import rtc
 
 from agent import avatar as agent_avatar
 from agent.avatar import AvatarServiceSettings, AvatarUnavailable, ServiceAvatar
@@ -251,6 +252,7 @@ async def test_the_agent_keeps_its_avatar_through_its_own_rejoin_but_not_a_real_
     class _Room:
         def __init__(self) -> None:
             self.remote_participants: dict[str, object] = {"avatar-agent-x": object()}
+            self.connection_state = rtc.ConnectionState.CONN_CONNECTED
 
     class _Participant:
         identity = "avatar-agent-x"
@@ -264,15 +266,15 @@ async def test_the_agent_keeps_its_avatar_through_its_own_rejoin_but_not_a_real_
     reasons: list[str] = []
     avatar.fall_back = reasons.append  # type: ignore[method-assign]
 
-    avatar._on_reconnecting()
+    avatar._room.connection_state = rtc.ConnectionState.CONN_RECONNECTING  # type: ignore[union-attr]
     avatar._on_participant_disconnected(_Participant())  # type: ignore[arg-type]
+    avatar._room.connection_state = rtc.ConnectionState.CONN_CONNECTED  # type: ignore[union-attr]
     avatar._on_reconnected()
     assert reasons == []  # back with the avatar still there
 
     avatar._on_participant_disconnected(_Participant())  # type: ignore[arg-type]
     assert reasons == ["the avatar left the room"]
 
-    avatar._on_reconnecting()
     avatar._room.remote_participants.clear()  # type: ignore[union-attr]
     avatar._on_reconnected()
     assert reasons[-1] == "the avatar was gone when the agent's connection came back"
