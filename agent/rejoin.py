@@ -88,7 +88,6 @@ class WelcomeBack:
         self._log = dict(log_extra or {})
         self._away_since: float | None = None
         self._task: asyncio.Task[None] | None = None
-        self.welcomed = 0
         room.on("participant_disconnected", self._on_left)
         room.on("participant_connected", self._on_joined)
 
@@ -117,8 +116,6 @@ class WelcomeBack:
             self._session.say(f"{self._welcome} {last}".strip())
         except RuntimeError as e:  # the session is closing: nothing to say any more
             logger.info("no welcome back", extra={**self._log, "error": str(e)})
-            return
-        self.welcomed += 1
 
 
 def last_interviewer_words(session: AgentSession) -> str:

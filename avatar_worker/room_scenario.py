@@ -171,7 +171,8 @@ def _token(key: str, secret: str, identity: str, room: str) -> str:
     )
 
 
-async def _until(check: Callable[[], bool], within_s: float, what: str) -> None:
+async def until(check: Callable[[], bool], within_s: float, what: str) -> None:
+    """Wait until `check()` holds; TimeoutError naming `what` after `within_s`."""
     deadline = time.perf_counter() + within_s
     while not check():
         if time.perf_counter() > deadline:
@@ -247,20 +248,30 @@ def _quiet_since(rec: Received, t: float, gap: float) -> float | None:
 
 
 async def _barge(
-    probe: RoomProbe, av: Received, barge: np.ndarray, turn_s: float
-) -> tuple[Turn, float | None, float]:
+    probe: RoomProbe,
+    av: Received,
+    barge: np.ndarray,
+    turn_s: float,
+    service_url: str | None,
+    room: str,
+) -> tuple[Turn, float | None, float, list[dict[str, float | str]]]:
     """Talk over the interviewer: (what was said, when its audio first went quiet, the voice's
-    onset on the wall clock). It starts while the interviewer is audibly mid-word (up to 1 s
-    later): one between two sentences is quiet already and would count as stopped at once."""
+    onset on the wall clock, the avatar's stops since, when the service's URL is given). It
+    starts while the interviewer is audibly mid-word (up to 1 s later): one between two
+    sentences is quiet already and would count as stopped at once."""
     with contextlib.suppress(TimeoutError):
-        await _until(lambda: _speaking(av), 1.0, "the interviewer mid-word")
+        await until(lambda: _speaking(av), 1.0, "the interviewer mid-word")
+    asked_wall = time.time()
     s, e = await probe.say(barge, silence_after_s=0.2)
     # the voice began after what the microphone still held, not when it was asked for
     wall = time.time() - (time.perf_counter() - s)
-    await _until(lambda: _quiet_since(av, s, 0.8) is not None, turn_s, "silence after barge-in")
+    await until(lambda: _quiet_since(av, s, 0.8) is not None, turn_s, "silence after barge-in")
+    stops = []
+    if service_url:
+        stops = [x for x in await _avatar_stops(service_url, room) if x["at"] >= asked_wall]
     # the first time it went quiet (a reply to the first words, said in the candidate's breath
     # and held again at once, does not move this)
-    return Turn(s, e), _first_quiet(av, s, 0.8), wall
+    return Turn(s, e), _first_quiet(av, s, 0.8), wall, stops
 
 
 async def run_scenario(
@@ -335,7 +346,7 @@ async def _drive(
                 return rec
         return None
 
-    await _until(lambda: avatar_rec() is not None and bool(avatar_rec().video), 60, "avatar video")
+    await until(lambda: avatar_rec() is not None and bool(avatar_rec().video), 60, "avatar video")
     av = avatar_rec()
     assert av is not None
     r.avatar = av
@@ -346,10 +357,10 @@ async def _drive(
     r.agent = probe.of(r.agent_identity)
 
     # 1. the greeting: a candidate token cannot clear it, but the candidate can barge in
-    await _until(lambda: _first_loud_after(av, 0) is not None, turn_s, "the greeting")
+    await until(lambda: _first_loud_after(av, 0) is not None, turn_s, "the greeting")
     start = _first_loud_after(av, 0) or 0.0
     if probe_security:
-        await _until(lambda: time.perf_counter() > start + 0.8, 10, "mid-greeting")
+        await until(lambda: time.perf_counter() > start + 0.8, 10, "mid-greeting")
         try:
             r.rpc_by_candidate = await probe.room.local_participant.perform_rpc(
                 destination_identity=av.identity, method="lk.clear_buffer", payload=""
@@ -364,24 +375,21 @@ async def _drive(
             r.pause_rpc_by_candidate = f"error {e.code}: {e.message}"
     if barge_in:
         # past livekit-agents' 3 s echo-cancellation warm-up, when it ignores candidate audio
-        await _until(lambda: time.perf_counter() > start + 3.5, 10, "barge-in time")
+        await until(lambda: time.perf_counter() > start + 3.5, 10, "barge-in time")
         if _quiet_since(av, start, 0.8) is not None:
             r.notes.append("the greeting ended before the barge-in")
-        asked_wall = time.time()
-        r.barge_in, quiet, r.barge_wall = await _barge(probe, av, barge, turn_s)
+        r.barge_in, quiet, r.barge_wall, r.avatar_stops = await _barge(
+            probe, av, barge, turn_s, service_url, r.room
+        )
         s, e = r.barge_in.start, r.barge_in.end
         r.barge_silence_at = quiet
         r.turns.append(Turn(start, quiet or 0.0))
-        if service_url:
-            r.avatar_stops = [
-                x for x in await _avatar_stops(service_url, r.room) if x["at"] >= asked_wall
-            ]
         # the interviewer answers the interruption (a repeat, or going on)
-        await _until(lambda: _first_loud_after(av, e) is not None, turn_s, "reply to barge-in")
+        await until(lambda: _first_loud_after(av, e) is not None, turn_s, "reply to barge-in")
         start = _first_loud_after(av, e) or 0.0
         if quiet is not None and quiet < e:  # it had stopped: its reply is a real turn
             r.voice_to_voice_s.append(start - e)
-    await _until(lambda: _quiet_since(av, start, TURN_GAP_S) is not None, turn_s, "turn end")
+    await until(lambda: _quiet_since(av, start, TURN_GAP_S) is not None, turn_s, "turn end")
     r.turns.append(Turn(start, _quiet_since(av, start, TURN_GAP_S) or 0.0))
 
     if probe_security:  # a candidate feeding the avatar audio: must stay unheard
@@ -402,11 +410,11 @@ async def _drive(
     # 2. answer, hear the next question (voice-to-voice as the candidate hears it), answer it
     s, e = await probe.say(answers[0], silence_after_s=0.2)
     r.answers.append(Turn(s, e))
-    await _until(lambda: _first_loud_after(av, e) is not None, turn_s, "the next question")
+    await until(lambda: _first_loud_after(av, e) is not None, turn_s, "the next question")
     q_start = _first_loud_after(av, e) or 0.0
     r.voice_to_voice_s.append(q_start - e)
     # a "yeah" 1 s into the question: the interviewer pauses, then goes on with the question
-    await _until(lambda: time.perf_counter() > q_start + 1.0, 10, "backchannel time")
+    await until(lambda: time.perf_counter() > q_start + 1.0, 10, "backchannel time")
     if _quiet_since(av, q_start, 0.6) is None:
         r.backchannel_wall = time.time()
         bs, be = await probe.say(backchannel, silence_after_s=0.0)
@@ -426,38 +434,34 @@ async def _drive(
                 r.notes.append("the interviewer did not go on after the backchannel")
     else:
         r.notes.append("the question ended before the backchannel")
-    await _until(lambda: _quiet_since(av, q_start, TURN_GAP_S) is not None, turn_s, "question end")
+    await until(lambda: _quiet_since(av, q_start, TURN_GAP_S) is not None, turn_s, "question end")
     r.turns.append(Turn(q_start, _quiet_since(av, q_start, TURN_GAP_S) or 0.0))
     s, answer_end = await probe.say(answers[1], silence_after_s=0.2)
     r.answers.append(Turn(s, answer_end))
 
     # 3. the reply; kill the avatar service while it speaks
-    await _until(lambda: _first_loud_after(av, answer_end) is not None, turn_s, "the reply")
+    await until(lambda: _first_loud_after(av, answer_end) is not None, turn_s, "the reply")
     reply = _first_loud_after(av, answer_end) or 0.0
     r.voice_to_voice_s.append(reply - answer_end)
     if service_pid is None:
         if late_barge_in:
-            await _until(lambda: time.perf_counter() > reply + 1.0, 5, "late barge-in time")
+            await until(lambda: time.perf_counter() > reply + 1.0, 5, "late barge-in time")
             if _quiet_since(av, reply, 0.8) is None:
-                asked_wall = time.time()
-                r.late_barge_in, quiet, r.late_barge_wall = await _barge(probe, av, barge, turn_s)
+                late = await _barge(probe, av, barge, turn_s, service_url, r.room)
+                r.late_barge_in, quiet, r.late_barge_wall, r.late_avatar_stops = late
                 r.late_barge_silence_at = quiet
-                if service_url:
-                    r.late_avatar_stops = [
-                        x for x in await _avatar_stops(service_url, r.room) if x["at"] >= asked_wall
-                    ]
                 r.turns.append(Turn(reply, quiet or 0.0))
                 # and the interviewer's answer to it
                 e = r.late_barge_in.end
-                await _until(lambda: _first_loud_after(av, e) is not None, turn_s, "late reply")
+                await until(lambda: _first_loud_after(av, e) is not None, turn_s, "late reply")
                 reply = _first_loud_after(av, e) or 0.0
             else:
                 r.notes.append("the third turn ended before the late barge-in")
-        await _until(lambda: _quiet_since(av, reply, TURN_GAP_S) is not None, turn_s, "reply end")
+        await until(lambda: _quiet_since(av, reply, TURN_GAP_S) is not None, turn_s, "reply end")
         r.turns.append(Turn(reply, _quiet_since(av, reply, TURN_GAP_S) or 0.0))
         return
     # mid-sentence: 0.4 s into the reply, while its audio is still arriving
-    await _until(lambda: time.perf_counter() > reply + 0.4, 5, "kill time")
+    await until(lambda: time.perf_counter() > reply + 0.4, 5, "kill time")
     if service_url:
         r.avatar_session = next(iter(await _avatar_sessions(service_url, r.room)), {})
     r.killed_at = time.perf_counter()
@@ -465,7 +469,7 @@ async def _drive(
     agent = r.agent
     assert agent is not None
     try:
-        await _until(
+        await until(
             lambda: _first_loud_after(agent, r.killed_at or 0.0) is not None, 20, "fallback audio"
         )
         r.fallback_heard_at = _first_loud_after(agent, r.killed_at)
@@ -473,6 +477,6 @@ async def _drive(
         # the reply may have ended right at the kill: the next turn then shows the fallback
         s, e = await probe.say(answers[2], silence_after_s=0.2)
         r.answers.append(Turn(s, e))
-        await _until(lambda: _first_loud_after(agent, e) is not None, turn_s, "fallback turn")
+        await until(lambda: _first_loud_after(agent, e) is not None, turn_s, "fallback turn")
         r.fallback_heard_at = _first_loud_after(agent, e)
         r.notes.append("the reply ended before the fallback; measured on the next turn")

@@ -14,6 +14,7 @@ from livekit import api, rtc
 from livekit.agents.types import ATTRIBUTE_PUBLISH_ON_BEHALF
 
 from avatar_worker.avatars import get_composer
+from avatar_worker.room_scenario import until
 from avatar_worker.session import RoomSession, SessionOptions
 from devserver.appkeys import ROOMS
 
@@ -27,14 +28,6 @@ def _token(identity: str, *, kind: str = "standard", attributes: dict[str, str] 
     grants = api.VideoGrants(room_join=True, room=ROOM)
     token = api.AccessToken("devkey", "secret").with_identity(identity).with_grants(grants)
     return token.with_kind(kind).with_attributes(attributes or {}).to_jwt()
-
-
-async def _wait(check, what: str) -> None:
-    for _ in range(int(TIMEOUT / 0.05)):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} within {TIMEOUT} s")
 
 
 async def test_the_avatar_waits_for_a_rejoining_agent_and_leaves_with_a_leaving_one(
@@ -52,12 +45,12 @@ async def test_the_avatar_waits_for_a_rejoining_agent_and_leaves_with_a_leaving_
         )
         avatar = RoomSession("s1", SessionOptions(url, token, size=128), get_composer("woman", 128))
         await avatar.connect()
-        await _wait(lambda: avatar.state == "running", "the avatar runs")
+        await until(lambda: avatar.state == "running", TIMEOUT, "the avatar runs")
 
         room = app[ROOMS].get(ROOM)
         await room.participants["agent-1"].session.ws.close()  # the agent's link drops
         await asyncio.wait_for(reconnected.wait(), TIMEOUT)
-        await _wait(lambda: "agent-1" in avatar.room.remote_participants, "the agent is back")
+        await until(lambda: "agent-1" in avatar.room.remote_participants, TIMEOUT, "the agent back")
         await asyncio.sleep(1.0)
         assert avatar.state == "running", avatar.close_reason
 

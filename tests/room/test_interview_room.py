@@ -25,7 +25,7 @@ from agent.stack import Stack, StackOptions
 from agent.store import TranscriptStore
 from avatar_worker.hiccups import HiccupMeter
 from avatar_worker.room_probe import av_offset_s, av_xcorr_s
-from avatar_worker.room_scenario import LOUD, ScenarioResult, run_scenario
+from avatar_worker.room_scenario import LOUD, ScenarioResult, run_scenario, until
 
 pytestmark = pytest.mark.integration
 
@@ -287,14 +287,6 @@ def test_losing_the_avatar_service_mid_interview_falls_back_to_the_agents_audio(
     assert scenario.fallback_s is not None and scenario.fallback_s < 3.0
 
 
-async def _until(check, within_s: float, what: str) -> None:
-    for _ in range(int(within_s / 0.1)):
-        if check():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what} within {within_s:.0f} s")
-
-
 async def test_a_reloading_candidate_finds_the_interviewer_still_there(stack, livekit_server):
     """The browser client rejoins the same room after a page reload: the interviewer welcomes
     the candidate back with its last words (unheard while they were away), hears them again,
@@ -340,8 +332,8 @@ async def test_a_reloading_candidate_finds_the_interviewer_still_there(stack, li
 
     first = RoomProbe()
     await first.connect(livekit_server.url, token)
-    await _until(lambda: heard_after(first, 0.0), 60, "the greeting")
-    await _until(lambda: quiet_for(first, 1.3), 60, "the end of the greeting")
+    await until(lambda: heard_after(first, 0.0), 60, "the greeting")
+    await until(lambda: quiet_for(first, 1.3), 60, "the end of the greeting")
     agent = interviewer(first)
     assert agent is not None
     await first.aclose()  # the page reloads
@@ -355,16 +347,16 @@ async def test_a_reloading_candidate_finds_the_interviewer_still_there(stack, li
         back = interviewer(again)
         assert back is not None and back.identity == agent.identity, "the interviewer left"
         # unasked, it says its last words again
-        await _until(lambda: heard_after(again, rejoined), 15, "a welcome back")
-        await _until(lambda: quiet_for(again, 1.3), 30, "the end of the welcome back")
+        await until(lambda: heard_after(again, rejoined), 15, "a welcome back")
+        await until(lambda: quiet_for(again, 1.3), 30, "the end of the welcome back")
         answer = await espeak(ANSWERS["en"][0], "en", stack.options.data_dir / "ready.wav")
         _s, end = await again.say(answer, silence_after_s=0.2)
-        await _until(lambda: heard_after(again, end), 45, "a reply after the reload")
+        await until(lambda: heard_after(again, end), 45, "a reply after the reload")
     finally:
         await again.aclose()  # gone for good: the room closes, the interview ends
 
     saved = stack.options.data_dir / "interviews" / room / "transcript.json"
-    await _until(saved.is_file, 40, "the transcript saved after the candidate left")
+    await until(saved.is_file, 40, "the transcript saved after the candidate left")
     turns = json.loads(saved.read_text())["turns"]
     # heard after the rejoin (what Whisper tiny made of espeak's "Yes, I'm ready" varies)
     said = [t["text"] for t in turns if t["speaker"] == "candidate" and t["text"].strip()]
