@@ -19,9 +19,12 @@ import numpy as np
 from livekit import rtc
 from livekit.agents.voice import io
 
-INPUT_SAMPLE_RATE = 16000
+from .turn_taking import TurnTakingOptions
+
+# the microphone delivers what the room's input does (turn_taking.room_options)
+INPUT_SAMPLE_RATE = TurnTakingOptions.input_sample_rate
+FRAME_MS = TurnTakingOptions.input_frame_ms
 OUTPUT_SAMPLE_RATE = 24000
-FRAME_MS = 20
 
 
 def resample(samples: np.ndarray, src_rate: int, dst_rate: int) -> np.ndarray:

@@ -57,6 +57,10 @@ class TurnTakingOptions:
     # a window's decision waits for the frame that completes it: 20 ms, one Opus packet, makes
     # the pause 10-30 ms sooner (agent bench --vad)
     input_frame_ms: int = 20
+    # the rate the candidate's audio reaches the session: the one silero, the end-of-turn model
+    # and Whisper all run at, so none of them resamples each frame again (livekit-agents reads
+    # 24 kHz, and three resamplers then ran per frame); the rehearsal's microphone uses it too
+    input_sample_rate: int = 16000
     # the framework interrupts by itself only on this many words: one more than the longest
     # backchannel, so it never cuts the interviewer off for "네 네" or "I see"; shorter barge-ins
     # ("Wait.") are interrupted by agent/barge_in.py, which reads what was said
@@ -101,7 +105,9 @@ def room_options(opts: TurnTakingOptions) -> RoomOptions:
     for it. A candidate gone for good ends it when the room closes, the room's departure timeout
     (20 s by default) after the last candidate left; the transcript and report are saved then."""
     return RoomOptions(
-        audio_input=AudioInputOptions(frame_size_ms=opts.input_frame_ms),
+        audio_input=AudioInputOptions(
+            sample_rate=opts.input_sample_rate, frame_size_ms=opts.input_frame_ms
+        ),
         close_on_disconnect=False,
     )
 

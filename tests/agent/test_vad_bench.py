@@ -65,6 +65,19 @@ def test_the_session_reads_the_room_in_the_frames_the_vad_was_measured_with():
     assert opts.min_interruption_duration <= opts.vad_min_speech  # held at the VAD's start
 
 
+def test_the_candidate_audio_arrives_at_the_rate_the_models_hear_so_nothing_resamples_it():
+    from livekit.agents.inference.eot.base import DEFAULT_SAMPLE_RATE as EOT_RATE
+
+    from agent.providers.stt import WHISPER_SAMPLE_RATE
+    from agent.sim_io import INPUT_SAMPLE_RATE
+    from agent.turn_taking import load_vad
+
+    opts = TurnTakingOptions()
+    rate = room_options(opts).audio_input.sample_rate
+    assert rate == load_vad(opts)._opts.sample_rate == EOT_RATE == WHISPER_SAMPLE_RATE
+    assert INPUT_SAMPLE_RATE == rate  # the rehearsal hears what the room delivers
+
+
 @pytest.mark.parametrize("args", [["--frame-ms", "15"], ["--hold", "0"], ["--hold", "x"]])
 def test_bad_bench_settings_exit_with_a_usage_error(args, capsys):
     with pytest.raises(SystemExit) as e:
