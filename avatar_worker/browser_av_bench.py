@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
+
+from agent.ports import free_loopback_port, port_in_use
 
 from .headless_chromium import CHROMIUM, CHROMIUM_ARGS
 from .room_bench import SPEECH, _token, frame_drops, start_avatar, stream_speech
@@ -69,12 +70,6 @@ class BenchError(RuntimeError):
     """Something the benchmark needs is missing (one sentence)."""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as resp:
@@ -83,16 +78,11 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 class Servers:
     """A dev server and an avatar service as child processes, logs in `work`."""
 
     def __init__(self, work: Path) -> None:
-        self.lk_port, self.avatar_port = _free_port(), _free_port()
+        self.lk_port, self.avatar_port = free_loopback_port(), free_loopback_port()
         self.url = f"ws://127.0.0.1:{self.lk_port}"
         self.avatar_url = f"http://127.0.0.1:{self.avatar_port}"
         self.work = work
@@ -103,7 +93,7 @@ class Servers:
         plan = [
             ("devserver", [py, "-m", "devserver", "--port", str(self.lk_port),
                            "--keys", f"{KEY}: {SECRET}", "--log-level", "WARNING"],
-             lambda: _port_open(self.lk_port)),
+             lambda: port_in_use("127.0.0.1", self.lk_port)),
             ("avatar-service", [py, "-m", "avatar_worker", "serve",
                                 "--port", str(self.avatar_port), "--capacity", "2"],
              lambda: _http_ok(f"{self.avatar_url}/health")),
@@ -143,7 +133,7 @@ async def _serve_page() -> tuple[web.AppRunner, str]:
     app.router.add_static("/", PAGE_DIR)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    port = _free_port()
+    port = free_loopback_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner, f"http://127.0.0.1:{port}/index.html"
 

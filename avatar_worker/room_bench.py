@@ -348,18 +348,8 @@ def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from agent.ports import free_loopback_port as free_port
     from agent.stack import Stack, StackOptions
-
-    from .service import port_free
-
-    def free_port() -> int:
-        import socket
-
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        assert port_free("127.0.0.1", port)
-        return port
 
     work = Path(tempfile.mkdtemp(prefix="room-bench-"))
     options = StackOptions(

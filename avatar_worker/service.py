@@ -25,7 +25,6 @@ import hmac
 import ipaddress
 import logging
 import os
-import socket
 import sys
 import time
 import uuid
@@ -34,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+
+from agent.ports import listen_refusal
 
 from .avatars import AvatarError, available, get_composer
 from .session import RoomSession, SessionError, SessionOptions
@@ -318,16 +319,6 @@ def _error(status: int, message: str, reason: str = "") -> web.Response:
     return web.json_response(body, status=status)
 
 
-def port_free(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 async def serve(options: ServiceOptions) -> None:
     """Run until cancelled (Ctrl-C): preload avatars, listen, stop every session on exit."""
     service = AvatarService(options)
@@ -365,8 +356,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ServiceConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if not port_free(options.host, options.port):
-        print(f"error: port {options.port} on {options.host} is already in use", file=sys.stderr)
+    if reason := listen_refusal(options.host, options.port):
+        print(f"error: cannot listen on {options.host}:{options.port} ({reason})", file=sys.stderr)
         return 2
     try:
         asyncio.run(serve(options))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
+
+from agent.ports import listen_refusal
 
 from .settings import SettingsError, WebSettings
 
@@ -36,15 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as e:
         print(f"web: {e}", file=sys.stderr)
         return 2
-    with socket.socket() as sock:
-        # as uvicorn binds: a port whose last server stopped moments ago (connections still in
-        # TIME_WAIT) is free to listen on again
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((args.host, args.port))
-        except OSError as e:
-            print(f"web: cannot listen on {args.host}:{args.port} ({e.strerror})", file=sys.stderr)
-            return 1
+    if reason := listen_refusal(args.host, args.port):
+        print(f"web: cannot listen on {args.host}:{args.port} ({reason})", file=sys.stderr)
+        return 1
     import uvicorn
 
     from .app import create_app

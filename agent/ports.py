@@ -1,0 +1,37 @@
+"""Ports for the local services: whether one can be listened on, and a free one on loopback.
+
+The dev server, the avatar service and the web app each check their port before they start, so
+that a taken port is one clear line instead of a traceback from deep inside a server.
+"""
+
+from __future__ import annotations
+
+import socket
+
+
+def listen_refusal(host: str, port: int) -> str | None:
+    """Why a server could not listen on host:port (the OS's words), or None if it could.
+
+    Binds as the servers do (SO_REUSEADDR, like uvicorn and aiohttp): a port whose last server
+    stopped moments ago, its connections still in TIME_WAIT, is free to listen on again."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            return e.strerror or str(e)
+    return None
+
+
+def free_loopback_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now (benchmarks start their own stack)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Something accepts connections on host:port (a server that has come up, or another one)."""
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex((host, port)) == 0
