@@ -263,8 +263,13 @@ def test_transcript_holds_both_sides(scenario, stack):
     assert "interviewer" in speakers and "candidate" in speakers
     first = next(t for t in transcript.turns if t.speaker == "interviewer")
     assert first.interrupted, "the barged-in greeting is not marked interrupted"
-    candidate_text = " ".join(t.text for t in transcript.turns if t.speaker == "candidate")
-    assert "ready" in candidate_text.lower() and "start" in candidate_text.lower()
+    said = [t.text for t in transcript.turns if t.speaker == "candidate"]
+    # the barge-in and its question (one turn or two), "Yes, I'm ready." and the introduction;
+    # words are checked only in the long ones: Whisper tiny hears espeak's "ready" as "Revit"
+    # or "rev it" in some runs
+    assert len(said) >= 3, said
+    text = " ".join(said).lower()
+    assert "start" in text and "computer science" in text, said
 
 
 def test_a_candidate_cannot_call_the_avatars_rpcs_or_feed_it_audio(scenario):
