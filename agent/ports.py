@@ -1,4 +1,5 @@
-"""Ports for the local services: whether one can be listened on, and a free one on loopback.
+"""Ports for the local services: whether one can be listened on, a free one on loopback, and
+whether a service has come up there.
 
 The dev server, the avatar service and the web app each check their port before they start, so
 that a taken port is one clear line instead of a traceback from deep inside a server.
@@ -7,6 +8,7 @@ that a taken port is one clear line instead of a traceback from deep inside a se
 from __future__ import annotations
 
 import socket
+import urllib.request
 
 
 def listen_refusal(host: str, port: int) -> str | None:
@@ -35,3 +37,12 @@ def port_in_use(host: str, port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.3)
         return sock.connect_ex((host, port)) == 0
+
+
+def http_ok(url: str) -> bool:
+    """A local service answers `url` with a 2xx status (its health check passed)."""
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as resp:
+            return 200 <= resp.status < 300
+    except OSError:
+        return False

@@ -15,12 +15,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .ports import port_in_use
+from .ports import http_ok, port_in_use
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,14 +66,6 @@ class Component:
         if self.log_path is None or not self.log_path.exists():
             return ""
         return self.log_path.read_text(errors="replace")[-n:]
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1.0) as resp:
-            return 200 <= resp.status < 300
-    except OSError:
-        return False
 
 
 def web_available() -> bool:
@@ -129,7 +120,7 @@ class Stack:
                     [py, "-m", "avatar_worker", "serve", "--host", o.host,
                      "--port", str(o.avatar_port)],
                     o.avatar_port,
-                    lambda c: _http_ok(f"{o.avatar_url}/health"),
+                    lambda c: http_ok(f"{o.avatar_url}/health"),
                 )
             )  # fmt: skip
         parts.append(
@@ -146,7 +137,7 @@ class Stack:
                     "web app",
                     [py, "-m", "web", "--host", o.host, "--port", str(o.web_port)],
                     o.web_port,
-                    lambda c: _http_ok(f"http://{o.host}:{o.web_port}/health"),
+                    lambda c: http_ok(f"http://{o.host}:{o.web_port}/health"),
                 )
             )
         return parts

@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from typing import Any
 import numpy as np
 from aiohttp import web
 
-from agent.ports import free_loopback_port, port_in_use
+from agent.ports import free_loopback_port, http_ok, port_in_use
 
 from .headless_chromium import CHROMIUM, CHROMIUM_ARGS
 from .room_bench import SPEECH, _token, frame_drops, start_avatar, stream_speech
@@ -70,14 +69,6 @@ class BenchError(RuntimeError):
     """Something the benchmark needs is missing (one sentence)."""
 
 
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
-
-
 class Servers:
     """A dev server and an avatar service as child processes, logs in `work`."""
 
@@ -96,7 +87,7 @@ class Servers:
              lambda: port_in_use("127.0.0.1", self.lk_port)),
             ("avatar-service", [py, "-m", "avatar_worker", "serve",
                                 "--port", str(self.avatar_port), "--capacity", "2"],
-             lambda: _http_ok(f"{self.avatar_url}/health")),
+             lambda: http_ok(f"{self.avatar_url}/health")),
         ]  # fmt: skip
         for name, argv, ready in plan:
             log = (self.work / f"{name}.log").open("wb")
