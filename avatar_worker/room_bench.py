@@ -261,9 +261,11 @@ async def interviews(
         )
     with HiccupMeter() as meter:  # figures from a starved host are the host's, not the stack's
         done = await asyncio.gather(*runs, return_exceptions=True)
-    for outcome in done:  # a stalled interview is a finding, not the end of the benchmark
+    for i, outcome in enumerate(done):  # a stalled interview is a finding, not the end of it
         if isinstance(outcome, BaseException):
             print(f"interview failed: {outcome}", file=sys.stderr)
+        else:  # next to its logs and transcript, for a look at an outlying figure
+            outcome.save_recording(work / f"interview{i}" / "received.npz")
     results = [r for r in done if isinstance(r, ScenarioResult)]
     for r in results:
         r.host = meter.result
@@ -363,6 +365,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.to_thread(stack.start, lambda m: print(f"  {m}", file=sys.stderr))
     out: dict[str, Any] = {
         "note": "shared 2-core machine: figures are noisy",
+        # the logs, transcripts and each interview's recording as received (received.npz)
+        "work_dir": str(work),
         "load_before": [round(x, 2) for x in os.getloadavg()],
     }
     try:

@@ -111,6 +111,24 @@ class ScenarioResult:
             return None
         return self.fallback_heard_at - self.killed_at
 
+    def save_recording(self, path: Path) -> None:
+        """What the candidate received of the interviewer (audio loudness and mouth opening over
+        time) with the turns and barge-ins, as .npz: kept for a look at a failed assertion or an
+        outlying figure."""
+        if self.avatar is None:
+            return
+        rec = self.avatar
+        np.savez(
+            path,
+            audio_t=rec.audio_t,
+            audio_rms=rec.audio_rms,
+            video_t=[v.t for v in rec.video],
+            mouth=[v.mouth for v in rec.video],
+            turns=[(t.start, t.end) for t in self.turns],
+            answers=[(t.start, t.end) for t in self.answers],
+            barge_ins=[(t.start, t.end) for t in (self.barge_in, self.late_barge_in) if t],
+        )
+
     def longest_turn(self) -> Turn:
         """The longest interviewer turn spoken straight through (no backchannel pause in it)."""
         bc = self.backchannel

@@ -108,16 +108,7 @@ def _run_measured(stack: Stack, livekit_server, config: dict, work: Path) -> Sce
     result.host = meter.result
     if result.host is not None:  # kept for a look at why a run was judged starved
         (work / "host.json").write_text(json.dumps(dataclasses.asdict(result.host)))
-    if result.avatar is not None:  # kept for a look when an assertion fails
-        rec = result.avatar
-        np.savez(
-            work / "avatar.npz",
-            audio_t=rec.audio_t,
-            audio_rms=rec.audio_rms,
-            video_t=[v.t for v in rec.video],
-            mouth=[v.mouth for v in rec.video],
-            turns=[(t.start, t.end) for t in result.turns],
-        )
+    result.save_recording(work / "avatar.npz")  # kept for a look when an assertion fails
     return result
 
 
