@@ -1,8 +1,9 @@
 """Ports for the local services: whether one can be listened on, a free one on loopback, and
 whether a service has come up there.
 
-The dev server, the avatar service and the web app each check their port before they start, so
-that a taken port is one clear line instead of a traceback from deep inside a server.
+The avatar service and the web app check their port before they start, so that a taken port is
+one clear line instead of a traceback from deep inside a server; the local stack, the benchmarks
+and the tests pick free ports and wait for services with the same helpers.
 """
 
 from __future__ import annotations

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 
 import pytest
+
+from agent.ports import free_loopback_port, port_in_use
 
 # Tests must never reach a cloud provider, even on a machine whose shell has keys set.
 for _key in ("DEEPGRAM_API_KEY", "OPENAI_API_KEY", "ELEVENLABS_API_KEY", "OPENAI_BASE_URL"):
@@ -73,9 +74,7 @@ class LiveKitServer:
 @pytest.fixture(scope="session")
 def livekit_server(tmp_path_factory):
     """The dev server in a subprocess on a free loopback port, shared by the whole session."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_loopback_port()
     log_path = tmp_path_factory.mktemp("devserver") / "devserver.log"
     root = pathlib.Path(__file__).resolve().parent.parent
     with open(log_path, "wb") as log:
@@ -89,14 +88,12 @@ def livekit_server(tmp_path_factory):
     while True:
         if proc.poll() is not None:
             pytest.fail(f"devserver exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        if port_in_use("127.0.0.1", port):
             break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"devserver did not start listening: {log_path.read_text()[-2000:]}")
-            time.sleep(0.1)
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"devserver did not start listening: {log_path.read_text()[-2000:]}")
+        time.sleep(0.1)
     try:
         yield LiveKitServer(f"ws://127.0.0.1:{port}", "devkey", "secret", log_path)
     finally:
@@ -115,9 +112,7 @@ async def devserver_in_process():
 
     from devserver.server import build_app
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_loopback_port()
     url = f"ws://127.0.0.1:{port}"
     app = build_app({"devkey": "secret"}, public_url=url)
     runner = web.AppRunner(app)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
-import socket
 import uuid
 
 import numpy as np
@@ -14,6 +13,8 @@ import pytest
 from aiohttp import web
 from chromium_flags import CHROMIUM, CHROMIUM_ARGS, FAKE_MEDIA
 from livekit import rtc
+
+from agent.ports import free_loopback_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -28,9 +29,7 @@ async def serve_page() -> tuple[web.AppRunner, str]:
     app.router.add_static("/", PAGE_DIR)
     runner = web.AppRunner(app)
     await runner.setup()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_loopback_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     return runner, f"http://127.0.0.1:{port}/index.html"
 

@@ -8,7 +8,6 @@ it, an unreachable service and a full one.
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ from livekit import rtc
 
 from agent import avatar as agent_avatar
 from agent.avatar import AvatarServiceSettings, AvatarUnavailable, ServiceAvatar
+from agent.ports import free_loopback_port
 from avatar_worker.service import (
     DEFAULT_VIDEO_DELAY_MS,
     AvatarService,
@@ -31,16 +31,10 @@ from avatar_worker.service import (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def _serve(service: AvatarService) -> AsyncIterator[str]:
     runner = web.AppRunner(service.app())
     await runner.setup()
-    port = _free_port()
+    port = free_loopback_port()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     try:
@@ -117,7 +111,7 @@ async def test_a_full_service_refuses_with_503_and_a_reason(service):
 
 async def test_an_unreachable_livekit_server_is_a_clear_502(service):
     _svc, url = service
-    body = {"livekit_url": f"ws://127.0.0.1:{_free_port()}", "token": "t"}
+    body = {"livekit_url": f"ws://127.0.0.1:{free_loopback_port()}", "token": "t"}
     async with (
         aiohttp.ClientSession() as http,
         http.post(f"{url}/sessions", json=body, headers={"Authorization": "Bearer s3cret"}) as resp,
@@ -203,7 +197,7 @@ def _settings(url: str, secret: str = "s3cret") -> AvatarServiceSettings:
 
 
 async def test_the_agent_treats_an_unreachable_service_as_audio_only():
-    avatar = ServiceAvatar("woman", _settings(f"http://127.0.0.1:{_free_port()}"))
+    avatar = ServiceAvatar("woman", _settings(f"http://127.0.0.1:{free_loopback_port()}"))
     avatar._identity, avatar._agent_identity = "avatar-agent-x", "agent-x"
     with pytest.raises(AvatarUnavailable, match="unreachable"):
         await avatar._request_session("room-1")
@@ -241,7 +235,7 @@ async def test_worker_load_follows_the_avatar_service(service, monkeypatch):
     svc.pending = 2
     assert await asyncio.to_thread(agent_avatar.avatar_service_load, settings, 0.0) == 1.0
     # unreachable: interviews still run (audio-only), so it does not block dispatch
-    dead = _settings(f"http://127.0.0.1:{_free_port()}")
+    dead = _settings(f"http://127.0.0.1:{free_loopback_port()}")
     assert await asyncio.to_thread(agent_avatar.avatar_service_load, dead, 0.0) == 0.0
 
 

@@ -262,8 +262,7 @@ async def measure_greeting(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from web_support import free_port  # type: ignore[import-not-found]
-
+    from agent.ports import free_loopback_port as free_port
     from agent.stack import Stack, StackOptions
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from web_support import ADMIN_TOKEN, free_port
+from web_support import ADMIN_TOKEN
 
+from agent.ports import free_loopback_port
 from web.app import create_app
 from web.settings import REPO_ROOT, RateLimit, WebSettings
 
@@ -36,7 +37,7 @@ def make_client(data_dir, prompts_dir) -> Iterator[Callable[..., TestClient]]:
 
     def make(livekit=None, **overrides: object) -> TestClient:
         if livekit is None:
-            url = f"ws://127.0.0.1:{free_port()}"
+            url = f"ws://127.0.0.1:{free_loopback_port()}"
             key, secret = "devkey", "secret"
         else:
             url, key, secret = livekit
@@ -47,7 +48,7 @@ def make_client(data_dir, prompts_dir) -> Iterator[Callable[..., TestClient]]:
             api_secret=secret,
             data_dir=data_dir,
             prompts_dir=prompts_dir,
-            avatar_service_url=f"http://127.0.0.1:{free_port()}",
+            avatar_service_url=f"http://127.0.0.1:{free_loopback_port()}",
             admin_token=ADMIN_TOKEN,
             session_rate=RateLimit(20, 60),
             end_grace_s=3.0,

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from chromium_flags import CHROMIUM, CHROMIUM_ARGS, FAKE_MEDIA
-from web_support import free_port
+
+from agent.ports import free_loopback_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -146,7 +147,7 @@ def stack(livekit_server, tmp_path_factory) -> Iterator[Stack]:
         pytest.fail("the browser client is not built: run scripts/setup.sh")
     base = tmp_path_factory.mktemp("stack")
     data_dir = base / "data"
-    avatar_port, web_port = free_port(), free_port()
+    avatar_port, web_port = free_loopback_port(), free_loopback_port()
     env = {
         **os.environ,
         "LIVEKIT_URL": livekit_server.url,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 ADMIN_TOKEN = "test-admin-token-3f9a"
 
 CONFIG = {
@@ -12,10 +10,3 @@ CONFIG = {
     "language": "ko",
     "duration_minutes": 5,
 }
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
