@@ -243,8 +243,8 @@ async def interviews(
 ) -> list[ScenarioResult]:
     config = json.loads(await asyncio.to_thread(CONFIG_PATH.read_text))
     runs = []
-    for i in range(n):
-        d = work / f"interview{i}"
+    dirs = [work / f"interview{i}" for i in range(n)]
+    for d in dirs:
         d.mkdir(parents=True, exist_ok=True)
         runs.append(
             run_scenario(
@@ -261,11 +261,11 @@ async def interviews(
         )
     with HiccupMeter() as meter:  # figures from a starved host are the host's, not the stack's
         done = await asyncio.gather(*runs, return_exceptions=True)
-    for i, outcome in enumerate(done):  # a stalled interview is a finding, not the end of it
+    for d, outcome in zip(dirs, done, strict=True):  # a stalled interview is a finding
         if isinstance(outcome, BaseException):
             print(f"interview failed: {outcome}", file=sys.stderr)
         else:  # next to its logs and transcript, for a look at an outlying figure
-            outcome.save_recording(work / f"interview{i}" / "received.npz")
+            outcome.save_recording(d / "received.npz")
     results = [r for r in done if isinstance(r, ScenarioResult)]
     for r in results:
         r.host = meter.result
