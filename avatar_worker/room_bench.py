@@ -311,6 +311,7 @@ def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
             "p90": round(float(np.percentile(v2v, 90)), 3) if v2v else None,
             "all": [round(v, 3) for v in v2v],
         },
+        # <= 0: the interviewer was between two words as the voice began and never spoke again
         "barge_in_to_silence_s": [round(b, 3) for b in barge],
         # the same phrase ~20 s later, 1 s into the third turn: the interviewer's receive
         # buffer has settled by then (the first comes 3.5 s into the greeting)

@@ -205,10 +205,11 @@ def _first_loud_after(rec: Received, t: float) -> float | None:
 
 
 def _first_quiet(rec: Received, t: float, gap: float) -> float | None:
-    """The last loud time before the first quiet stretch of `gap` seconds or more after t
-    (ended or still going on)."""
+    """The last loud time before the first quiet stretch of `gap` seconds or more (ended or
+    still going on) that is under way at t or begins after it. It lies before t when the audio
+    had gone quiet just before t, between two words, and stayed quiet."""
     times = rec.loud_times(LOUD)
-    times = times[times > t]
+    times = np.concatenate([times[times <= t][-1:], times[times > t]])
     long = np.flatnonzero(np.diff(times) >= gap)
     if long.size:
         return float(times[int(long[0])])
@@ -283,7 +284,7 @@ async def _barge(
     s, e = await probe.say(barge, silence_after_s=0.2)
     # the voice began after what the microphone still held, not when it was asked for
     wall = time.time() - (time.perf_counter() - s)
-    await until(lambda: _quiet_since(av, s, 0.8) is not None, turn_s, "silence after barge-in")
+    await until(lambda: _first_quiet(av, s, 0.8) is not None, turn_s, "silence after barge-in")
     stops = []
     if service_url:
         stops = [x for x in await _avatar_stops(service_url, room) if x["at"] >= asked_wall]
