@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 from pathlib import Path
 
 from livekit import rtc
 from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess, cli
+from livekit.agents.utils.hw import get_cpu_monitor
+from livekit.agents.worker import ServerEnvOption
 
 from .avatar import start_avatar, worker_load
 from .config import ConfigError, InterviewConfig, parse_config
@@ -26,6 +29,7 @@ from .rejoin import WelcomeBack, keep_hearing_after_rejoin
 from .session import Interview, create_interview
 from .store import data_dir
 from .turn_taking import TurnTakingOptions, load_vad, room_options
+from .warmup import warm_interview_process
 
 logger = logging.getLogger("interview.worker")
 
@@ -37,11 +41,14 @@ CONTROL_TOPIC = "interview.control"  # server-sent {"type": "end"}: close polite
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Load what every interview needs once per process: the VAD and the end-of-turn model."""
+    """Load what every interview needs once per process, before an interview is assigned to it:
+    the VAD, the end-of-turn model, and what would otherwise be built on the event loop in the
+    interview's first seconds (warmup.py)."""
     from livekit.local_inference import init_eot
 
     proc.userdata["vad"] = load_vad(TurnTakingOptions.from_env())
     init_eot()
+    warm_interview_process()
 
 
 async def publish_error(ctx: JobContext, message: str) -> None:
@@ -170,7 +177,13 @@ def _on_control(packet: rtc.DataPacket, interview: Interview, room: str) -> None
     interview.session.update_agent(StageAgent(interview.state, "closing", current.chat_ctx))
 
 
-server = AgentServer(setup_fnc=prewarm, load_fnc=worker_load)
+# one process warmed ahead in `dev` too (livekit-agents keeps none there): without it every
+# interview waits for a process to start and load its models, ~2.7 s before the greeting here
+IDLE_PROCESSES = ServerEnvOption(
+    dev_default=1, prod_default=math.ceil(get_cpu_monitor().cpu_count())
+)
+
+server = AgentServer(setup_fnc=prewarm, load_fnc=worker_load, num_idle_processes=IDLE_PROCESSES)
 server.rtc_session(entrypoint, agent_name=AGENT_NAME)
 
 

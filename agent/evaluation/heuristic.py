@@ -26,6 +26,9 @@ ASSESSOR_NAME = "heuristic"
 
 
 @functools.cache
+# cached here, not only in re's bounded cache: the cues of both languages hold more patterns than
+# it keeps, and a process compiles them once (agent/warmup.py) for all its interviews
+@functools.cache
 def _compile_one(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
@@ -320,6 +323,7 @@ class HeuristicAssessor:
         ]
 
 
+@functools.cache
 def _term_pattern(term: str) -> re.Pattern[str]:
     body = term if "\\" in term else re.escape(term)
     if re.match(r"[\uac00-\ud7a3]", term):

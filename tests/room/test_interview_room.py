@@ -143,6 +143,18 @@ def test_the_interviewer_reports_how_late_it_hears_the_candidate(scenario):
     assert all(0 <= ms < 10_000 for ms in heard), heard
 
 
+def test_the_first_interview_finds_a_process_warmed_for_it(scenario, stack):
+    # the worker registers (and the stack says it is ready) once a job process has loaded the
+    # models and warmed up (agent/warmup.py): the first interview starts at once, instead of
+    # waiting for a process to start and building its pieces while the greeting plays
+    log = stack.component("interviewer worker").log_tail(10_000_000)
+    assert log.index("interview process warmed up") < log.index("registered worker")
+    first_job = log.index("received job request")
+    second_job = log.find("received job request", first_job + 1)
+    first_interview = log[first_job : second_job if second_job >= 0 else None]
+    assert "no warmed process available" not in first_interview
+
+
 def test_avatar_joins_as_agent_publishing_on_behalf_of_the_interviewer(scenario):
     assert scenario.avatar_kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
     assert scenario.agent_identity.startswith("agent-")
