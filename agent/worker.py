@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import time
 from pathlib import Path
 
 from livekit import rtc
@@ -132,7 +133,9 @@ async def entrypoint(ctx: JobContext) -> None:
     # candidate's camera) is decoded whether anyone reads it or not
     await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
     keep_hearing_after_rejoin(ctx.room, {"room": ctx.room.name, "interview": interview_id})
-    await start_avatar(ctx, interview.session, config.avatar)
+    await start_avatar(ctx, interview.session, config.avatar)  # it joins while we wait
+    if not ctx.is_fake_job():
+        await _wait_for_the_candidate(ctx, interview_id)
     await interview.session.start(
         interview.first_agent(),
         room=ctx.room,
@@ -157,6 +160,23 @@ async def entrypoint(ctx: JobContext) -> None:
     # after the goodbye (or any other close) the interviewer leaves: the client sees it go
     interview.session.on("close", lambda _ev: ctx.shutdown(reason="interview closed"))
     ctx.room.on("data_received", lambda packet: _on_control(packet, interview, ctx.room.name))
+
+
+async def _wait_for_the_candidate(ctx: JobContext, interview_id: str) -> None:
+    """The interview is dispatched when it is booked (`POST /api/sessions`), before the
+    candidate's browser has joined, and a warmed interviewer is ready within a second: it greets
+    once the candidate is in the room, or they would miss the greeting's first words."""
+    t0 = time.monotonic()
+    candidate = await ctx.wait_for_participant()
+    logger.info(
+        "the candidate is in the room",
+        extra={
+            "room": ctx.room.name,
+            "interview": interview_id,
+            "identity": candidate.identity,
+            "waited_s": round(time.monotonic() - t0, 2),
+        },
+    )
 
 
 def _on_control(packet: rtc.DataPacket, interview: Interview, room: str) -> None:

@@ -24,7 +24,7 @@ import pytest
 from livekit import rtc
 
 from agent.ports import free_loopback_port
-from agent.stack import Stack, StackOptions
+from agent.stack import Component, Stack, StackOptions
 from agent.store import TranscriptStore
 from avatar_worker.hiccups import HiccupMeter
 from avatar_worker.room_probe import av_offset_s, av_xcorr_s
@@ -89,10 +89,7 @@ def _run_measured(stack: Stack, livekit_server, config: dict, work: Path) -> Sce
     """One scenario with the host's wake-up lateness measured around it; the avatar service
     (killed by the scenario) is started again first when needed."""
     work.mkdir(parents=True)
-    service = stack.component("avatar service")
-    if service.proc is None or service.proc.poll() is not None:
-        service = stack.relaunch("avatar service")
-    assert service.proc is not None
+    service = _avatar_service_up(stack)
     with HiccupMeter() as meter:
         result = asyncio.run(
             run_scenario(
@@ -110,6 +107,15 @@ def _run_measured(stack: Stack, livekit_server, config: dict, work: Path) -> Sce
         (work / "host.json").write_text(json.dumps(dataclasses.asdict(result.host)))
     result.save_recording(work / "avatar.npz")  # kept for a look when an assertion fails
     return result
+
+
+def _avatar_service_up(stack: Stack) -> Component:
+    """The stack's avatar service, started again when a scenario killed it."""
+    service = stack.component("avatar service")
+    if service.proc is None or service.proc.poll() is not None:
+        service = stack.relaunch("avatar service")
+    assert service.proc is not None
+    return service
 
 
 def _host(scenario: ScenarioResult) -> str:
@@ -396,3 +402,60 @@ async def test_a_reloading_candidate_finds_the_interviewer_still_there(stack, li
     assert said, turns
     asked = [t["text"] for t in turns if t["speaker"] == "interviewer"]
     assert any(t.startswith("Welcome back.") and "ready" in t for t in asked), asked
+
+
+async def test_a_candidate_who_joins_late_hears_the_greeting_from_its_first_word(
+    stack, livekit_server
+):
+    """An interview is dispatched when it is booked, and the browser joins after: the
+    interviewer, ready within a second, greets only once the candidate is in the room. The
+    candidate joins once the interviewer and its avatar have been in the room a while, and the
+    first caption it receives is the greeting's beginning."""
+    from livekit import api
+
+    from avatar_worker.room_probe import RoomProbe
+
+    _avatar_service_up(stack)  # the scenario kills it
+    config = json.loads((ROOT / "examples" / "en" / "config.json").read_text())
+    room = f"late-{datetime.now():%H%M%S%f}"
+    async with api.LiveKitAPI(
+        livekit_server.url, livekit_server.api_key, livekit_server.api_secret
+    ) as lk:
+        await lk.room.create_room(api.CreateRoomRequest(name=room, departure_timeout=5))
+        await lk.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(
+                agent_name="interviewer", room=room, metadata=json.dumps(config)
+            )
+        )
+        deadline = time.monotonic() + 60
+        while True:  # the interviewer and its avatar (both kind agent) are in the room
+            listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+            agents = [p for p in listed.participants if p.kind == api.ParticipantInfo.Kind.AGENT]
+            if len(agents) >= 2:
+                break
+            assert time.monotonic() < deadline, "the interviewer and its avatar did not join"
+            await asyncio.sleep(0.2)
+    await asyncio.sleep(2.0)  # long enough for a greeting that did not wait to be under way
+
+    captions: list[str] = []
+    reading: set[asyncio.Task[None]] = set()
+
+    async def read(reader: rtc.TextStreamReader) -> None:
+        captions.append(await reader.read_all())
+
+    probe = RoomProbe()
+    probe.room.register_text_stream_handler(
+        "lk.transcription",
+        lambda reader, _who: reading.add(asyncio.create_task(read(reader))),
+    )
+    joined = time.perf_counter()
+    await probe.connect(livekit_server.url, livekit_server.token("candidate", room))
+    try:
+        await until(lambda: bool(captions), 30, "the interviewer's first caption")
+        assert captions[0].startswith(f"Hello {config['candidate_name']}"), captions
+        heard = [r.loud_times(LOUD) for r in probe.received.values()]
+        assert any((t > joined).any() for t in heard), "the greeting was not heard"
+    finally:
+        await probe.aclose()
+        for task in reading:
+            task.cancel()
