@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from livekit import rtc
+from livekit import api, rtc
 
 from agent.ports import free_loopback_port
 from agent.stack import Component, Stack, StackOptions
@@ -107,6 +107,22 @@ def _run_measured(stack: Stack, livekit_server, config: dict, work: Path) -> Sce
         (work / "host.json").write_text(json.dumps(dataclasses.asdict(result.host)))
     result.save_recording(work / "avatar.npz")  # kept for a look when an assertion fails
     return result
+
+
+def _server_api(livekit_server) -> api.LiveKitAPI:
+    return api.LiveKitAPI(livekit_server.url, livekit_server.api_key, livekit_server.api_secret)
+
+
+async def _book(livekit_server, room: str, config: dict) -> None:
+    """An interview booked as the web app books it: its room (closing 5 s after the candidate
+    leaves) and the interviewer dispatched with the config, before any candidate joins."""
+    async with _server_api(livekit_server) as lk:
+        await lk.room.create_room(api.CreateRoomRequest(name=room, departure_timeout=5))
+        await lk.agent_dispatch.create_dispatch(
+            api.CreateAgentDispatchRequest(
+                agent_name="interviewer", room=room, metadata=json.dumps(config)
+            )
+        )
 
 
 def _avatar_service_up(stack: Stack) -> Component:
@@ -331,23 +347,13 @@ async def test_a_reloading_candidate_finds_the_interviewer_still_there(stack, li
     the candidate back with its last words (unheard while they were away), hears them again,
     and ends the interview (transcript saved) only once they are gone for good and the room
     closes."""
-    from livekit import api
-
     from avatar_worker.room_probe import RoomProbe, espeak
     from avatar_worker.room_scenario import ANSWERS
 
     config = json.loads((ROOT / "examples" / "en" / "config.json").read_text())
     config["avatar"] = "man"
     room = f"reload-{datetime.now():%H%M%S%f}"
-    async with api.LiveKitAPI(
-        livekit_server.url, livekit_server.api_key, livekit_server.api_secret
-    ) as lk:
-        await lk.room.create_room(api.CreateRoomRequest(name=room, departure_timeout=5))
-        await lk.agent_dispatch.create_dispatch(
-            api.CreateAgentDispatchRequest(
-                agent_name="interviewer", room=room, metadata=json.dumps(config)
-            )
-        )
+    await _book(livekit_server, room, config)
     token = livekit_server.token("candidate", room)
 
     def interviewer(probe: RoomProbe) -> rtc.RemoteParticipant | None:
@@ -411,22 +417,13 @@ async def test_a_candidate_who_joins_late_hears_the_greeting_from_its_first_word
     interviewer, ready within a second, greets only once the candidate is in the room. The
     candidate joins once the interviewer and its avatar have been in the room a while, and the
     first caption it receives is the greeting's beginning."""
-    from livekit import api
-
     from avatar_worker.room_probe import RoomProbe
 
     _avatar_service_up(stack)  # the scenario kills it
     config = json.loads((ROOT / "examples" / "en" / "config.json").read_text())
     room = f"late-{datetime.now():%H%M%S%f}"
-    async with api.LiveKitAPI(
-        livekit_server.url, livekit_server.api_key, livekit_server.api_secret
-    ) as lk:
-        await lk.room.create_room(api.CreateRoomRequest(name=room, departure_timeout=5))
-        await lk.agent_dispatch.create_dispatch(
-            api.CreateAgentDispatchRequest(
-                agent_name="interviewer", room=room, metadata=json.dumps(config)
-            )
-        )
+    await _book(livekit_server, room, config)
+    async with _server_api(livekit_server) as lk:
         deadline = time.monotonic() + 60
         while True:  # the interviewer and its avatar (both kind agent) are in the room
             listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
