@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from livekit import rtc
 from livekit.agents.tokenize import basic
@@ -34,9 +35,9 @@ def warm_interview_process() -> dict[str, float]:
     """Build the lazily built pieces of an interview now; returns what each took, in ms."""
     took: dict[str, float] = {}
 
-    def timed(name: str, build: object) -> None:
+    def timed(name: str, build: Callable[[], object]) -> None:
         t0 = time.perf_counter()
-        build()  # type: ignore[operator]
+        build()
         took[name] = round((time.perf_counter() - t0) * 1000, 1)
 
     # any FFI object loads the client; a resampler is the smallest one there is

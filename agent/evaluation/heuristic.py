@@ -26,9 +26,6 @@ ASSESSOR_NAME = "heuristic"
 
 
 @functools.cache
-# cached here, not only in re's bounded cache: the cues of both languages hold more patterns than
-# it keeps, and a process compiles them once (agent/warmup.py) for all its interviews
-@functools.cache
 def _compile_one(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
@@ -323,7 +320,7 @@ class HeuristicAssessor:
         ]
 
 
-@functools.cache
+@functools.cache  # like _compile_one: once per process (agent/warmup.py), not per interview
 def _term_pattern(term: str) -> re.Pattern[str]:
     body = term if "\\" in term else re.escape(term)
     if re.match(r"[\uac00-\ud7a3]", term):
