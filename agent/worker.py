@@ -39,6 +39,10 @@ ERROR_TOPIC = "interview.error"
 ERROR_ATTRIBUTE = "interview.error"
 STAGE_ATTRIBUTE = "interview.stage"
 CONTROL_TOPIC = "interview.control"  # server-sent {"type": "end"}: close politely
+# after the candidate joins, before the greeting: their browser subscribes to the interviewer's
+# voice (as after a reload, rejoin.py), and the interviewer's receive buffer for their microphone,
+# which starts high, settles (greeting at once: barge-ins on it measured slower)
+CANDIDATE_SETTLE_S = 1.0
 
 
 def prewarm(proc: JobProcess) -> None:
@@ -165,9 +169,11 @@ async def entrypoint(ctx: JobContext) -> None:
 async def _wait_for_the_candidate(ctx: JobContext, interview_id: str) -> None:
     """The interview is dispatched when it is booked (`POST /api/sessions`), before the
     candidate's browser has joined, and a warmed interviewer is ready within a second: it greets
-    once the candidate is in the room, or they would miss the greeting's first words."""
+    once the candidate is in the room, or they would miss the greeting's first words, and
+    `CANDIDATE_SETTLE_S` after that."""
     t0 = time.monotonic()
     candidate = await ctx.wait_for_participant()
+    await asyncio.sleep(CANDIDATE_SETTLE_S)
     logger.info(
         "the candidate is in the room",
         extra={
