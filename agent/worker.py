@@ -173,7 +173,6 @@ async def _wait_for_the_candidate(ctx: JobContext, interview_id: str) -> None:
     `CANDIDATE_SETTLE_S` after that."""
     t0 = time.monotonic()
     candidate = await ctx.wait_for_participant()
-    await asyncio.sleep(CANDIDATE_SETTLE_S)
     logger.info(
         "the candidate is in the room",
         extra={
@@ -183,6 +182,7 @@ async def _wait_for_the_candidate(ctx: JobContext, interview_id: str) -> None:
             "waited_s": round(time.monotonic() - t0, 2),
         },
     )
+    await asyncio.sleep(CANDIDATE_SETTLE_S)
 
 
 def _on_control(packet: rtc.DataPacket, interview: Interview, room: str) -> None:

@@ -19,7 +19,7 @@ def test_after_the_warm_up_an_interview_builds_none_of_it_again():
     assert _basic_hyphenator._get_hyphenator.cache_info().currsize == 1
     compiled = heuristic._compile_one.cache_info().misses
     terms = heuristic._term_pattern.cache_info().misses
-    for language in ("ko", "en"):
+    for language in LANGUAGES:
         HeuristicAssessor(language)  # what an interview's assessor builds at its start
     assert heuristic._compile_one.cache_info().misses == compiled
     assert heuristic._term_pattern.cache_info().misses == terms

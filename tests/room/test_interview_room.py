@@ -27,7 +27,7 @@ from agent.ports import free_loopback_port
 from agent.stack import Component, Stack, StackOptions
 from agent.store import TranscriptStore
 from avatar_worker.hiccups import HiccupMeter
-from avatar_worker.room_probe import av_offset_s, av_xcorr_s
+from avatar_worker.room_probe import RoomProbe, av_offset_s, av_xcorr_s
 from avatar_worker.room_scenario import LOUD, ScenarioResult, run_scenario, until
 
 pytestmark = pytest.mark.integration
@@ -132,6 +132,11 @@ def _avatar_service_up(stack: Stack) -> Component:
         service = stack.relaunch("avatar service")
     assert service.proc is not None
     return service
+
+
+def _heard_after(probe: RoomProbe, t: float) -> bool:
+    """The probe heard someone in the room (the interviewer or its avatar) after t."""
+    return any((rec.loud_times(LOUD) > t).any() for rec in probe.received.values())
 
 
 def _host(scenario: ScenarioResult) -> str:
@@ -347,7 +352,7 @@ async def test_a_reloading_candidate_finds_the_interviewer_still_there(stack, li
     the candidate back with its last words (unheard while they were away), hears them again,
     and ends the interview (transcript saved) only once they are gone for good and the room
     closes."""
-    from avatar_worker.room_probe import RoomProbe, espeak
+    from avatar_worker.room_probe import espeak
     from avatar_worker.room_scenario import ANSWERS
 
     config = json.loads((ROOT / "examples" / "en" / "config.json").read_text())
@@ -367,9 +372,6 @@ async def test_a_reloading_candidate_finds_the_interviewer_still_there(stack, li
             None,
         )
 
-    def heard_after(probe: RoomProbe, t: float) -> bool:
-        return any((rec.loud_times(LOUD) > t).any() for rec in probe.received.values())
-
     def quiet_for(probe: RoomProbe, seconds: float) -> bool:
         loud = [float(r.loud_times(LOUD).max(initial=0.0)) for r in probe.received.values()]
         last = max(loud, default=0.0)
@@ -377,7 +379,7 @@ async def test_a_reloading_candidate_finds_the_interviewer_still_there(stack, li
 
     first = RoomProbe()
     await first.connect(livekit_server.url, token)
-    await until(lambda: heard_after(first, 0.0), 60, "the greeting")
+    await until(lambda: _heard_after(first, 0.0), 60, "the greeting")
     await until(lambda: quiet_for(first, 1.3), 60, "the end of the greeting")
     agent = interviewer(first)
     assert agent is not None
@@ -392,11 +394,11 @@ async def test_a_reloading_candidate_finds_the_interviewer_still_there(stack, li
         back = interviewer(again)
         assert back is not None and back.identity == agent.identity, "the interviewer left"
         # unasked, it says its last words again
-        await until(lambda: heard_after(again, rejoined), 15, "a welcome back")
+        await until(lambda: _heard_after(again, rejoined), 15, "a welcome back")
         await until(lambda: quiet_for(again, 1.3), 30, "the end of the welcome back")
         answer = await espeak(ANSWERS["en"][0], "en", stack.options.data_dir / "ready.wav")
         _s, end = await again.say(answer, silence_after_s=0.2)
-        await until(lambda: heard_after(again, end), 45, "a reply after the reload")
+        await until(lambda: _heard_after(again, end), 45, "a reply after the reload")
     finally:
         await again.aclose()  # gone for good: the room closes, the interview ends
 
@@ -417,8 +419,6 @@ async def test_a_candidate_who_joins_late_hears_the_greeting_from_its_first_word
     interviewer, ready within a second, greets only once the candidate is in the room. The
     candidate joins once the interviewer and its avatar have been in the room a while, and the
     first caption it receives is the greeting's beginning."""
-    from avatar_worker.room_probe import RoomProbe
-
     _avatar_service_up(stack)  # the scenario kills it
     config = json.loads((ROOT / "examples" / "en" / "config.json").read_text())
     room = f"late-{datetime.now():%H%M%S%f}"
@@ -450,8 +450,7 @@ async def test_a_candidate_who_joins_late_hears_the_greeting_from_its_first_word
     try:
         await until(lambda: bool(captions), 30, "the interviewer's first caption")
         assert captions[0].startswith(f"Hello {config['candidate_name']}"), captions
-        heard = [r.loud_times(LOUD) for r in probe.received.values()]
-        assert any((t > joined).any() for t in heard), "the greeting was not heard"
+        assert _heard_after(probe, joined), "the greeting was not heard"
     finally:
         await probe.aclose()
         for task in reading:
