@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -240,23 +241,33 @@ async def interviews(
     work: Path,
     kill_pid: int | None = None,
     service_url: str | None = None,
+    stagger_s: float = 0.0,
 ) -> list[ScenarioResult]:
+    """`n` scripted interviews at once, the i-th starting `i * stagger_s` after the first."""
     config = json.loads(await asyncio.to_thread(CONFIG_PATH.read_text))
+
+    async def after(delay: float, scenario: Coroutine[Any, Any, ScenarioResult]) -> ScenarioResult:
+        await asyncio.sleep(delay)
+        return await scenario
+
     runs = []
     dirs = [work / f"interview{i}" for i in range(n)]
-    for d in dirs:
+    for i, d in enumerate(dirs):
         d.mkdir(parents=True, exist_ok=True)
         runs.append(
-            run_scenario(
-                url,
-                key,
-                secret,
-                config,
-                d,
-                avatar_service_pid=kill_pid,
-                avatar_service_url=service_url,
-                late_barge_in=kill_pid is None,
-                probe_security=False,
+            after(
+                i * stagger_s,
+                run_scenario(
+                    url,
+                    key,
+                    secret,
+                    config,
+                    d,
+                    avatar_service_pid=kill_pid,
+                    avatar_service_url=service_url,
+                    late_barge_in=kill_pid is None,
+                    probe_security=False,
+                ),
             )
         )
     with HiccupMeter() as meter:  # figures from a starved host are the host's, not the stack's
@@ -297,14 +308,21 @@ def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
                 "fps": round(fps, 2),
                 "frames_missing": missing,
                 "stalls_over_100ms": stalls,
+                # of those, the avatar service's own: gaps between the frames it published
+                "stalls_at_the_avatar": r.avatar_session.get("video_stalls"),
                 # the interviewer's receive buffer, as it reported it every 2 s (agent/hearing.py)
                 "heard_late_ms": _spread(r.hearing_ms),
                 "notes": r.notes,
             }
         )
     host = results[0].host if results else None
+    spans = [(r.turns[0].start, r.turns[-1].end) for r in results if r.turns]
     return {
         "interviews_completed": len(results),
+        # how long all of them were under way together (first greeting to last reply each)
+        "together_s": round(max(0.0, min(e for _, e in spans) - max(s for s, _ in spans)), 1)
+        if spans
+        else 0.0,
         "host": {"summary": host.summary(), "starved": host.starved} if host else None,
         "voice_to_voice_s": {
             "median": round(statistics.median(v2v), 3) if v2v else None,
@@ -382,7 +400,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"interviews x{args.interviews} ...", file=sys.stderr)
             out["interviews"] = summarize_interviews(
                 await interviews(
-                    url, key, secret, args.interviews, work, service_url=options.avatar_url
+                    url,
+                    key,
+                    secret,
+                    args.interviews,
+                    work,
+                    service_url=options.avatar_url,
+                    stagger_s=args.stagger,
                 )
             )
             print(json.dumps(out["interviews"]), file=sys.stderr)
@@ -407,6 +431,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m avatar_worker.room_bench", description=__doc__)
     p.add_argument("--sessions", type=int, default=4, help="avatar sessions at once (0: skip)")
     p.add_argument("--interviews", type=int, default=3, help="real interviews at once (0: skip)")
+    p.add_argument(
+        "--stagger",
+        type=float,
+        default=0.0,
+        help="seconds between the interviews' starts (0: in lockstep, every candidate answering "
+        "and every interviewer replying at the same moments, the worst case)",
+    )
     p.add_argument("--no-fallback", dest="fallback", action="store_false")
     p.add_argument("--json", action="store_true", help="one JSON object")
     args = p.parse_args(argv)

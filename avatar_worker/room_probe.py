@@ -35,6 +35,9 @@ class VideoSample:
     height: int
     mouth: float  # share of dark pixels in the mouth region, 0 = closed
     luma_sum: int  # cheap frame fingerprint: changes when anything moves
+    # the frame's timestamp as the SDK gives it, from the sender's capture clock: a gap here
+    # and not in the arrival times is a frame never sent; a gap only in arrivals, one held up
+    timestamp_us: int = 0
 
 
 @dataclass
@@ -49,10 +52,24 @@ class Received:
     audio_t: list[float] = field(default_factory=list)  # arrival time of each 10 ms step
     audio_rms: list[float] = field(default_factory=list)
     video: list[VideoSample] = field(default_factory=list)
+    # the LOUD steps found so far: the scenarios ask every 30 ms while the recording grows, and
+    # rescanning it whole each time made the measuring process a load of its own on the host
+    _loud: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
+    _scanned: tuple[list[float] | None, int] = field(default=(None, 0), repr=False, compare=False)
 
     def loud_times(self, threshold: float = LOUD) -> np.ndarray:
-        rms = np.asarray(self.audio_rms)
-        return np.asarray(self.audio_t)[rms > threshold]
+        if threshold != LOUD:
+            rms = np.asarray(self.audio_rms)
+            return np.asarray(self.audio_t)[rms > threshold]
+        n = min(len(self.audio_t), len(self.audio_rms))
+        source, done = self._scanned
+        if source is not self.audio_rms or n < done:  # the recording was replaced
+            self._loud, done = np.empty(0), 0
+        if n > done:
+            rms = np.asarray(self.audio_rms[done:n])
+            self._loud = np.concatenate([self._loud, np.asarray(self.audio_t[done:n])[rms > LOUD]])
+        self._scanned = (self.audio_rms, n)
+        return self._loud
 
     def audio_between(self, t0: float, t1: float) -> np.ndarray:
         t = np.asarray(self.audio_t)
@@ -158,7 +175,9 @@ class RoomProbe:
         async for ev in rtc.VideoStream(track):
             now = time.perf_counter()
             mouth, luma = mouth_openness(ev.frame)
-            rec.video.append(VideoSample(now, ev.frame.width, ev.frame.height, mouth, luma))
+            rec.video.append(
+                VideoSample(now, ev.frame.width, ev.frame.height, mouth, luma, ev.timestamp_us)
+            )
 
     # ---- speaking ------------------------------------------------------------------------
     async def start_microphone(self) -> None:

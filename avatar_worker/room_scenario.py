@@ -86,7 +86,8 @@ class ScenarioResult:
     # from the avatar service (when its URL is given): the avatar's stops (pause,
     # clear_buffer) after the barge-in began, as it reports them (wall clock, ms to silence)
     avatar_stops: list[dict[str, float | str]] = field(default_factory=list)
-    avatar_session: dict[str, object] = field(default_factory=dict)  # its info, before the kill
+    # its info at the end (before the kill, in the fallback scenario)
+    avatar_session: dict[str, object] = field(default_factory=dict)
     # the same barge-in again later, 1 s into the interviewer's third turn (when asked for):
     # its receive buffer has settled by then, while the first comes in the interview's first
     # seconds (agent/hearing.py)
@@ -123,6 +124,7 @@ class ScenarioResult:
             audio_t=rec.audio_t,
             audio_rms=rec.audio_rms,
             video_t=[v.t for v in rec.video],
+            video_timestamp_us=[v.timestamp_us for v in rec.video],
             mouth=[v.mouth for v in rec.video],
             turns=[(t.start, t.end) for t in self.turns],
             answers=[(t.start, t.end) for t in self.answers],
@@ -478,6 +480,8 @@ async def _drive(
                 r.notes.append("the third turn ended before the late barge-in")
         await until(lambda: _quiet_since(av, reply, TURN_GAP_S) is not None, turn_s, "reply end")
         r.turns.append(Turn(reply, _quiet_since(av, reply, TURN_GAP_S) or 0.0))
+        if service_url:  # its own figures, the video stalls among them
+            r.avatar_session = next(iter(await _avatar_sessions(service_url, r.room)), {})
         return
     # mid-sentence: 0.4 s into the reply, while its audio is still arriving
     await until(lambda: time.perf_counter() > reply + 0.4, 5, "kill time")

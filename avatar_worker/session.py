@@ -172,6 +172,11 @@ class SingleLayerAvatarRunner(AvatarRunner):
         """A/V offset as published over the last speech frames (positive: video late)."""
         return self._av_sync.offset_summary()  # type: ignore[attr-defined]
 
+    def video_stalls(self) -> dict[str, int]:
+        """Gaps over 100 ms between the frames published, and the frame slots they skipped."""
+        sync: PairedSynchronizer = self._av_sync  # type: ignore[assignment]
+        return {"over_100ms": sync.stalls, "frames_skipped": sync.slots_missed}
+
 
 class PatientAudioReceiver(DataStreamAudioReceiver):
     """DataStreamAudioReceiver whose playback notifications survive a slow room.
@@ -465,7 +470,8 @@ class RoomSession:
         except Exception:
             logger.exception("error while closing the avatar session", extra=self.log_extra)
         finally:
-            logger.info("avatar left", extra={**self.log_extra, "reason": reason})
+            stalls = self._runner.video_stalls() if self._runner else {}
+            logger.info("avatar left", extra={**self.log_extra, "reason": reason, **stalls})
             self.closed.set()
             if self._on_closed is not None:
                 self._on_closed(self)
@@ -491,4 +497,6 @@ class RoomSession:
             "stops": list(self._runner.stops) if self._runner else [],
             # video handed to the room minus its audio starting to play, speech frames (ms)
             "av_offset_published_ms": self._runner.av_offset_ms() if self._runner else {},
+            # the service's own share of frames a candidate would see as dropped
+            "video_stalls": self._runner.video_stalls() if self._runner else {},
         }

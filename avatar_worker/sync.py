@@ -30,6 +30,8 @@ from collections.abc import Callable
 
 from livekit import rtc
 
+STALL_S = 0.1  # a gap between two published frames a viewer sees as a freeze
+
 
 class PairedSynchronizer:
     """Drop-in for `rtc.AVSynchronizer` as the AvatarRunner uses it (push, clear_queue, aclose)."""
@@ -57,6 +59,10 @@ class PairedSynchronizer:
         self._video_q: asyncio.Queue[tuple[rtc.VideoFrame, float, bool]] = asyncio.Queue()
         self._sent: deque[float] = deque(maxlen=max(2, int(video_fps)))
         self.offsets_ms: deque[float] = deque(maxlen=1000)
+        # frames handed to the room more than STALL_S after the one before, and the frame slots
+        # those gaps skipped: the service's own share of what a viewer sees as dropped frames
+        self.stalls = 0
+        self.slots_missed = 0
         self._task = asyncio.create_task(self._capture_video(), name="avatar-video-pacing")
 
     async def push(self, frame: rtc.VideoFrame | rtc.AudioFrame, timestamp: float | None = None):
@@ -93,16 +99,22 @@ class PairedSynchronizer:
                 if slot - time.monotonic() > 0:
                     await asyncio.sleep(slot - time.monotonic())
                 self._video_source.capture_frame(last)
-                self._sent.append(time.monotonic())
+                self._mark_sent(time.monotonic())
             last = frame
             wait = due - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
             now = time.monotonic()
             self._video_source.capture_frame(frame)
-            self._sent.append(now)
+            self._mark_sent(now)
             if speech:
                 self.offsets_ms.append((now - (due - self._video_delay_s)) * 1000)
+
+    def _mark_sent(self, now: float) -> None:
+        if self._sent and now - self._sent[-1] > STALL_S:
+            self.stalls += 1
+            self.slots_missed += max(0, round((now - self._sent[-1]) / self._interval) - 1)
+        self._sent.append(now)
 
     async def clear_queue(self) -> None:
         """Drop the queued audio and the video waiting for it."""

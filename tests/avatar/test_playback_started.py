@@ -68,3 +68,27 @@ async def test_started_waits_for_the_audio_to_play_and_precedes_a_finish() -> No
     receiver.audio_plays_at = time.monotonic  # already playing: at once
     receiver.notify_playback_started()
     assert _sent(receiver) == ["started"]
+
+
+async def test_synchronizer_counts_the_frames_a_stalled_loop_did_not_publish() -> None:
+    """A loop blocked for 250 ms publishes no frame meanwhile: one stall of ~5 skipped slots,
+    the service's own share of what a viewer sees as dropped frames."""
+    source = rtc.AudioSource(RATE, 1, queue_size_ms=100)
+    sync = PairedSynchronizer(
+        audio_source=source, video_source=rtc.VideoSource(64, 64), video_fps=25
+    )
+    picture = rtc.VideoFrame(64, 64, rtc.VideoBufferType.RGBA, bytes(64 * 64 * 4))
+    try:
+        for _ in range(5):  # idle frames at the frame rate
+            await sync.push(picture)
+        await asyncio.sleep(0.05)
+        before = (sync.stalls, sync.slots_missed)
+        time.sleep(0.25)  # noqa: ASYNC251 - the stall under test: the event loop does not run
+        for _ in range(3):
+            await sync.push(picture)
+        await asyncio.sleep(0.05)
+    finally:
+        await sync.aclose()
+        await source.aclose()
+    assert sync.stalls - before[0] >= 1
+    assert sync.slots_missed - before[1] >= 4, (before, sync.slots_missed)
