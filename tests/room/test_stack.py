@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 
-from agent.stack import Stack, StackOptions, web_available
+from agent.stack import Component, Stack, StackOptions, web_available
 
 
 def test_a_taken_port_is_one_clear_line_and_nothing_starts():
@@ -39,3 +39,39 @@ def test_the_stack_plan_starts_each_part_once_in_order(tmp_path):
     env = external.env()
     assert env["LIVEKIT_URL"] == "ws://127.0.0.1:1"
     assert env["AVATAR_SERVICE_URL"] == "http://127.0.0.1:8089"
+
+
+class _Timeline(Stack):
+    """Three stand-in components: `late` is ready 1 s after it starts, `after` needs it, `free`
+    needs nothing. Each writes the time it started to a file and is ready when it exists."""
+
+    def plan(self) -> list[Component]:
+        d = self.options.data_dir
+
+        def part(name: str, delay_s: float, needs: tuple[str, ...] = ()) -> Component:
+            code = (
+                "import pathlib, sys, time; t = time.time(); time.sleep(float(sys.argv[2])); "
+                "pathlib.Path(sys.argv[1]).write_text(str(t)); time.sleep(60)"
+            )
+            mark = d / f"{name}.started"
+            return Component(
+                name,
+                [sys.executable, "-c", code, str(mark), str(delay_s)],
+                None,
+                lambda c, m=mark: m.exists(),
+                needs=needs,
+            )
+
+        return [part("late", 1.0), part("after", 0.0, needs=("late",)), part("free", 0.0)]
+
+
+def test_parts_start_side_by_side_each_once_what_it_needs_is_ready(tmp_path):
+    stack = _Timeline(StackOptions(data_dir=tmp_path))
+    with stack:
+        started = {
+            c.name: float((tmp_path / f"{c.name}.started").read_text()) for c in stack.plan()
+        }
+        # stopped in the plan's reverse order, whatever order they became ready in
+        assert [c.name for c in stack.components] == ["late", "after", "free"]
+    assert started["free"] - started["late"] < 0.9  # did not wait for `late`
+    assert started["after"] - started["late"] >= 1.0  # waited for `late` to be ready
