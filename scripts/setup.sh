@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian machine with Python 3.11 and Node 20:
 # Debian packages (espeak-ng for the offline voice; chromium and Korean fonts for browser tests and
-# reports), the Python distribution with its pinned models, and the browser client build.
+# reports; sox for the browser test's fake microphone), the Python distribution with its pinned
+# models, and the browser client build.
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive PIP_DISABLE_PIP_VERSION_CHECK=1
 
-apt_packages=(espeak-ng chromium chromium-driver fonts-noto-cjk)
+apt_packages=(espeak-ng chromium chromium-driver fonts-noto-cjk sox)
 missing=()
 for pkg in "${apt_packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
