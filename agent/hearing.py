@@ -13,7 +13,8 @@ interviewer is a host or network problem.
 `interval_s` (the receive statistics' jitter-buffer delay per emitted sample over the interval,
 W3C `jitterBufferDelay / jitterBufferEmittedCount`), logs when it passes `warn_ms` and when it is
 back under, keeps the agent's participant attribute `interview.hearing_ms` current (the room
-benchmark reads it; a client may show it) and logs a summary when the interview ends.
+benchmark reads it; the web client tells the candidate from 800 ms on) and logs a summary when
+the interview ends.
 """
 
 from __future__ import annotations

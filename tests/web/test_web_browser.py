@@ -8,6 +8,7 @@ of every page at desktop and phone sizes go to test-artifacts/web/.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import pathlib
@@ -15,12 +16,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 import pytest
 from chromium_flags import CHROMIUM, CHROMIUM_ARGS, FAKE_MEDIA
+from livekit import api
 
+from agent.hearing import HEARING_ATTRIBUTE
 from agent.ports import free_loopback_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -102,12 +107,19 @@ CAPTION_RECORDER_JS = """() => {
 LOUD_RMS = 0.01  # float RMS of the played room audio that is speech (silence is ~0)
 
 
+class LiveKitServerInfo(Protocol):  # the `livekit_server` fixture's (tests/conftest.py)
+    url: str
+    api_key: str
+    api_secret: str
+
+
 @dataclass(frozen=True)
 class Stack:
     web_url: str
     data_dir: pathlib.Path
     logs: dict[str, pathlib.Path]
     procs: dict[str, subprocess.Popen]
+    livekit: LiveKitServerInfo
 
     def tail(self) -> str:
         return "\n".join(
@@ -174,7 +186,7 @@ def stack(livekit_server, tmp_path_factory) -> Iterator[Stack]:
         _wait_http(f"http://127.0.0.1:{avatar_port}/health", procs["avatar"], logs["avatar"], 180)
         _wait_http(f"http://127.0.0.1:{web_port}/health", procs["web"], logs["web"], 120)
         _wait_log("registered worker", procs["agent"], logs["agent"], 240)
-        yield Stack(f"http://127.0.0.1:{web_port}", data_dir, logs, procs)
+        yield Stack(f"http://127.0.0.1:{web_port}", data_dir, logs, procs, livekit_server)
     finally:
         for proc in procs.values():
             proc.terminate()
@@ -408,6 +420,37 @@ def _portrait_files(base: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
     return face, flat
 
 
+def _report_hearing(server: LiveKitServerInfo, room: str, ms: str) -> None:
+    """Set the interviewer's `interview.hearing_ms` as its hearing monitor would (on a thread of
+    its own: Playwright's sync API keeps an event loop running on this one)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _set_hearing(server, room, ms)).result()
+
+
+async def _set_hearing(server: LiveKitServerInfo, room: str, ms: str) -> None:
+    http_url = server.url.replace("ws", "http", 1)
+    async with api.LiveKitAPI(http_url, server.api_key, server.api_secret) as lk:
+        deadline = time.monotonic() + 60
+        while True:
+            listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+            interviewer = [
+                p.identity
+                for p in listed.participants
+                if p.kind == api.ParticipantInfo.Kind.AGENT
+                and "lk.publish_on_behalf" not in p.attributes
+            ]
+            if interviewer:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"no interviewer joined {room} within 60 s")
+            await asyncio.sleep(0.5)
+        await lk.room.update_participant(
+            api.UpdateParticipantRequest(
+                room=room, identity=interviewer[0], attributes={HEARING_ATTRIBUTE: ms}
+            )
+        )
+
+
 def test_problems_are_said_in_words(stack, playwright_instance, tmp_path):
     """Uploads on the setup page (a portrait, a photo without a face, a resume), then microphone
     denied and an unreachable interview server, as the candidate sees them."""
@@ -466,6 +509,16 @@ def test_problems_are_said_in_words(stack, playwright_instance, tmp_path):
             _shot(page, "failed_mic_denied")
             raise
         _shot(page, "interview_mic_denied")
+
+        # the interviewer hears the candidate late (it reports its receive buffer; with no
+        # microphone it reports nothing, so the value set here stays): the page says so
+        late = page.locator("[data-testid=hearing-late]")
+        _report_hearing(stack.livekit, session_id, "1500")
+        late.wait_for(timeout=20_000)
+        assert "1.5 s late" in late.inner_text()
+        _shot(page, "interview_hearing_late")
+        _report_hearing(stack.livekit, session_id, "120")
+        late.wait_for(state="detached", timeout=20_000)
         httpx.delete(f"{stack.web_url}/api/sessions/{session_id}", timeout=30)
     finally:
         browser.close()

@@ -76,6 +76,8 @@ const ko = {
   micError: "마이크를 사용할 수 없습니다.",
   livekitUnreachable: "미디어 서버에 연결할 수 없습니다. 네트워크와 서버 상태를 확인해 주세요.",
   avatarUnavailable: "아바타를 불러올 수 없어 음성으로만 진행합니다.",
+  hearingLate: (s: string) =>
+    `면접관에게 목소리가 약 ${s}초 늦게 전달되고 있습니다(연결이 느리거나 서버가 바쁩니다). 답을 마친 뒤 잠시 기다려 주세요.`,
   agentMissing: "면접관이 아직 들어오지 않았습니다. 면접관 워커가 실행 중인지 확인해 주세요.",
   agentError: (m: string) => `면접관 오류: ${m}`,
   disconnected: "연결이 끊어졌습니다.",
@@ -194,6 +196,8 @@ const en: Strings = {
   micError: "The microphone cannot be used.",
   livekitUnreachable: "The media server cannot be reached. Check your network and the server.",
   avatarUnavailable: "The avatar is unavailable, so the interview continues with audio only.",
+  hearingLate: (s: string) =>
+    `The interviewer hears you about ${s} s late (a slow connection or a busy server): give it a moment after you finish.`,
   agentMissing: "The interviewer has not joined yet. Check that the interviewer worker is running.",
   agentError: (m: string) => `Interviewer error: ${m}`,
   disconnected: "The connection was lost.",

@@ -32,6 +32,9 @@ import { type Strings, strings } from "../i18n";
 
 const AVATAR_WAIT_MS = 10_000; // an interviewer this long without video: audio only
 const AGENT_WAIT_MS = 25_000; // a room this long without an interviewer: say so
+// the interviewer hears the candidate this late (its receive buffer, agent/hearing.py): say so,
+// or the candidate takes a slow connection or a busy server for a slow interviewer
+const HEARING_LATE_MS = 800;
 
 type Speaker = "interviewer" | "candidate";
 interface Caption {
@@ -172,6 +175,8 @@ function Stage(props: {
     !videoTrack &&
     ((!!avatarAttr && avatarAttr !== "on") ||
       (agentSince !== null && now - agentSince > AVATAR_WAIT_MS));
+  const hearingMs = Number(agentAttributes?.["interview.hearing_ms"] ?? 0);
+  const hearingLate = !!agent && !agentLeft && hearingMs >= HEARING_LATE_MS;
   const agentMissing =
     !agent && !hadAgent.current && connectedAt !== null && now - connectedAt > AGENT_WAIT_MS;
 
@@ -230,8 +235,15 @@ function Stage(props: {
             <span className="dot" />
             {connection === ConnectionState.Connected ? shownState : t.connecting}
           </div>
-          {avatarMissing && <div className="notice">{t.avatarUnavailable}</div>}
-          {agentLeft && <div className="notice">{t.finished}</div>}
+          <div className="notices">
+            {hearingLate && (
+              <div className="notice" data-testid="hearing-late">
+                {t.hearingLate((hearingMs / 1000).toFixed(1))}
+              </div>
+            )}
+            {avatarMissing && <div className="notice">{t.avatarUnavailable}</div>}
+            {agentLeft && <div className="notice">{t.finished}</div>}
+          </div>
           {!canPlayAudio && (
             <button className="primary overlay-button" onClick={() => void startAudio()}>
               <SpeakerIcon /> {t.enableAudio}
