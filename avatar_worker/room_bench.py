@@ -267,6 +267,9 @@ async def interviews(
                     avatar_service_url=service_url,
                     late_barge_in=kill_pid is None,
                     probe_security=False,
+                    # the candidates share this process: frames it is late to read are queued
+                    # and count as stalls, not lost to it and counted as missing (room_probe.py)
+                    video_queue_frames=25,
                 ),
             )
         )

@@ -308,6 +308,7 @@ async def run_scenario(
     late_barge_in: bool = False,
     probe_security: bool = True,
     turn_timeout_s: float = 90.0,
+    video_queue_frames: int = 1,
 ) -> ScenarioResult:
     """One interview: greeting, answers, a barge-in, and (with a pid) the avatar service killed
     while the interviewer speaks; without a pid, `late_barge_in` barges in once more into the
@@ -336,7 +337,7 @@ async def run_scenario(
             await espeak(rest, language, work_dir / "barge_in2.wav"),
         ]
     )
-    probe = RoomProbe()
+    probe = RoomProbe(video_queue_frames)
     await probe.connect(url, _token(api_key, api_secret, "candidate", room))
     await probe.start_microphone()
     try:
