@@ -194,9 +194,16 @@ def test_video_arrives_at_25_fps_and_the_configured_size(scenario):
     frames = scenario.avatar.video_between(turn.start, turn.end)
     assert len(frames) > 25
     assert {(f.width, f.height) for f in frames} == {(SIZE, SIZE)}
+    # the avatar service's own account of the video it published until it was killed: gaps
+    # over 100 ms between frames and the frame slots they skipped (avatar_worker/sync.py)
+    stalls = scenario.avatar_session.get("video_stalls")
+    assert isinstance(stalls, dict) and {"over_100ms", "frames_skipped"} <= stalls.keys(), (
+        scenario.avatar_session
+    )
     with _in_real_time(scenario):
         fps = (len(frames) - 1) / (frames[-1].t - frames[0].t)
         assert FPS * 0.9 <= fps <= FPS * 1.1, f"{fps:.1f} fps; {_host(scenario)}"
+        assert stalls["frames_skipped"] <= 10, f"the avatar stalled: {stalls}; {_host(scenario)}"
 
 
 def _quiet_window(scenario: ScenarioResult) -> tuple[float, float]:
