@@ -246,6 +246,11 @@ async def _avatar_sessions(service_url: str, room: str) -> list[dict[str, Any]]:
     return [s for s in sessions if s.get("room") == room]
 
 
+async def _avatar_session(service_url: str, room: str) -> dict[str, Any]:
+    """The avatar's session in this room as the service reports it ({} when there is none)."""
+    return next(iter(await _avatar_sessions(service_url, room)), {})
+
+
 async def _avatar_stops(service_url: str, room: str) -> list[dict[str, float | str]]:
     """The avatar's recent stops in this room, as the avatar service reports them."""
     return [x for s in await _avatar_sessions(service_url, room) for x in s.get("stops", [])]
@@ -482,12 +487,12 @@ async def _drive(
         await until(lambda: _quiet_since(av, reply, TURN_GAP_S) is not None, turn_s, "reply end")
         r.turns.append(Turn(reply, _quiet_since(av, reply, TURN_GAP_S) or 0.0))
         if service_url:  # its own figures, the video stalls among them
-            r.avatar_session = next(iter(await _avatar_sessions(service_url, r.room)), {})
+            r.avatar_session = await _avatar_session(service_url, r.room)
         return
     # mid-sentence: 0.4 s into the reply, while its audio is still arriving
     await until(lambda: time.perf_counter() > reply + 0.4, 5, "kill time")
     if service_url:
-        r.avatar_session = next(iter(await _avatar_sessions(service_url, r.room)), {})
+        r.avatar_session = await _avatar_session(service_url, r.room)
     r.killed_at = time.perf_counter()
     os.kill(service_pid, signal.SIGKILL)
     agent = r.agent

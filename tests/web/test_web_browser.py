@@ -27,6 +27,7 @@ from livekit import api
 
 from agent.hearing import HEARING_ATTRIBUTE
 from agent.ports import free_loopback_port
+from web.livekit_ops import _agent_identities
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -433,12 +434,7 @@ async def _set_hearing(server: LiveKitServerInfo, room: str, ms: str) -> None:
         deadline = time.monotonic() + 60
         while True:
             listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
-            interviewer = [
-                p.identity
-                for p in listed.participants
-                if p.kind == api.ParticipantInfo.Kind.AGENT
-                and "lk.publish_on_behalf" not in p.attributes
-            ]
+            interviewer = _agent_identities(list(listed.participants))
             if interviewer:
                 break
             if time.monotonic() > deadline:
