@@ -1,16 +1,19 @@
-"""Rejoins: the interviewer's own connection rebuilt from scratch, and the candidate coming back.
+"""Who the interviewer hears, through rejoins; and the candidate coming back.
 
-The interviewer joins audio-only (`AutoSubscribe.AUDIO_ONLY`): the room does not subscribe it to
-anything, livekit-agents asks for each audio track as it is published. When the connection
-cannot be resumed and the SDK rejoins from scratch (a "restart": the LiveKit server lost the
-session, or the dev server, which never resumes), the SDK announces every remote track again while
-the new signal connection is still being set up, and the subscription requests livekit-agents
-sends then are dropped ("dropping pass-through signal — no stream available"). The interviewer
-stays in the room but no longer hears the candidate: seen with three interviews on two cores,
-where every interview then waited in silence until the candidate gave up.
+`hear_the_candidate`: the interviewer subscribes to the audio of the people in the room and to
+nothing else. Not to video (it does not look, and a subscribed video track is decoded whether
+anyone reads it or not), and not to the audio of other agents: the avatar publishes the
+interviewer's own voice, which the interviewer would otherwise receive and decode again for the
+whole interview, and the server forward to it.
 
-`keep_hearing_after_rejoin` asks again, once the room reports it is reconnected, for every audio
-track not subscribed; a request for one that is already subscribed is never sent.
+When the connection cannot be resumed and the SDK rejoins from scratch (a "restart": the LiveKit
+server lost the session, or the dev server, which never resumes), the SDK announces every remote
+track again while the new signal connection is still being set up, and the subscription requests
+sent then are dropped ("dropping pass-through signal — no stream available"). The interviewer
+would stay in the room but no longer hear the candidate: seen with three interviews on two cores,
+where every interview then waited in silence until the candidate gave up. So once the room
+reports it is reconnected, it asks again for every such track not subscribed; a request for one
+that is already subscribed is never sent.
 
 `WelcomeBack`: the candidate's browser rejoins the same room after a page reload (the session
 does not close when the candidate leaves, turn_taking.py `room_options`). Whatever the
@@ -34,28 +37,44 @@ from livekit.agents.llm import ChatMessage
 logger = logging.getLogger("interview.rejoin")
 
 
-def resubscribe_audio(room: rtc.Room) -> int:
-    """Ask for every remote audio track the room is not subscribed to; returns how many."""
+def _is_heard(participant: rtc.RemoteParticipant, publication: rtc.RemoteTrackPublication) -> bool:
+    """Audio from a person (a browser, an app, a phone), not from an agent such as the avatar."""
+    return (
+        publication.kind == rtc.TrackKind.KIND_AUDIO
+        and participant.kind != rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+    )
+
+
+def subscribe_to_candidates(room: rtc.Room) -> int:
+    """Ask for every candidate audio track the room is not subscribed to; returns how many."""
     asked = 0
     for participant in room.remote_participants.values():
         for publication in participant.track_publications.values():
-            if publication.kind == rtc.TrackKind.KIND_AUDIO and not publication.subscribed:
+            if _is_heard(participant, publication) and not publication.subscribed:
                 publication.set_subscribed(True)
                 asked += 1
     return asked
 
 
-def keep_hearing_after_rejoin(room: rtc.Room, log_extra: dict[str, object] | None = None) -> None:
-    """After each reconnection, subscribe again to the audio the rejoin left unsubscribed."""
+def hear_the_candidate(room: rtc.Room, log_extra: dict[str, object] | None = None) -> None:
+    """Subscribe to the candidates' audio now, as it is published, and again after a rejoin.
+
+    For a room joined with `AutoSubscribe.SUBSCRIBE_NONE`."""
+    subscribe_to_candidates(room)
+
+    def _on_published(publication: rtc.RemoteTrackPublication, p: rtc.RemoteParticipant) -> None:
+        if _is_heard(p, publication) and not publication.subscribed:
+            publication.set_subscribed(True)
 
     def _on_reconnected() -> None:
-        asked = resubscribe_audio(room)
+        asked = subscribe_to_candidates(room)
         if asked:
             logger.warning(
-                "connection rebuilt: subscribed again to the room's audio",
+                "connection rebuilt: subscribed again to the candidate's audio",
                 extra={**(log_extra or {}), "tracks": asked},
             )
 
+    room.on("track_published", _on_published)
     room.on("reconnected", _on_reconnected)
 
 

@@ -26,7 +26,7 @@ from .config import ConfigError, InterviewConfig, parse_config
 from .flow import StageAgent
 from .hearing import HearingMonitor
 from .providers import ProviderError
-from .rejoin import WelcomeBack, keep_hearing_after_rejoin
+from .rejoin import WelcomeBack, hear_the_candidate
 from .session import Interview, create_interview
 from .store import data_dir
 from .turn_taking import TurnTakingOptions, load_vad, room_options
@@ -132,11 +132,10 @@ async def entrypoint(ctx: JobContext) -> None:
                 last = interview.state.stage
                 await ctx.room.local_participant.set_attributes({STAGE_ATTRIBUTE: last})
 
-    # the avatar (or, when the avatar service cannot serve, the agent's own audio) speaks. Audio
-    # only: the interviewer does not look, and a subscribed video track (the avatar's own, or a
-    # candidate's camera) is decoded whether anyone reads it or not
-    await ctx.connect(auto_subscribe=AutoSubscribe.AUDIO_ONLY)
-    keep_hearing_after_rejoin(ctx.room, {"room": ctx.room.name, "interview": interview_id})
+    # the avatar (or, when the avatar service cannot serve, the agent's own audio) speaks; the
+    # interviewer hears the candidate's audio only (rejoin.py: not the avatar's, nor any video)
+    await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)
+    hear_the_candidate(ctx.room, {"room": ctx.room.name, "interview": interview_id})
     await start_avatar(ctx, interview.session, config.avatar)  # it joins while we wait
     if not ctx.is_fake_job():
         await _wait_for_the_candidate(ctx, interview_id)

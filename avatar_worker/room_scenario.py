@@ -88,6 +88,9 @@ class ScenarioResult:
     avatar_stops: list[dict[str, float | str]] = field(default_factory=list)
     # its info at the end (before the kill, in the fallback scenario)
     avatar_session: dict[str, object] = field(default_factory=dict)
+    # at the same moment, from the dev server: the track sids each participant publishes and
+    # subscribes to, by identity ({} against another server)
+    room_tracks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     # the same barge-in again later, 1 s into the interviewer's third turn (when asked for):
     # its receive buffer has settled by then, while the first comes in the interview's first
     # seconds (agent/hearing.py)
@@ -251,6 +254,22 @@ async def _avatar_session(service_url: str, room: str) -> dict[str, Any]:
     return next(iter(await _avatar_sessions(service_url, room)), {})
 
 
+async def _room_tracks(url: str, room: str) -> dict[str, dict[str, list[str]]]:
+    """Who publishes and subscribes to which tracks in this room, from the dev server's
+    `/debug/stats` ({} from a server without it)."""
+    import aiohttp
+
+    stats_url = url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{stats_url.rstrip('/')}/debug/stats") as resp,
+        ):
+            return (await resp.json())["rooms"].get(room, {})
+    except (aiohttp.ClientError, OSError, KeyError, ValueError):
+        return {}
+
+
 async def _avatar_stops(service_url: str, room: str) -> list[dict[str, float | str]]:
     """The avatar's recent stops in this room, as the avatar service reports them."""
     return [x for s in await _avatar_sessions(service_url, room) for x in s.get("stops", [])]
@@ -346,7 +365,7 @@ async def run_scenario(
     await probe.connect(url, _token(api_key, api_secret, "candidate", room))
     await probe.start_microphone()
     try:
-        await _drive(probe, result, answers, barge, backchannel, avatar_service_pid,
+        await _drive(url, probe, result, answers, barge, backchannel, avatar_service_pid,
                      avatar_service_url, barge_in, late_barge_in, probe_security,
                      turn_timeout_s)  # fmt: skip
     finally:
@@ -355,6 +374,7 @@ async def run_scenario(
 
 
 async def _drive(
+    url: str,
     probe: RoomProbe,
     r: ScenarioResult,
     answers: list[np.ndarray],
@@ -488,11 +508,13 @@ async def _drive(
         r.turns.append(Turn(reply, _quiet_since(av, reply, TURN_GAP_S) or 0.0))
         if service_url:  # its own figures, the video stalls among them
             r.avatar_session = await _avatar_session(service_url, r.room)
+        r.room_tracks = await _room_tracks(url, r.room)
         return
     # mid-sentence: 0.4 s into the reply, while its audio is still arriving
     await until(lambda: time.perf_counter() > reply + 0.4, 5, "kill time")
     if service_url:
         r.avatar_session = await _avatar_session(service_url, r.room)
+    r.room_tracks = await _room_tracks(url, r.room)
     r.killed_at = time.perf_counter()
     os.kill(service_pid, signal.SIGKILL)
     agent = r.agent

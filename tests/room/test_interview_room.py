@@ -189,6 +189,14 @@ def test_avatar_joins_as_agent_publishing_on_behalf_of_the_interviewer(scenario)
     assert scenario.avatar_identity != scenario.agent_identity
 
 
+def test_the_interviewer_hears_the_candidate_and_not_its_own_voice_from_the_avatar(scenario):
+    tracks = scenario.room_tracks
+    interviewer, avatar = tracks[scenario.agent_identity], tracks[scenario.avatar_identity]
+    assert interviewer["subscribed"] == tracks["candidate"]["published"]  # the microphone
+    assert len(avatar["published"]) == 2  # its audio and video, neither received by the agent
+    assert not set(interviewer["subscribed"]) & set(avatar["published"])
+
+
 def test_video_arrives_at_25_fps_and_the_configured_size(scenario):
     turn = scenario.longest_turn()
     frames = scenario.avatar.video_between(turn.start, turn.end)
