@@ -10,14 +10,16 @@ production runs livekit-server, see livekit.yaml).
 
 Media is forwarded as RTP without decoding (Opus, VP8, H.264). A simulcast publisher (browsers,
 the Python SDK's default) is asked for its best layer only (simulcast.py): aiortc cannot receive
-several. Not implemented: session resume (clients are told to rejoin), TURN/ICE servers, dynacast
-and adaptive stream, E2EE key exchange, egress/ingress/SIP, data tracks.
+several. Opus is answered as livekit-server answers it (opus_answer.py): in-band FEC, and DTX
+unless the track was published without it, so a silent track sends about 5 packets a second
+instead of 50. Not implemented: session resume (clients are told to rejoin), TURN/ICE servers,
+dynacast and adaptive stream, E2EE key exchange, egress/ingress/SIP, data tracks.
 
 Modules: server (app, routes), signal_join (auth, upgrade), signal (signal sessions), auth
 (tokens), rooms (registry, rooms, participants), media (PeerConnections, subscriptions),
-media_forward (RTP fan-out), simulcast (SDP answer edit), data (DataPacket routing), speakers
-(active speakers), quality (connection quality from observed loss, jitter, stalls), periodic
-(a room's periodic jobs), bench (`python -m devserver.bench`).
+media_forward (RTP fan-out), simulcast and opus_answer (SDP answer edits), data (DataPacket
+routing), speakers (active speakers), quality (connection quality from observed loss, jitter,
+stalls), periodic (a room's periodic jobs), bench (`python -m devserver.bench`).
 """
 
 __version__ = "1.9.0-dev"  # the livekit-server protocol level the dev server imitates

@@ -33,6 +33,7 @@ from livekit.protocol import models
 from livekit.protocol import rtc as proto_rtc
 
 from devserver.media_forward import ForwardTrack, TrackSource, prepare_forward_sender, tap_receiver
+from devserver.opus_answer import configure_opus
 from devserver.quality import LinkSample
 from devserver.rooms import Participant, PublishedTrack
 from devserver.simulcast import accept_best_layer
@@ -85,6 +86,8 @@ class ParticipantMedia:
         self._on_track_bound = on_track_bound
         self._on_tracks_stopped = on_tracks_stopped
         self._bound_mids: dict[str, str] = {}  # publisher mid -> track sid
+        # the audio tracks bound so far, for their Opus parameters in each answer (opus_answer.py)
+        self._audio_by_mid: dict[str, models.TrackInfo] = {}
         self.publisher = _new_pc()
         self.subscriber = _new_pc()
         self.subscriptions: dict[str, Subscription] = {}  # by track sid
@@ -176,9 +179,13 @@ class ParticipantMedia:
             stopped = self._stopped_tracks(offer.sdp)
             mid_to_cid = {e.mid: e.track_id for e in offer.mid_to_track_id}
             bound = [self._bind_track(m, mid_to_cid) for m in self._new_receivers]
+            for item in bound:
+                if item is not None and item[0].info.type == models.TrackType.AUDIO:
+                    self._audio_by_mid[item[1].mid or ""] = item[0].info
             answer = await self.publisher.createAnswer()
             await self.publisher.setLocalDescription(answer)
             answer_sdp = accept_best_layer(offer.sdp, self.publisher.localDescription.sdp)
+            answer_sdp = configure_opus(answer_sdp, self._audio_by_mid)
             self._send_signal(
                 proto_rtc.SignalResponse(
                     answer=proto_rtc.SessionDescription(type="answer", sdp=answer_sdp, id=offer.id)
@@ -200,6 +207,7 @@ class ParticipantMedia:
                 media.port == 0 or media.direction in ("inactive", "recvonly")
             ):
                 stopped.append(self._bound_mids.pop(mid))
+                self._audio_by_mid.pop(mid, None)
         return stopped
 
     def _bind_track(

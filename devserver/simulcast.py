@@ -15,7 +15,7 @@ RID_EXTENSION = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"
 _PREFERENCE = ("f", "h", "q")  # LiveKit's rids, best first
 
 
-def _sections(sdp: str) -> list[list[str]]:
+def sdp_sections(sdp: str) -> list[list[str]]:
     """The session part, then one list of lines per m-section."""
     sections: list[list[str]] = [[]]
     for line in sdp.splitlines():
@@ -25,19 +25,23 @@ def _sections(sdp: str) -> list[list[str]]:
     return sections
 
 
-def _attribute(lines: list[str], name: str) -> list[str]:
+def sdp_attribute(lines: list[str], name: str) -> list[str]:
     prefix = f"a={name}:"
     return [line[len(prefix) :] for line in lines if line.startswith(prefix)]
 
 
 def best_rid(section: list[str]) -> tuple[str, str] | None:
     """(rid, rid extension id) for an offered simulcast m-section, else None."""
-    sim = _attribute(section, "simulcast")
+    sim = sdp_attribute(section, "simulcast")
     if not sim or not sim[0].startswith("send "):
         return None
     offered = [r.lstrip("~") for alt in sim[0][5:].split(";") for r in alt.split(",")]
     ext_id = next(
-        (e.split()[0] for e in _attribute(section, "extmap") if e.split()[1:2] == [RID_EXTENSION]),
+        (
+            e.split()[0]
+            for e in sdp_attribute(section, "extmap")
+            if e.split()[1:2] == [RID_EXTENSION]
+        ),
         None,
     )
     if not offered or ext_id is None:
@@ -49,16 +53,16 @@ def best_rid(section: list[str]) -> tuple[str, str] | None:
 def accept_best_layer(offer_sdp: str, answer_sdp: str) -> str:
     """The answer, with each simulcast m-section of the offer narrowed to its best layer."""
     wanted: dict[str, tuple[str, str]] = {}
-    for section in _sections(offer_sdp)[1:]:
-        mids = _attribute(section, "mid")
+    for section in sdp_sections(offer_sdp)[1:]:
+        mids = sdp_attribute(section, "mid")
         layer = best_rid(section)
         if mids and layer is not None:
             wanted[mids[0]] = layer
     if not wanted:
         return answer_sdp
     out: list[str] = []
-    for section in _sections(answer_sdp):
-        mids = _attribute(section, "mid")
+    for section in sdp_sections(answer_sdp):
+        mids = sdp_attribute(section, "mid")
         layer = wanted.get(mids[0]) if mids else None
         if layer is not None and not any(
             re.match(r"a=(inactive|sendonly)$", line) for line in section
