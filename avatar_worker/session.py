@@ -100,7 +100,10 @@ class SingleLayerAvatarRunner(AvatarRunner):
             self._audio_publication = await lp.publish_track(
                 audio_track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
             )
-            await self._audio_publication.wait_for_subscription()
+            # the video follows at once, unlike livekit's AvatarRunner, which waits for the audio
+            # to have a subscriber: the interviewer does not subscribe to it (agent/rejoin.py),
+            # and the candidate may join long after the interview was booked, past the agent's
+            # wait for the avatar's video; the agent greets only once the candidate is in
             video_track = rtc.LocalVideoTrack.create_video_track("avatar_video", self._video_source)
             self._video_publication = await lp.publish_track(
                 video_track,

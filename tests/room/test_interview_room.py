@@ -440,12 +440,14 @@ async def test_a_candidate_who_joins_late_hears_the_greeting_from_its_first_word
     await _book(livekit_server, room, config)
     async with _server_api(livekit_server) as lk:
         deadline = time.monotonic() + 60
-        while True:  # the interviewer and its avatar (both kind agent) are in the room
+        while True:  # the interviewer and its avatar (both kind agent), its video published
             listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
             agents = [p for p in listed.participants if p.kind == api.ParticipantInfo.Kind.AGENT]
-            if len(agents) >= 2:
+            video = [p for p in agents if any(t.type == api.TrackType.VIDEO for t in p.tracks)]
+            if len(agents) >= 2 and video:
                 break
-            assert time.monotonic() < deadline, "the interviewer and its avatar did not join"
+            # no candidate yet: no one has subscribed to the avatar's audio
+            assert time.monotonic() < deadline, "the avatar's video was not up before a candidate"
             await asyncio.sleep(0.2)
     await asyncio.sleep(2.0)  # long enough for a greeting that did not wait to be under way
 
@@ -466,6 +468,8 @@ async def test_a_candidate_who_joins_late_hears_the_greeting_from_its_first_word
         await until(lambda: bool(captions), 30, "the interviewer's first caption")
         assert captions[0].startswith(f"Hello {config['candidate_name']}"), captions
         assert _heard_after(probe, joined), "the greeting was not heard"
+        avatar = [r for r in probe.received.values() if r.attributes.get("lk.publish_on_behalf")]
+        assert avatar and avatar[0].video, "the greeting was not the avatar's"
     finally:
         await probe.aclose()
         for task in reading:
