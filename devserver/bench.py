@@ -8,7 +8,9 @@ reports
     subscriber's jitter buffer, i.e. what a listener gets),
   * the server's own forwarding time (packet in -> handed to the subscriber's sender), from the
     server's /debug/stats,
-  * the server process's CPU while forwarding (percent of one core).
+  * the server process's CPU while forwarding (percent of one core),
+  * then, the audio no longer fed, the packets a silent track still sends: Opus DTX, negotiated
+    as livekit-server does, leaves a few a second of the 50 a 20 ms framing would send.
 Figures on a shared machine are noisy; run it on an idle one for numbers to compare.
 """
 
@@ -33,6 +35,7 @@ FRAME = 480  # 10 ms
 BURST_EVERY_FRAMES = 25  # 250 ms
 BURST_FRAMES = 2  # 20 ms
 QUIET, LOUD = 500, 4000  # onset detection thresholds (int16 peak)
+SILENT_S = 3.0  # how long the silent track is watched
 
 
 @dataclass
@@ -47,6 +50,7 @@ class BenchResult:
     server_cpu_percent_one_core: float
     video_kbps_forwarded_per_subscriber: float
     video_frames_at_subscriber: int
+    silent_audio_packets_per_s: float  # to each subscriber, once nothing more is captured
     seconds: float
 
 
@@ -163,7 +167,8 @@ async def run(
                 i += 1
                 await asyncio.sleep(0.04)
 
-        tasks += [asyncio.ensure_future(play_audio()), asyncio.ensure_future(play_video())]
+        playing = asyncio.ensure_future(play_audio())
+        tasks += [playing, asyncio.ensure_future(play_video())]
         tracks = await asyncio.gather(*subscriptions)
         arrivals: list[float] = []
         video_frames = [0]
@@ -197,6 +202,13 @@ async def run(
             cpu1, wall1 = _cpu_seconds(proc.pid), time.perf_counter()
             async with http.get(stats_url) as resp:
                 forwarding = (await resp.json())["forwarding"]
+            playing.cancel()  # the track stays published, silent
+            await asyncio.sleep(1.0)
+            async with http.get(stats_url) as resp:
+                silent0 = (await resp.json())["forwarding"]["audio"]["frames"]
+            await asyncio.sleep(SILENT_S)
+            async with http.get(stats_url) as resp:
+                silent1 = (await resp.json())["forwarding"]["audio"]["frames"]
     finally:
         for task in tasks:
             task.cancel()
@@ -223,6 +235,7 @@ async def run(
             8 * (fwd_video.get("bytes", 0) - video_bytes0) / 2 / (wall1 - wall0) / 1000
         ),
         video_frames_at_subscriber=video_frames[0],
+        silent_audio_packets_per_s=(silent1 - silent0) / 2 / SILENT_S,
         seconds=seconds,
     )
 
@@ -264,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"video forwarded: {r.video_kbps_forwarded_per_subscriber:.0f} kbit/s per subscriber, "
         f"{r.video_frames_at_subscriber / r.seconds:.1f} frames/s decoded by one subscriber"
+    )
+    print(
+        f"a silent audio track: {r.silent_audio_packets_per_s:.1f} packets/s to each subscriber "
+        "(50 without DTX)"
     )
     return 0
 
