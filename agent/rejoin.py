@@ -3,8 +3,8 @@
 `hear_the_candidate`: the interviewer subscribes to the audio of the people in the room and to
 nothing else. Not to video (it does not look, and a subscribed video track is decoded whether
 anyone reads it or not), and not to the audio of other agents: the avatar publishes the
-interviewer's own voice, which the interviewer would otherwise receive and decode again for the
-whole interview, and the server forward to it.
+interviewer's own voice, which the server would otherwise forward back to the interviewer and
+the interviewer decode again, for the whole interview.
 
 When the connection cannot be resumed and the SDK rejoins from scratch (a "restart": the LiveKit
 server lost the session, or the dev server, which never resumes), the SDK announces every remote
@@ -45,15 +45,21 @@ def _is_heard(participant: rtc.RemoteParticipant, publication: rtc.RemoteTrackPu
     )
 
 
+def _ask_for(participant: rtc.RemoteParticipant, publication: rtc.RemoteTrackPublication) -> bool:
+    """Subscribe to a candidate's audio track not subscribed yet; whether it was asked for."""
+    if _is_heard(participant, publication) and not publication.subscribed:
+        publication.set_subscribed(True)
+        return True
+    return False
+
+
 def subscribe_to_candidates(room: rtc.Room) -> int:
     """Ask for every candidate audio track the room is not subscribed to; returns how many."""
-    asked = 0
-    for participant in room.remote_participants.values():
-        for publication in participant.track_publications.values():
-            if _is_heard(participant, publication) and not publication.subscribed:
-                publication.set_subscribed(True)
-                asked += 1
-    return asked
+    return sum(
+        _ask_for(participant, publication)
+        for participant in room.remote_participants.values()
+        for publication in list(participant.track_publications.values())
+    )
 
 
 def hear_the_candidate(room: rtc.Room, log_extra: dict[str, object] | None = None) -> None:
@@ -61,10 +67,6 @@ def hear_the_candidate(room: rtc.Room, log_extra: dict[str, object] | None = Non
 
     For a room joined with `AutoSubscribe.SUBSCRIBE_NONE`."""
     subscribe_to_candidates(room)
-
-    def _on_published(publication: rtc.RemoteTrackPublication, p: rtc.RemoteParticipant) -> None:
-        if _is_heard(p, publication) and not publication.subscribed:
-            publication.set_subscribed(True)
 
     def _on_reconnected() -> None:
         asked = subscribe_to_candidates(room)
@@ -74,7 +76,7 @@ def hear_the_candidate(room: rtc.Room, log_extra: dict[str, object] | None = Non
                 extra={**(log_extra or {}), "tracks": asked},
             )
 
-    room.on("track_published", _on_published)
+    room.on("track_published", lambda publication, p: _ask_for(p, publication))
     room.on("reconnected", _on_reconnected)
 
 
