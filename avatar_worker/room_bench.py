@@ -45,7 +45,7 @@ from livekit.agents.voice.avatar import DataStreamAudioOutput
 
 from .hiccups import HiccupMeter
 from .room_probe import AUDIO_RATE, Received, RoomProbe, av_offset_s, av_xcorr_s, espeak
-from .room_scenario import LOUD, ScenarioResult, run_scenario
+from .room_scenario import LOUD, ScenarioResult, dev_server_stats, run_scenario
 
 CONFIG_PATH = Path(__file__).resolve().parents[1] / "examples" / "en" / "config.json"
 SPEECH = (
@@ -313,6 +313,8 @@ def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
                 "stalls_over_100ms": stalls,
                 # of those, the avatar service's own: gaps between the frames it published
                 "stalls_at_the_avatar": r.avatar_session.get("video_stalls"),
+                # WebRTC's counts there: frames its video source took, encoded, sent
+                "video_sender": r.avatar_session.get("video_sender"),
                 # the interviewer's receive buffer, as it reported it every 2 s (agent/hearing.py)
                 "heard_late_ms": _spread(r.hearing_ms),
                 "notes": r.notes,
@@ -412,6 +414,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     stagger_s=args.stagger,
                 )
             )
+            # frames the dev server itself did not forward, over the whole run, by reason
+            forwarding = (await dev_server_stats(url)).get("forwarding", {})
+            out["interviews"]["video_dropped_at_the_dev_server"] = forwarding.get("video_dropped")
             print(json.dumps(out["interviews"]), file=sys.stderr)
         if args.fallback:
             print("avatar service killed mid-interview ...", file=sys.stderr)

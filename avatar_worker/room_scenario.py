@@ -254,9 +254,8 @@ async def _avatar_session(service_url: str, room: str) -> dict[str, Any]:
     return next(iter(await _avatar_sessions(service_url, room)), {})
 
 
-async def _room_tracks(url: str, room: str) -> dict[str, dict[str, list[str]]]:
-    """Who publishes and subscribes to which tracks in this room, from the dev server's
-    `/debug/stats` ({} from a server without it)."""
+async def dev_server_stats(url: str) -> dict[str, Any]:
+    """The dev server's `/debug/stats` (rooms, tracks, forwarding), {} from another server."""
     import aiohttp
 
     stats_url = url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
@@ -265,9 +264,15 @@ async def _room_tracks(url: str, room: str) -> dict[str, dict[str, list[str]]]:
             aiohttp.ClientSession() as http,
             http.get(f"{stats_url.rstrip('/')}/debug/stats") as resp,
         ):
-            return (await resp.json())["rooms"].get(room, {})
-    except (aiohttp.ClientError, OSError, KeyError, ValueError):
+            stats = await resp.json()
+    except (aiohttp.ClientError, OSError, ValueError):
         return {}
+    return stats if isinstance(stats, dict) else {}
+
+
+async def _room_tracks(url: str, room: str) -> dict[str, dict[str, list[str]]]:
+    """Who publishes and subscribes to which tracks in this room, from the dev server."""
+    return (await dev_server_stats(url)).get("rooms", {}).get(room, {})
 
 
 async def _avatar_stops(service_url: str, room: str) -> list[dict[str, float | str]]:

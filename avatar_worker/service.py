@@ -226,7 +226,8 @@ class AvatarService:
         return web.json_response(self.health())
 
     async def handle_list(self, _request: web.Request) -> web.Response:
-        return web.json_response({"sessions": [s.info() for s in self.sessions.values()]})
+        reports = await asyncio.gather(*(s.report() for s in list(self.sessions.values())))
+        return web.json_response({"sessions": list(reports)})
 
     async def handle_start(self, request: web.Request) -> web.Response:
         try:

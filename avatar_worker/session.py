@@ -180,6 +180,34 @@ class SingleLayerAvatarRunner(AvatarRunner):
         sync: PairedSynchronizer = self._av_sync  # type: ignore[assignment]
         return {"over_100ms": sync.stalls, "frames_skipped": sync.slots_missed}
 
+    async def video_sender(self) -> dict[str, object]:
+        """WebRTC's own counts for the published video: frames the source took, the encoder
+        encoded and the sender sent (the frames published and then lost before the network
+        are the difference), keyframes, the receivers' keyframe requests, and what, if
+        anything, limited the quality; {} before the video is published."""
+        publication = self._video_publication
+        if publication is None or publication.track is None:
+            return {}
+        try:
+            stats = await publication.track.get_stats()
+        except Exception:  # a closing room: nothing to report
+            return {}
+        out: dict[str, object] = {}
+        for entry in stats:
+            kind = entry.WhichOneof("stats")
+            if kind == "media_source" and entry.media_source.HasField("video"):
+                out["source_frames"] = entry.media_source.video.frames
+            elif kind == "outbound_rtp":
+                sent = entry.outbound_rtp.outbound
+                out |= {
+                    "frames_encoded": sent.frames_encoded,
+                    "frames_sent": sent.frames_sent,
+                    "keyframes": sent.key_frames_encoded,
+                    "keyframe_requests": sent.pli_count + sent.fir_count,
+                    "quality_limitation": sent.quality_limitation_reason,
+                }
+        return out
+
 
 class PatientAudioReceiver(DataStreamAudioReceiver):
     """DataStreamAudioReceiver whose playback notifications survive a slow room.
@@ -461,6 +489,7 @@ class RoomSession:
         self.state = "closed"
         self.close_reason = reason
         current = asyncio.current_task()
+        sender = await self._runner.video_sender() if self._runner else {}
         try:
             if self._run_task is not None and self._run_task is not current:
                 self._run_task.cancel()
@@ -474,10 +503,18 @@ class RoomSession:
             logger.exception("error while closing the avatar session", extra=self.log_extra)
         finally:
             stalls = self._runner.video_stalls() if self._runner else {}
-            logger.info("avatar left", extra={**self.log_extra, "reason": reason, **stalls})
+            logger.info(
+                "avatar left",
+                extra={**self.log_extra, "reason": reason, **stalls, "video_sender": sender},
+            )
             self.closed.set()
             if self._on_closed is not None:
                 self._on_closed(self)
+
+    async def report(self) -> dict[str, object]:
+        """`info()` and WebRTC's counts for the published video (`video_sender`)."""
+        sender = await self._runner.video_sender() if self._runner else {}
+        return {**self.info(), "video_sender": sender}
 
     def info(self) -> dict[str, object]:
         gen = self.generator

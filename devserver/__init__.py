@@ -6,7 +6,8 @@ production runs livekit-server, see livekit.yaml).
                    answers 404 so clients fall back), /rtc/validate for browsers' error reasons
   /agent           agent-worker WebSocket (devserver.agents)
   /twirp/...       RoomService and AgentDispatchService (devserver.twirp)
-  /debug/stats     rooms, tracks, subscriptions and forwarding latency, as JSON
+  /debug/stats     rooms, tracks, subscriptions, forwarding latency and the video frames not
+                   forwarded (by reason), as JSON
 
 Media is forwarded as RTP without decoding (Opus, VP8, H.264). A simulcast publisher (browsers,
 the Python SDK's default) is asked for its best layer only (simulcast.py): aiortc cannot receive

@@ -66,7 +66,8 @@ class EncodedFrame:
 
 class ForwardingStats:
     """Time each forwarded frame spent inside the server (last packet in -> handed to the
-    subscriber's sender), kept for the most recent frames per kind; served at /debug/stats."""
+    subscriber's sender), kept for the most recent frames per kind, and the video frames the
+    server did not forward, by reason; served at /debug/stats."""
 
     def __init__(self, keep: int = 20000) -> None:
         self.latency_s: dict[str, deque[float]] = {
@@ -75,6 +76,13 @@ class ForwardingStats:
         }
         self.frames: dict[str, int] = {"audio": 0, "video": 0}
         self.bytes: dict[str, int] = {"audio": 0, "video": 0}
+        # video frames not forwarded: "incomplete" (packets lost on the way in; not sent to
+        # anyone), "backlog" (a subscriber's sender fell behind; per subscriber), "no_keyframe"
+        # (a subscriber waiting for a keyframe after one of those; per subscriber)
+        self.video_dropped: dict[str, int] = {"incomplete": 0, "backlog": 0, "no_keyframe": 0}
+
+    def drop(self, reason: str, frames: int = 1) -> None:
+        self.video_dropped[reason] += frames
 
     def add(self, kind: str, seconds: float, size: int) -> None:
         self.latency_s[kind].append(seconds)
@@ -82,7 +90,7 @@ class ForwardingStats:
         self.bytes[kind] += size
 
     def summary(self) -> dict[str, dict[str, float]]:
-        out: dict[str, dict[str, float]] = {}
+        out: dict[str, dict[str, float]] = {"video_dropped": dict(self.video_dropped)}
         for kind, values in self.latency_s.items():
             ordered = sorted(values)
             if not ordered:
@@ -171,16 +179,20 @@ class ForwardTrack(MediaStreamTrack):
         if self._waiting_keyframe:
             if not frame.keyframe:
                 self.source.request_keyframe()
+                FORWARDING_STATS.drop("no_keyframe")
                 return
             self._waiting_keyframe = False
         if self._queue.qsize() >= self._limit:
             # The sender fell behind: drop the backlog rather than add latency.
+            if self.kind == "video":
+                FORWARDING_STATS.drop("backlog", self._queue.qsize())
             while not self._queue.empty():
                 self._queue.get_nowait()
             if self.kind == "video":
                 self._waiting_keyframe = not frame.keyframe
                 if self._waiting_keyframe:
                     self.source.request_keyframe()
+                    FORWARDING_STATS.drop("no_keyframe")
                     return
         self._queue.put_nowait(frame)
 
@@ -297,6 +309,7 @@ class TrackSource:
             if self._frame:  # the previous frame never completed
                 self._frame = []
                 self.request_keyframe()
+                FORWARDING_STATS.drop("incomplete")
         self._frame_ts = packet.timestamp
         self._frame.append(packet)
         if not packet.marker:
@@ -308,6 +321,7 @@ class TrackSource:
         unique = {p.sequence_number for p in packets}
         if expected + 1 != len(unique):
             self.request_keyframe()  # lost packets: subscribers will see a gap in picture ids
+            FORWARDING_STATS.drop("incomplete")
             return
         seen: set[int] = set()
         payloads = []

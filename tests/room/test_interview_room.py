@@ -208,6 +208,10 @@ def test_video_arrives_at_25_fps_and_the_configured_size(scenario):
     assert isinstance(stalls, dict) and {"over_100ms", "frames_skipped"} <= stalls.keys(), (
         scenario.avatar_session
     )
+    # and WebRTC's: the frames its video source took, and those encoded and sent
+    sender = scenario.avatar_session.get("video_sender")
+    assert isinstance(sender, dict) and sender.get("frames_sent", 0) > 25, scenario.avatar_session
+    assert sender["frames_sent"] <= sender["frames_encoded"] <= sender["source_frames"], sender
     with _in_real_time(scenario):
         fps = (len(frames) - 1) / (frames[-1].t - frames[0].t)
         assert FPS * 0.9 <= fps <= FPS * 1.1, f"{fps:.1f} fps; {_host(scenario)}"
