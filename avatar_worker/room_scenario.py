@@ -234,18 +234,21 @@ def _first_gap(rec: Received, t: float, gap: float, starts_by: float) -> tuple[f
     return float(times[i]), float(times[i + 1])
 
 
-async def _avatar_sessions(service_url: str, room: str) -> list[dict[str, Any]]:
-    """The avatar service's sessions in this room (its `GET /sessions`)."""
+async def _get_json(url: str) -> Any:
+    """The JSON at `url`, None when it cannot be had (a service gone, or another server)."""
     import aiohttp
 
     try:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(f"{service_url.rstrip('/')}/sessions") as resp,
-        ):
-            sessions = (await resp.json())["sessions"]
-    except (aiohttp.ClientError, OSError, KeyError, ValueError):
-        return []
+        async with aiohttp.ClientSession() as http, http.get(url) as resp:
+            return await resp.json()
+    except (aiohttp.ClientError, OSError, ValueError):
+        return None
+
+
+async def _avatar_sessions(service_url: str, room: str) -> list[dict[str, Any]]:
+    """The avatar service's sessions in this room (its `GET /sessions`)."""
+    listed = await _get_json(f"{service_url.rstrip('/')}/sessions")
+    sessions = listed.get("sessions", []) if isinstance(listed, dict) else []
     return [s for s in sessions if s.get("room") == room]
 
 
@@ -256,23 +259,22 @@ async def _avatar_session(service_url: str, room: str) -> dict[str, Any]:
 
 async def dev_server_stats(url: str) -> dict[str, Any]:
     """The dev server's `/debug/stats` (rooms, tracks, forwarding), {} from another server."""
-    import aiohttp
-
-    stats_url = url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
-    try:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(f"{stats_url.rstrip('/')}/debug/stats") as resp,
-        ):
-            stats = await resp.json()
-    except (aiohttp.ClientError, OSError, ValueError):
-        return {}
+    http_url = url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+    stats = await _get_json(f"{http_url.rstrip('/')}/debug/stats")
     return stats if isinstance(stats, dict) else {}
 
 
 async def _room_tracks(url: str, room: str) -> dict[str, dict[str, list[str]]]:
     """Who publishes and subscribes to which tracks in this room, from the dev server."""
     return (await dev_server_stats(url)).get("rooms", {}).get(room, {})
+
+
+async def _note_the_room(r: ScenarioResult, url: str, service_url: str | None) -> None:
+    """The avatar's session as its service reports it, and who publishes and subscribes to
+    what: at the end of the interview, or just before the avatar service is killed."""
+    if service_url:
+        r.avatar_session = await _avatar_session(service_url, r.room)
+    r.room_tracks = await _room_tracks(url, r.room)
 
 
 async def _avatar_stops(service_url: str, room: str) -> list[dict[str, float | str]]:
@@ -511,15 +513,11 @@ async def _drive(
                 r.notes.append("the third turn ended before the late barge-in")
         await until(lambda: _quiet_since(av, reply, TURN_GAP_S) is not None, turn_s, "reply end")
         r.turns.append(Turn(reply, _quiet_since(av, reply, TURN_GAP_S) or 0.0))
-        if service_url:  # its own figures, the video stalls among them
-            r.avatar_session = await _avatar_session(service_url, r.room)
-        r.room_tracks = await _room_tracks(url, r.room)
+        await _note_the_room(r, url, service_url)  # the avatar's own figures among them
         return
     # mid-sentence: 0.4 s into the reply, while its audio is still arriving
     await until(lambda: time.perf_counter() > reply + 0.4, 5, "kill time")
-    if service_url:
-        r.avatar_session = await _avatar_session(service_url, r.room)
-    r.room_tracks = await _room_tracks(url, r.room)
+    await _note_the_room(r, url, service_url)
     r.killed_at = time.perf_counter()
     os.kill(service_pid, signal.SIGKILL)
     agent = r.agent

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import aiohttp
 import numpy as np
@@ -195,20 +196,21 @@ async def run(
         first_burst = len(sent_at)
         stats_url = f"http://127.0.0.1:{port}/debug/stats"
         async with aiohttp.ClientSession() as http:
-            async with http.get(stats_url) as resp:
-                video_bytes0 = (await resp.json())["forwarding"].get("video", {}).get("bytes", 0)
+
+            async def server_forwarding() -> dict[str, Any]:
+                async with http.get(stats_url) as resp:
+                    return (await resp.json())["forwarding"]
+
+            video_bytes0 = (await server_forwarding()).get("video", {}).get("bytes", 0)
             cpu0, wall0 = _cpu_seconds(proc.pid), time.perf_counter()
             await asyncio.sleep(seconds)
             cpu1, wall1 = _cpu_seconds(proc.pid), time.perf_counter()
-            async with http.get(stats_url) as resp:
-                forwarding = (await resp.json())["forwarding"]
+            forwarding = await server_forwarding()
             playing.cancel()  # the track stays published, silent
             await asyncio.sleep(1.0)
-            async with http.get(stats_url) as resp:
-                silent0 = (await resp.json())["forwarding"]["audio"]["frames"]
+            silent0 = (await server_forwarding())["audio"]["frames"]
             await asyncio.sleep(SILENT_S)
-            async with http.get(stats_url) as resp:
-                silent1 = (await resp.json())["forwarding"]["audio"]["frames"]
+            silent1 = (await server_forwarding())["audio"]["frames"]
     finally:
         for task in tasks:
             task.cancel()

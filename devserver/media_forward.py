@@ -184,11 +184,11 @@ class ForwardTrack(MediaStreamTrack):
             self._waiting_keyframe = False
         if self._queue.qsize() >= self._limit:
             # The sender fell behind: drop the backlog rather than add latency.
-            if self.kind == "video":
-                FORWARDING_STATS.drop("backlog", self._queue.qsize())
+            backlog = self._queue.qsize()
             while not self._queue.empty():
                 self._queue.get_nowait()
             if self.kind == "video":
+                FORWARDING_STATS.drop("backlog", backlog)
                 self._waiting_keyframe = not frame.keyframe
                 if self._waiting_keyframe:
                     self.source.request_keyframe()
