@@ -133,7 +133,12 @@ class Stack:
                 "interviewer worker",
                 [py, "-m", "agent", "dev", "--no-reload", "--log-level", "info"],
                 None,
-                lambda c: "registered worker" in c.log_tail(200_000),
+                # registered, and a process has its models loaded (worker.py prewarm): the
+                # first interview does not load them while its greeting plays
+                lambda c: all(
+                    line in c.log_tail(200_000)
+                    for line in ("registered worker", "process initialized")
+                ),
                 needs=() if o.livekit_url else ("devserver",),
             )
         )
@@ -192,7 +197,12 @@ class Stack:
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+                stdin=subprocess.DEVNULL,
+                # its own process group, so Ctrl-C reaches only us and we stop the children in
+                # order; but our session: Linux's autogroup scheduling shares the CPU fairly
+                # between sessions first, and a session per service let the interviewer jobs'
+                # bursts hold the avatar service's frame pacing off the CPU for 100-300 ms
+                process_group=0,
             )
         self.components.append(c)
         c.deadline = time.monotonic() + self.options.startup_timeout_s
