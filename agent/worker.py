@@ -23,14 +23,15 @@ from livekit.agents.worker import ServerEnvOption
 
 from .avatar import start_avatar, worker_load
 from .config import ConfigError, InterviewConfig, parse_config
+from .env import whole_number
 from .flow import StageAgent
 from .hearing import HearingMonitor
-from .providers import ProviderError
+from .providers import ProviderError, warm_offline_stt
 from .rejoin import WelcomeBack, hear_the_candidate
 from .session import Interview, create_interview
 from .store import data_dir
 from .turn_taking import TurnTakingOptions, load_vad, room_options
-from .warmup import warm_interview_process
+from .warmup import LANGUAGES, warm_interview_process
 
 logger = logging.getLogger("interview.worker")
 
@@ -47,13 +48,23 @@ CANDIDATE_SETTLE_S = 1.0
 
 def prewarm(proc: JobProcess) -> None:
     """Load what every interview needs once per process, before an interview is assigned to it:
-    the VAD, the end-of-turn model, and what would otherwise be built on the event loop in the
-    interview's first seconds (warmup.py)."""
+    the VAD, the end-of-turn model, what would otherwise be built on the event loop in the
+    interview's first seconds (warmup.py), and the offline STT models of both languages: an idle
+    process is then ready to interview at full speed."""
     from livekit.local_inference import init_eot
 
     proc.userdata["vad"] = load_vad(TurnTakingOptions.from_env())
     init_eot()
     warm_interview_process()
+    t0 = time.perf_counter()
+    try:
+        models = warm_offline_stt(LANGUAGES)
+    except ProviderError as e:  # a bad STT setting or a missing model: each interview says so
+        logger.warning("offline STT not loaded ahead", extra={"error": str(e)})
+    else:
+        if models:
+            took = round(time.perf_counter() - t0, 2)
+            logger.info("offline STT loaded ahead", extra={"models": models, "s": took})
 
 
 async def publish_error(ctx: JobContext, message: str) -> None:
@@ -203,12 +214,22 @@ def _on_control(packet: rtc.DataPacket, interview: Interview, room: str) -> None
 
 
 # one process warmed ahead in `dev` too (livekit-agents keeps none there): without it every
-# interview waits for a process to start and load its models, ~2.7 s before the greeting here
+# interview waits for a process to start and load its models, ~2.7 s before the greeting here;
+# INTERVIEW_IDLE_PROCESSES sets it for a host that expects several interviews to start together
+_IDLE = whole_number(os.environ, "INTERVIEW_IDLE_PROCESSES", 0, 0, 64, SystemExit)
 IDLE_PROCESSES = ServerEnvOption(
-    dev_default=1, prod_default=math.ceil(get_cpu_monitor().cpu_count())
+    dev_default=_IDLE or 1, prod_default=_IDLE or math.ceil(get_cpu_monitor().cpu_count())
 )
+# a process is ready once its models are loaded (prewarm): on a busy host that can take longer
+# than livekit-agents' 10 s default, and a process killed for it only starts the load again
+INITIALIZE_PROCESS_TIMEOUT_S = 60.0
 
-server = AgentServer(setup_fnc=prewarm, load_fnc=worker_load, num_idle_processes=IDLE_PROCESSES)
+server = AgentServer(
+    setup_fnc=prewarm,
+    load_fnc=worker_load,
+    num_idle_processes=IDLE_PROCESSES,
+    initialize_process_timeout=INITIALIZE_PROCESS_TIMEOUT_S,
+)
 server.rtc_session(entrypoint, agent_name=AGENT_NAME)
 
 

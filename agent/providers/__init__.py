@@ -9,7 +9,8 @@ ProviderError, never a silent fallback.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from livekit.agents import llm, stt, tts
@@ -168,6 +169,28 @@ def build_stt(choice: Choice, language: str, env: Mapping[str, str] | None = Non
         WhisperOptions(model=choice.model, language=language, cpu_threads=threads),  # type: ignore[arg-type]
         runtime=whisper_runtime(nice),
     )
+
+
+def warm_offline_stt(languages: Iterable[str], env: Mapping[str, str] | None = None) -> list[str]:
+    """Load the offline Whisper model the interviews in each of `languages` would use, and run
+    one decode with it, so an interview given this process finds it ready instead of loading it
+    while its greeting plays (seconds of CPU when several interviews start together). Returns
+    the models warmed; nothing for a cloud STT. ProviderError when a model cannot be loaded."""
+    env = os.environ if env is None else env
+    warming: dict[str, Future[None] | None] = {}
+    for language in languages:
+        choice = _choose_stt(language, env)
+        if choice.provider == "whisper" and choice.model not in warming:
+            whisper = build_stt(choice, language, env)
+            warming[choice.model] = whisper.warm_up_in_background()  # type: ignore[attr-defined]
+    for model, future in warming.items():
+        if future is None:
+            continue
+        try:
+            future.result()
+        except Exception as e:
+            raise ProviderError(f"the offline STT model {model} could not be loaded: {e}") from None
+    return list(warming)
 
 
 def build_llm(choice: Choice, plan: InterviewPlan, env: Mapping[str, str] | None = None) -> llm.LLM:

@@ -254,8 +254,13 @@ class WhisperSTT(stt.STT):
         """Called by the session at start: load the model and run one decode in the background,
         so the candidate's first answer does not pay for CTranslate2's first-call setup. Nothing
         to do when this process already warmed the model (an earlier STT of the same model)."""
+        self.warm_up_in_background()
+
+    def warm_up_in_background(self) -> Future[None] | None:
+        """`prewarm`, returning the warm-up's future (None when the model is warm already)."""
         if self._key not in self._runtime.warmed and self._prewarm is None:
             self._prewarm = self._runtime.submit(self._warm_up)
+        return self._prewarm
 
     def _warm_up(self) -> None:
         """Load the model and run one decode, on the runtime's thread, once per process."""

@@ -14,10 +14,11 @@ from agent.providers import (
     build_stt,
     build_tts,
     choose_providers,
+    warm_offline_stt,
     whisper_model,
 )
 from agent.providers.llm import ScriptedInterviewerLLM
-from agent.providers.stt import WhisperSTT
+from agent.providers.stt import WhisperSTT, whisper_runtime
 from agent.providers.tts import EspeakTTS
 
 
@@ -84,6 +85,18 @@ def test_a_named_provider_that_cannot_run_is_an_error(env, needle):
 def test_a_bad_offline_stt_setting_is_one_sentence_naming_it(env, needle):
     with pytest.raises(ProviderError, match=needle):
         build_stt(choose_providers("en", {}).stt, "en", env)
+
+
+def test_an_idle_process_loads_the_offline_stt_ahead():
+    """What the worker's prewarm loads: the model an English interview will use, decoded once,
+    so the interview's STT finds it warm; a cloud STT loads nothing; a bad model is an error."""
+    assert warm_offline_stt(["en", "en"], {}) == ["whisper-tiny.en"]
+    assert ("whisper-tiny.en", "int8", 2) in whisper_runtime().warmed
+    stt = build_stt(choose_providers("en", {}).stt, "en", {})
+    assert stt.warm_up_in_background() is None  # nothing left to warm
+    assert warm_offline_stt(["en", "ko"], {"DEEPGRAM_API_KEY": "k"}) == []
+    with pytest.raises(ProviderError, match="INTERVIEW_WHISPER_MODEL"):
+        warm_offline_stt(["en"], {"INTERVIEW_WHISPER_MODEL": "whisper-huge"})
 
 
 def test_explicit_offline_choice_wins_over_keys():
