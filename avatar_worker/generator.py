@@ -29,6 +29,7 @@ from livekit.agents.voice.avatar import AudioSegmentEnd, VideoGenerator
 from .animation import AnimationOptions, FaceAnimator
 from .engine import FrameComposer
 from .lipsync import MouthAnalyzer, MouthPredictor, MouthShape, get_predictor
+from .sync import CATCH_UP_S
 
 logger = logging.getLogger("avatar_worker.generator")
 
@@ -252,8 +253,9 @@ class LipSyncVideoGenerator(VideoGenerator):
                 if pace and now < next_idle:
                     continue  # woken without audio before the next idle frame is due
                 # idle frames no faster than real time, so the runner's video queue does not
-                # fill with idle frames that would hold back the first speech frame
-                next_idle = max(next_idle + interval, now - interval)
+                # fill with idle frames that would hold back the first speech frame; after a
+                # stall, catching up the slots the synchronizer still keeps
+                next_idle = max(next_idle + interval, now - CATCH_UP_S)
                 yield self.idle_frame()
                 continue
             item = self._out.popleft()

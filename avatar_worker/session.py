@@ -176,9 +176,14 @@ class SingleLayerAvatarRunner(AvatarRunner):
         return self._av_sync.offset_summary()  # type: ignore[attr-defined]
 
     def video_stalls(self) -> dict[str, int]:
-        """Gaps over 100 ms between the frames published, and the frame slots they skipped."""
+        """Gaps over 100 ms between the frames published, the frame slots skipped in all gaps,
+        and the frames handed to WebRTC (its `source_frames` are those it kept)."""
         sync: PairedSynchronizer = self._av_sync  # type: ignore[assignment]
-        return {"over_100ms": sync.stalls, "frames_skipped": sync.slots_missed}
+        return {
+            "over_100ms": sync.stalls,
+            "frames_skipped": sync.slots_missed,
+            "frames_published": sync.frames_published,
+        }
 
     async def video_sender(self) -> dict[str, object]:
         """WebRTC's own counts for the published video: frames the source took, the encoder

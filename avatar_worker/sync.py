@@ -16,9 +16,11 @@ service's AVATAR_VIDEO_DELAY_MS, measured by browser_av_bench.py). Idle frames (
 take the next frame slot after the frames already queued, and `push` waits for that slot, so
 the generator's idle frames follow the published video clock, never bunch up behind speech (an
 encoder capped at the frame rate would drop bunched frames); while a delayed speech frame
-waits, the last picture is repeated at the frame rate. It also reports the A/V offset
-as published: video handed over minus its audio's start, per speech frame (so the delay
-included).
+waits, the last picture is repeated at the frame rate. A frame that could not leave in its
+slot (the process kept off the CPU for a moment) leaves as soon as it can, up to CATCH_UP_S
+late, stamped with its slot: the frames after a stall keep their spacing, so the receiver plays
+them in time instead of losing them. It also reports the A/V offset as published: video handed
+over minus its audio's start, per speech frame (so the delay included).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from collections.abc import Callable
 from livekit import rtc
 
 STALL_S = 0.1  # a gap between two published frames a viewer sees as a freeze
+CATCH_UP_S = 0.2  # how far behind its slot an idle frame may still be sent (and stamped) in it
 
 
 class PairedSynchronizer:
@@ -57,12 +60,16 @@ class PairedSynchronizer:
         # not bounded: the AudioSource's queue paces the producer, so only the few frames whose
         # audio is queued wait here
         self._video_q: asyncio.Queue[tuple[rtc.VideoFrame, float, bool]] = asyncio.Queue()
-        self._sent: deque[float] = deque(maxlen=max(2, int(video_fps)))
+        self._sent: deque[float] = deque(maxlen=max(2, int(video_fps)))  # when, monotonic
+        self._sent_due: float | None = None  # the slot of the frame published last
+        # frames are stamped on the wall clock, as the SDK stamps unstamped ones
+        self._clock_s = time.time() - time.monotonic()
         self.offsets_ms: deque[float] = deque(maxlen=1000)
         # frames handed to the room more than STALL_S after the one before, and the frame slots
-        # those gaps skipped: the service's own share of what a viewer sees as dropped frames
+        # skipped in all gaps: the service's own share of what a viewer sees as dropped frames
         self.stalls = 0
         self.slots_missed = 0
+        self.frames_published = 0  # handed to the VideoSource (WebRTC may still drop some)
         self._task = asyncio.create_task(self._capture_video(), name="avatar-video-pacing")
 
     async def push(self, frame: rtc.VideoFrame | rtc.AudioFrame, timestamp: float | None = None):
@@ -82,11 +89,17 @@ class PairedSynchronizer:
             speech = True
             self._audio_start = None
         else:  # an idle frame: the next slot, waited for here so the producer keeps the pace
-            due, speech = max(now, self._last_due + self._interval), False
+            due, speech = self._slot_after(self._last_due, now), False
             if due - now > 0.002:
                 await asyncio.sleep(due - now)
         self._last_due = due
         self._video_q.put_nowait((frame, due, speech))
+
+    def _slot_after(self, due: float, now: float) -> float:
+        """The frame slot after `due`: kept when up to CATCH_UP_S behind (the frame goes out at
+        once, stamped with its slot), else now, the missed slots given up."""
+        slot = due + self._interval
+        return slot if slot >= now - CATCH_UP_S else now
 
     async def _capture_video(self) -> None:
         last: rtc.VideoFrame | None = None
@@ -94,27 +107,36 @@ class PairedSynchronizer:
             frame, due, speech = await self._video_q.get()
             # a delayed speech frame after idle ones: hold the last picture at the frame rate
             # meanwhile (a ~100 ms gap in the video would show as a freeze before each phrase)
-            while last is not None and self._sent and due - self._sent[-1] > 1.5 * self._interval:
-                slot = self._sent[-1] + self._interval
-                if slot - time.monotonic() > 0:
-                    await asyncio.sleep(slot - time.monotonic())
-                self._video_source.capture_frame(last)
-                self._mark_sent(time.monotonic())
+            while (
+                last is not None
+                and self._sent_due is not None
+                and due - self._sent_due > 1.5 * self._interval
+            ):
+                await self._publish(last, self._slot_after(self._sent_due, time.monotonic()))
             last = frame
-            wait = due - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            now = time.monotonic()
-            self._video_source.capture_frame(frame)
-            self._mark_sent(now)
+            await self._publish(frame, due)
             if speech:
-                self.offsets_ms.append((now - (due - self._video_delay_s)) * 1000)
+                self.offsets_ms.append((self._sent[-1] - (due - self._video_delay_s)) * 1000)
 
-    def _mark_sent(self, now: float) -> None:
-        if self._sent and now - self._sent[-1] > STALL_S:
-            self.stalls += 1
-            self.slots_missed += max(0, round((now - self._sent[-1]) / self._interval) - 1)
+    async def _publish(self, frame: rtc.VideoFrame, due: float) -> None:
+        """Hand `frame` to the room at `due`, or at once when that has passed; stamped `due`, so
+        frames that leave late after a stall keep their spacing: the receiver's jitter buffer
+        plays them in time, and WebRTC's frame-rate limit does not drop them as a burst."""
+        wait = due - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._video_source.capture_frame(frame, timestamp_us=round((due + self._clock_s) * 1e6))
+        self._mark_sent(due, time.monotonic())
+
+    def _mark_sent(self, due: float, now: float) -> None:
+        self.frames_published += 1
+        if self._sent:
+            self.stalls += int(now - self._sent[-1] > STALL_S)
+        if self._sent_due is not None:
+            # every slot with no frame, also in the gaps too short to see as a freeze
+            self.slots_missed += max(0, round((due - self._sent_due) / self._interval) - 1)
         self._sent.append(now)
+        self._sent_due = due
 
     async def clear_queue(self) -> None:
         """Drop the queued audio and the video waiting for it."""
@@ -129,6 +151,7 @@ class PairedSynchronizer:
 
     def reset(self) -> None:
         self._sent.clear()
+        self._sent_due = None
 
     async def aclose(self) -> None:
         self._task.cancel()

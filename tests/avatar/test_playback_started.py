@@ -70,25 +70,48 @@ async def test_started_waits_for_the_audio_to_play_and_precedes_a_finish() -> No
     assert _sent(receiver) == ["started"]
 
 
-async def test_synchronizer_counts_the_frames_a_stalled_loop_did_not_publish() -> None:
-    """A loop blocked for 250 ms publishes no frame meanwhile: one stall of ~5 skipped slots,
-    the service's own share of what a viewer sees as dropped frames."""
+class _StampRecorder:
+    """A VideoSource double: the timestamp each frame was handed over with."""
+
+    def __init__(self) -> None:
+        self.stamps_us: list[int] = []
+
+    def capture_frame(self, frame: rtc.VideoFrame, *, timestamp_us: int = 0) -> None:
+        self.stamps_us.append(timestamp_us)
+
+
+async def test_frames_late_after_a_short_stall_keep_their_slots() -> None:
+    """A loop kept off the CPU for 120 ms still publishes the frames of those slots, at once and
+    stamped 40 ms apart, so the receiver plays them in time; a longer stall gives the slots up,
+    counted as the service's own share of what a viewer sees as dropped frames."""
     source = rtc.AudioSource(RATE, 1, queue_size_ms=100)
+    video = _StampRecorder()
     sync = PairedSynchronizer(
-        audio_source=source, video_source=rtc.VideoSource(64, 64), video_fps=25
+        audio_source=source,
+        video_source=video,  # type: ignore[arg-type]
+        video_fps=25,
     )
     picture = rtc.VideoFrame(64, 64, rtc.VideoBufferType.RGBA, bytes(64 * 64 * 4))
     try:
         for _ in range(5):  # idle frames at the frame rate
             await sync.push(picture)
         await asyncio.sleep(0.05)
-        before = (sync.stalls, sync.slots_missed)
-        time.sleep(0.25)  # noqa: ASYNC251 - the stall under test: the event loop does not run
+        short = len(video.stamps_us)
+        time.sleep(0.12)  # noqa: ASYNC251 - the stall under test: the event loop does not run
+        for _ in range(6):
+            await sync.push(picture)
+        await asyncio.sleep(0.05)
+        missed_after_short = sync.slots_missed
+        long = len(video.stamps_us)
+        time.sleep(0.5)  # noqa: ASYNC251
         for _ in range(3):
             await sync.push(picture)
         await asyncio.sleep(0.05)
     finally:
         await sync.aclose()
         await source.aclose()
-    assert sync.stalls - before[0] >= 1
-    assert sync.slots_missed - before[1] >= 4, (before, sync.slots_missed)
+    gaps_ms = np.diff(video.stamps_us[short - 1 : long]) / 1000
+    assert np.allclose(gaps_ms, 40, atol=1), gaps_ms
+    assert missed_after_short == 0
+    assert sync.slots_missed >= 6, sync.slots_missed  # 500 ms: 12 slots, 5 of them kept
+    assert sync.stalls >= 1

@@ -203,7 +203,7 @@ def test_video_arrives_at_25_fps_and_the_configured_size(scenario):
     assert len(frames) > 25
     assert {(f.width, f.height) for f in frames} == {(SIZE, SIZE)}
     # the avatar service's own account of the video it published until it was killed: gaps
-    # over 100 ms between frames and the frame slots they skipped (avatar_worker/sync.py)
+    # over 100 ms between frames and the frame slots skipped in any gap (avatar_worker/sync.py)
     stalls = scenario.avatar_session.get("video_stalls")
     assert isinstance(stalls, dict) and {"over_100ms", "frames_skipped"} <= stalls.keys(), (
         scenario.avatar_session
