@@ -315,6 +315,8 @@ def summarize_interviews(results: list[ScenarioResult]) -> dict[str, Any]:
                 "stalls_at_the_avatar": r.avatar_session.get("video_stalls"),
                 # WebRTC's counts there: frames its video source took, encoded, sent
                 "video_sender": r.avatar_session.get("video_sender"),
+                # and the candidate's: frames received, decoded, dropped, packets lost
+                "video_receiver": r.video_receiver,
                 # the interviewer's receive buffer, as it reported it every 2 s (agent/hearing.py)
                 "heard_late_ms": _spread(r.hearing_ms),
                 "notes": r.notes,
@@ -417,6 +419,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             # frames the dev server itself did not forward, over the whole run, by reason
             forwarding = (await dev_server_stats(url)).get("forwarding", {})
             out["interviews"]["video_dropped_at_the_dev_server"] = forwarding.get("video_dropped")
+            # and the video frames it received whole and sent on (to every subscriber)
+            out["interviews"]["video_frames_through_the_dev_server"] = {
+                "in": forwarding.get("video_in", {}).get("frames"),
+                "out": forwarding.get("video", {}).get("frames"),
+            }
             print(json.dumps(out["interviews"]), file=sys.stderr)
         if args.fallback:
             print("avatar service killed mid-interview ...", file=sys.stderr)

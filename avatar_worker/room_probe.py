@@ -56,6 +56,7 @@ class Received:
     audio_t: list[float] = field(default_factory=list)  # arrival time of each 10 ms step
     audio_rms: list[float] = field(default_factory=list)
     video: list[VideoSample] = field(default_factory=list)
+    video_track: rtc.Track | None = field(default=None, repr=False, compare=False)
     # the LOUD steps found so far: the scenarios ask every 30 ms while the recording grows, and
     # rescanning it whole each time made the measuring process a load of its own on the host
     _loud: np.ndarray = field(default_factory=lambda: np.empty(0), repr=False, compare=False)
@@ -180,6 +181,7 @@ class RoomProbe:
         if track.kind == rtc.TrackKind.KIND_AUDIO:
             coro = self._read_audio(track, rec)
         else:
+            rec.video_track = track
             coro = self._read_video(track, rec)
         task = asyncio.create_task(coro)
         self._tasks.add(task)
@@ -277,6 +279,32 @@ class RoomProbe:
     async def silence(self, seconds: float) -> None:
         """Let the open microphone carry silence for `seconds`."""
         await asyncio.sleep(seconds)
+
+    async def video_receiver(self, identity: str) -> dict[str, object]:
+        """WebRTC's counts for the video received from `identity`: frames received, decoded
+        and dropped, packets lost, retransmission and keyframe requests, freezes; with the
+        sender's counts they say where a frame that never arrived was lost ({} with no video)."""
+        track = self.of(identity).video_track
+        if track is None:
+            return {}
+        try:
+            stats = await track.get_stats()
+        except Exception:  # a closing room: nothing to report
+            return {}
+        for entry in stats:
+            if entry.WhichOneof("stats") == "inbound_rtp":
+                got, inbound = entry.inbound_rtp.received, entry.inbound_rtp.inbound
+                return {
+                    "frames_received": inbound.frames_received,
+                    "frames_decoded": inbound.frames_decoded,
+                    "frames_dropped": inbound.frames_dropped,
+                    "packets_lost": got.packets_lost,
+                    "nacks": inbound.nack_count,
+                    "keyframe_requests": inbound.pli_count + inbound.fir_count,
+                    "freezes": inbound.freeze_count,
+                    "frozen_s": round(inbound.total_freeze_duration, 2),
+                }
+        return {}
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

@@ -91,6 +91,8 @@ class ScenarioResult:
     # at the same moment, from the dev server: the track sids each participant publishes and
     # subscribes to, by identity ({} against another server)
     room_tracks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # and the candidate's WebRTC counts for the avatar's video (RoomProbe.video_receiver)
+    video_receiver: dict[str, object] = field(default_factory=dict)
     # the same barge-in again later, 1 s into the interviewer's third turn (when asked for):
     # its receive buffer has settled by then, while the first comes in the interview's first
     # seconds (agent/hearing.py)
@@ -269,9 +271,13 @@ async def _room_tracks(url: str, room: str) -> dict[str, dict[str, list[str]]]:
     return (await dev_server_stats(url)).get("rooms", {}).get(room, {})
 
 
-async def _note_the_room(r: ScenarioResult, url: str, service_url: str | None) -> None:
-    """The avatar's session as its service reports it, and who publishes and subscribes to
-    what: at the end of the interview, or just before the avatar service is killed."""
+async def _note_the_room(
+    r: ScenarioResult, probe: RoomProbe, url: str, service_url: str | None
+) -> None:
+    """The avatar's session as its service reports it, who publishes and subscribes to what,
+    and how the avatar's video arrived: at the end of the interview, or just before the avatar
+    service is killed."""
+    r.video_receiver = await probe.video_receiver(r.avatar_identity)
     if service_url:
         r.avatar_session = await _avatar_session(service_url, r.room)
     r.room_tracks = await _room_tracks(url, r.room)
@@ -513,11 +519,11 @@ async def _drive(
                 r.notes.append("the third turn ended before the late barge-in")
         await until(lambda: _quiet_since(av, reply, TURN_GAP_S) is not None, turn_s, "reply end")
         r.turns.append(Turn(reply, _quiet_since(av, reply, TURN_GAP_S) or 0.0))
-        await _note_the_room(r, url, service_url)  # the avatar's own figures among them
+        await _note_the_room(r, probe, url, service_url)  # the avatar's own figures among them
         return
     # mid-sentence: 0.4 s into the reply, while its audio is still arriving
     await until(lambda: time.perf_counter() > reply + 0.4, 5, "kill time")
-    await _note_the_room(r, url, service_url)
+    await _note_the_room(r, probe, url, service_url)
     r.killed_at = time.perf_counter()
     os.kill(service_pid, signal.SIGKILL)
     agent = r.agent

@@ -74,7 +74,8 @@ class ForwardingStats:
             "audio": deque(maxlen=keep),
             "video": deque(maxlen=keep),
         }
-        self.frames: dict[str, int] = {"audio": 0, "video": 0}
+        self.frames: dict[str, int] = {"audio": 0, "video": 0}  # sent to subscribers
+        self.video_frames_in = 0  # whole video frames received from publishers
         self.bytes: dict[str, int] = {"audio": 0, "video": 0}
         # video frames not forwarded: "incomplete" (packets lost on the way in; not sent to
         # anyone), "backlog" (a subscriber's sender fell behind; per subscriber), "no_keyframe"
@@ -90,7 +91,10 @@ class ForwardingStats:
         self.bytes[kind] += size
 
     def summary(self) -> dict[str, dict[str, float]]:
-        out: dict[str, dict[str, float]] = {"video_dropped": dict(self.video_dropped)}
+        out: dict[str, dict[str, float]] = {
+            "video_dropped": dict(self.video_dropped),
+            "video_in": {"frames": self.video_frames_in},
+        }
         for kind, values in self.latency_s.items():
             ordered = sorted(values)
             if not ordered:
@@ -329,6 +333,7 @@ class TrackSource:
             if p.sequence_number not in seen:
                 seen.add(p.sequence_number)
                 payloads.append(p.payload)
+        FORWARDING_STATS.video_frames_in += 1
         frame = EncodedFrame(
             payloads,
             packets[0].timestamp,
