@@ -299,18 +299,19 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
         return 130
-    print(f"\nLiveKit server:   {options.url}  (API key {options.api_key})")
-    if options.avatar:
-        print(f"avatar service:   {options.avatar_url}/health")
-    if any(c.name == "web app" for c in stack.components):
-        print(f"open the web app: http://{options.host}:{options.web_port}/")
-    else:
-        print(
-            "join with any LiveKit client: create a room and dispatch agent 'interviewer' with an "
-            "interview config (see examples/) as metadata"
-        )
-    print(f"logs:             {stack.log_dir}/\nCtrl-C stops everything.", flush=True)
+    # from here on a Ctrl-C, whenever it comes, stops the children too
     try:
+        print(f"\nLiveKit server:   {options.url}  (API key {options.api_key})")
+        if options.avatar:
+            print(f"avatar service:   {options.avatar_url}/health")
+        if any(c.name == "web app" for c in stack.components):
+            print(f"open the web app: http://{options.host}:{options.web_port}/")
+        else:
+            print(
+                "join with any LiveKit client: create a room and dispatch agent 'interviewer' "
+                "with an interview config (see examples/) as metadata"
+            )
+        print(f"logs:             {stack.log_dir}/\nCtrl-C stops everything.", flush=True)
         while True:
             for c in stack.components:
                 if c.proc is not None and c.proc.poll() is not None:
