@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .env import whole_number
 from .ports import http_ok, port_in_use
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,12 +134,9 @@ class Stack:
                 "interviewer worker",
                 [py, "-m", "agent", "dev", "--no-reload", "--log-level", "info"],
                 None,
-                # registered, and a process has its models loaded (worker.py prewarm): the
-                # first interview does not load them while its greeting plays
-                lambda c: all(
-                    line in c.log_tail(200_000)
-                    for line in ("registered worker", "process initialized")
-                ),
+                # registered, and its processes kept ready have their models loaded (worker.py
+                # prewarm): the first interviews do not load them while their greetings play
+                lambda c: _worker_ready(c.log_tail(200_000)),
                 needs=() if o.livekit_url else ("devserver",),
             )
         )
@@ -256,6 +254,16 @@ class Stack:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+def _worker_ready(log: str) -> bool:
+    """Whether the interviewer worker's log says it registered and has as many processes
+    ready as it keeps (INTERVIEW_IDLE_PROCESSES; one under `agent dev`)."""
+    try:
+        wanted = whole_number(os.environ, "INTERVIEW_IDLE_PROCESSES", 1, 1, 64)
+    except ValueError:  # the worker exits naming the setting; the stack reports that
+        wanted = 1
+    return "registered worker" in log and log.count("process initialized") >= wanted
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 
-from agent.stack import Component, Stack, StackOptions, web_available
+from agent.stack import Component, Stack, StackOptions, _worker_ready, web_available
 
 
 def test_a_taken_port_is_one_clear_line_and_nothing_starts():
@@ -75,3 +75,14 @@ def test_parts_start_side_by_side_each_once_what_it_needs_is_ready(tmp_path):
         assert [c.name for c in stack.components] == ["late", "after", "free"]
     assert started["free"] - started["late"] < 0.9  # did not wait for `late`
     assert started["after"] - started["late"] >= 1.0  # waited for `late` to be ready
+
+
+def test_the_worker_is_ready_once_its_processes_have_their_models(monkeypatch):
+    registered = "registered worker\n"
+    ready = "process initialized\n"
+    monkeypatch.delenv("INTERVIEW_IDLE_PROCESSES", raising=False)
+    assert not _worker_ready(registered)  # the first interview would load the models
+    assert _worker_ready(registered + ready)
+    monkeypatch.setenv("INTERVIEW_IDLE_PROCESSES", "2")
+    assert not _worker_ready(registered + ready)
+    assert _worker_ready(registered + ready * 2)
