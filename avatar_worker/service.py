@@ -12,9 +12,10 @@ Each avatar's renderer is loaded once and shared by all its sessions. A small HT
 Requests other than /health carry `Authorization: Bearer <AVATAR_SERVICE_SECRET>` when a secret
 is set; without one the service only listens on a loopback address. At capacity a new session is
 refused with 503 and a reason instead of degrading every running interview. The default
-capacity is one session per two CPU cores the service may use: each session stands for a whole
-interview on the host (the interviewer's job next to it), and the latency targets held for one
-offline interview on two cores but not for two (README, "Measured figures").
+capacity is one session per CPU core the service may use: each session stands for a whole
+interview on the host (the interviewer's job next to it), and on two cores the targets held for
+two offline interviews at once, while three kept their frames but not their latency (README,
+"Measured figures").
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ VIDEO_DELAY_ENV = "AVATAR_VIDEO_DELAY_MS"
 DEFAULT_VIDEO_DELAY_MS = 70
 MAX_VIDEO_DELAY_MS = 200
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-CORES_PER_SESSION = 2
+CORES_PER_SESSION = 1
 PRELOAD = ("woman", "man")
 
 
@@ -81,11 +82,11 @@ def default_capacity(root: Path = CGROUP_ROOT) -> int:
     container's quota), at least one.
 
     Measured on a 2-core host with the offline stack (room_bench; the candidates' clients and
-    the dev server on the same cores): one interview at a time kept barge-in to silence at
-    0.21-0.43 s and replies at ~1.0 s (median); two at once took 0.5-4.6 s to stop for a
-    barge-in and up to 6 s to reply, the host losing 1-9 % of its time to late wake-ups; three
-    did not fit at all. An interview takes ~0.5 core on average (interviewer job 0.31, avatar
-    0.20), but its bursts (Whisper decoding an answer, a reply's speech) need the rest."""
+    the dev server on the same cores, 2026-11-23): two interviews at once replied in 0.83-1.0 s
+    (ordinary turns), stopped for a barge-in in 0.25-0.31 s and lost no frame; three lost at
+    most one frame an interview in four runs of five, but replied in 0.9-1.7 s. An interview
+    takes ~0.3 core on average (interviewer job 0.16, avatar 0.10, dev server 0.03), but its
+    bursts (Whisper decoding an answer, a reply's speech) need the rest."""
     return max(1, usable_cores(root) // CORES_PER_SESSION)
 
 
@@ -374,11 +375,11 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--capacity",
         type=int,
-        help=f"most sessions at once (default ${CAPACITY_ENV}, else one per two CPU cores)",
+        help=f"most sessions at once (default ${CAPACITY_ENV}, else one per CPU core)",
     )
     p.epilog = (
         f"settings: ${SECRET_ENV} (shared secret, required off loopback), ${CAPACITY_ENV} "
-        f"(default: one per two CPU cores, {default_capacity()} here), ${VIDEO_DELAY_ENV} "
+        f"(default: one per CPU core, {default_capacity()} here), ${VIDEO_DELAY_ENV} "
         "(video after its audio, "
         f"0-{MAX_VIDEO_DELAY_MS} ms, default {DEFAULT_VIDEO_DELAY_MS}: centres the A/V offset "
         "in Chromium)"

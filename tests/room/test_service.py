@@ -148,11 +148,11 @@ def test_a_container_cpu_quota_is_read_from_either_cgroup_version(tmp_path, file
     assert cgroup_cpu_quota(tmp_path) == quota
 
 
-def test_the_default_capacity_is_a_session_per_two_usable_cores(tmp_path, monkeypatch):
+def test_the_default_capacity_is_a_session_per_usable_core(tmp_path, monkeypatch):
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: set(range(8)))
-    assert default_capacity(tmp_path) == 4  # no quota
+    assert default_capacity(tmp_path) == 8  # no quota
     (tmp_path / "cpu.max").write_text("350000 100000")
-    assert default_capacity(tmp_path) == 1  # a 3.5-core container
+    assert default_capacity(tmp_path) == 3  # a 3.5-core container
     (tmp_path / "cpu.max").write_text("50000 100000")
     assert default_capacity(tmp_path) == 1  # never zero
     monkeypatch.delenv("AVATAR_SERVICE_CAPACITY", raising=False)
