@@ -84,7 +84,7 @@ def default_capacity(root: Path = CGROUP_ROOT) -> int:
     Measured on a 2-core host with the offline stack (room_bench; the candidates' clients and
     the dev server on the same cores, 2026-11-23): two interviews at once replied in 0.83-1.0 s
     (ordinary turns), stopped for a barge-in in 0.25-0.31 s and lost no frame; three lost at
-    most one frame an interview in four runs of five, but replied in 0.9-1.7 s. An interview
+    most one frame an interview in five runs of eight, but replied in 0.9-1.7 s. An interview
     takes ~0.3 core on average (interviewer job 0.16, avatar 0.10, dev server 0.03), but its
     bursts (Whisper decoding an answer, a reply's speech) need the rest."""
     return max(1, usable_cores(root) // CORES_PER_SESSION)
