@@ -215,7 +215,7 @@ def _on_control(packet: rtc.DataPacket, interview: Interview, room: str) -> None
 
 # one process warmed ahead in `dev` too (livekit-agents keeps none there): without it every
 # interview waits for a process to start and load its models, ~2.7 s before the greeting here;
-# INTERVIEW_IDLE_PROCESSES sets it for a host that expects several interviews to start together
+# INTERVIEW_IDLE_PROCESSES sets it for a host where interviews often start a few seconds apart
 _IDLE = whole_number(os.environ, "INTERVIEW_IDLE_PROCESSES", 0, 0, 64, SystemExit)
 IDLE_PROCESSES = ServerEnvOption(
     dev_default=_IDLE or 1, prod_default=_IDLE or math.ceil(get_cpu_monitor().cpu_count())
