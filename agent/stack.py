@@ -108,6 +108,7 @@ class Stack:
 
     def plan(self) -> list[Component]:
         o, py = self.options, sys.executable
+        processes = _ready_processes()
         parts: list[Component] = []
         if not o.livekit_url:
             parts.append(
@@ -136,7 +137,7 @@ class Stack:
                 None,
                 # registered, and its processes kept ready have their models loaded (worker.py
                 # prewarm): the first interviews do not load them while their greetings play
-                lambda c: _worker_ready(c.log_tail(200_000)),
+                lambda c: _worker_ready(c.log_tail(200_000), processes),
                 needs=() if o.livekit_url else ("devserver",),
             )
         )
@@ -256,14 +257,18 @@ class Stack:
         self.stop()
 
 
-def _worker_ready(log: str) -> bool:
-    """Whether the interviewer worker's log says it registered and has as many processes
-    ready as it keeps (INTERVIEW_IDLE_PROCESSES; one under `agent dev`)."""
+def _ready_processes() -> int:
+    """How many processes the interviewer worker keeps ready (INTERVIEW_IDLE_PROCESSES; one
+    under `agent dev`)."""
     try:
-        wanted = whole_number(os.environ, "INTERVIEW_IDLE_PROCESSES", 1, 1, 64)
+        return whole_number(os.environ, "INTERVIEW_IDLE_PROCESSES", 1, 1, 64)
     except ValueError:  # the worker exits naming the setting; the stack reports that
-        wanted = 1
-    return "registered worker" in log and log.count("process initialized") >= wanted
+        return 1
+
+
+def _worker_ready(log: str, processes: int) -> bool:
+    """Whether the interviewer worker's log says it registered and has `processes` ready."""
+    return "registered worker" in log and log.count("process initialized") >= processes
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

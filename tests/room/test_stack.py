@@ -6,7 +6,14 @@ import socket
 import subprocess
 import sys
 
-from agent.stack import Component, Stack, StackOptions, _worker_ready, web_available
+from agent.stack import (
+    Component,
+    Stack,
+    StackOptions,
+    _ready_processes,
+    _worker_ready,
+    web_available,
+)
 
 
 def test_a_taken_port_is_one_clear_line_and_nothing_starts():
@@ -81,8 +88,9 @@ def test_the_worker_is_ready_once_its_processes_have_their_models(monkeypatch):
     registered = "registered worker\n"
     ready = "process initialized\n"
     monkeypatch.delenv("INTERVIEW_IDLE_PROCESSES", raising=False)
-    assert not _worker_ready(registered)  # the first interview would load the models
-    assert _worker_ready(registered + ready)
+    # the first interview would load the models
+    assert not _worker_ready(registered, _ready_processes())
+    assert _worker_ready(registered + ready, _ready_processes())
     monkeypatch.setenv("INTERVIEW_IDLE_PROCESSES", "2")
-    assert not _worker_ready(registered + ready)
-    assert _worker_ready(registered + ready * 2)
+    assert not _worker_ready(registered + ready, _ready_processes())
+    assert _worker_ready(registered + ready * 2, _ready_processes())
