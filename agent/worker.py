@@ -19,7 +19,7 @@ from pathlib import Path
 from livekit import rtc
 from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess, cli
 from livekit.agents.utils.hw import get_cpu_monitor
-from livekit.agents.worker import ServerEnvOption
+from livekit.agents.worker import ServerEnvOption, _DefaultLoadCalc
 
 from .avatar import start_avatar, worker_load
 from .config import ConfigError, InterviewConfig, parse_config
@@ -29,6 +29,7 @@ from .hearing import HearingMonitor
 from .providers import ProviderError, warm_offline_stt
 from .rejoin import WelcomeBack, hear_the_candidate
 from .session import Interview, create_interview
+from .spare_processes import SpareProcesses, SpareProcessOptions
 from .store import data_dir
 from .turn_taking import TurnTakingOptions, load_vad, room_options
 from .warmup import LANGUAGES, warm_interview_process
@@ -224,9 +225,20 @@ IDLE_PROCESSES = ServerEnvOption(
 # than livekit-agents' 10 s default, and a process killed for it only starts the load again
 INITIALIZE_PROCESS_TIMEOUT_S = 60.0
 
+SPARES = SpareProcesses(SpareProcessOptions.from_env())
+
+
+def load(server: AgentServer) -> float:
+    """The load the worker reports (avatar.worker_load); on the way, spare processes are held
+    back or let load by the same CPU figure."""
+    cpu_load = _DefaultLoadCalc.get_load(server)
+    SPARES.update(server, cpu_load)
+    return worker_load(server, cpu_load)
+
+
 server = AgentServer(
     setup_fnc=prewarm,
-    load_fnc=worker_load,
+    load_fnc=load,
     num_idle_processes=IDLE_PROCESSES,
     initialize_process_timeout=INITIALIZE_PROCESS_TIMEOUT_S,
 )
