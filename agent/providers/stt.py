@@ -67,7 +67,12 @@ MIN_WINDOW_S: dict[str, float] = {"whisper-tiny.en": 10.0, "whisper-base": 10.0}
 # holding the single decode thread for seconds while the next utterance waits
 MAX_TOKENS_PER_S: dict[str, float] = {"whisper-tiny.en": 8.0, "whisper-base": 24.0}
 _MAX_NEW_TOKENS = 160
-DEFAULT_STT_THREADS = 2
+# one CTranslate2 thread per decode: with the 10 s window a decode is too small to share well.
+# `agent bench --stt --threads 1 2 --window 10`, interleaved on the 2-core VM: whisper-base on
+# Korean 278 ms (1 thread) against 323 ms (2), tiny.en 100 against 139 ms; and interviews at once
+# share the cores instead of each asking for both (room_bench, 2026-11-23: two at once 0.92 s
+# voice-to-voice against 1.01-1.11 s; three 1.28 s against 1.52-2.42 s; one unchanged, 0.82 s)
+DEFAULT_STT_THREADS = 1
 MAX_STT_THREADS = 32
 # niceness of CTranslate2's compute threads (INTERVIEW_STT_NICE; 0: the audio path's priority)
 DEFAULT_STT_NICE = 0

@@ -18,7 +18,7 @@ from agent.providers import (
     whisper_model,
 )
 from agent.providers.llm import ScriptedInterviewerLLM
-from agent.providers.stt import WhisperSTT, whisper_runtime
+from agent.providers.stt import DEFAULT_STT_THREADS, WhisperSTT, whisper_runtime
 from agent.providers.tts import EspeakTTS
 
 
@@ -91,7 +91,7 @@ def test_an_idle_process_loads_the_offline_stt_ahead():
     """What the worker's prewarm loads: the model an English interview will use, decoded once,
     so the interview's STT finds it warm; a cloud STT loads nothing; a bad model is an error."""
     assert warm_offline_stt(["en", "en"], {}) == ["whisper-tiny.en"]
-    assert ("whisper-tiny.en", "int8", 2) in whisper_runtime().warmed
+    assert ("whisper-tiny.en", "int8", DEFAULT_STT_THREADS) in whisper_runtime().warmed
     stt = build_stt(choose_providers("en", {}).stt, "en", {})
     assert stt.warm_up_in_background() is None  # nothing left to warm
     assert warm_offline_stt(["en", "ko"], {"DEEPGRAM_API_KEY": "k"}) == []
