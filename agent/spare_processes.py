@@ -31,6 +31,9 @@ from .env import number
 
 logger = logging.getLogger("interview.spare_processes")
 
+# what this uses of livekit-agents' ProcPool
+_POOL_API = ("set_target_idle_processes", "target_idle_processes", "launch_job", "processes", "on")
+
 
 @dataclass(frozen=True)
 class SpareProcessOptions:
@@ -95,8 +98,10 @@ class SpareProcesses:
         self._apply()
 
     def _watch(self, pool: Any) -> bool:
-        if pool is None or not hasattr(pool, "set_target_idle_processes"):
-            if pool is not None and not self._warned:
+        # the load reports start after the pool does, so a pool missing here is one this
+        # livekit-agents version keeps elsewhere
+        if not all(hasattr(pool, a) for a in _POOL_API):
+            if not self._warned:
                 logger.warning("spare processes load as livekit-agents decides: no pool to watch")
                 self._warned = True
             return False

@@ -109,7 +109,7 @@ async def test_spares_wait_for_a_free_core_and_livekit_requests_are_capped_not_l
     assert pool.target_idle_processes == 0
 
 
-def test_no_pool_yet_changes_nothing():
+def test_without_a_pool_to_watch_nothing_changes():
     spares = SpareProcesses()
     spares.update(_Server(None), cpu_load=0.9)
     assert not spares.held
