@@ -514,11 +514,6 @@ def avatar_service_load(
     return load
 
 
-def worker_load(server: Any, cpu_load: float | None = None) -> float:
-    """The worker's load: its own CPU load (measured here unless given) or the avatar service's,
-    whichever is higher."""
-    if cpu_load is None:
-        from livekit.agents.worker import _DefaultLoadCalc
-
-        cpu_load = _DefaultLoadCalc.get_load(server)
+def worker_load(cpu_load: float) -> float:
+    """The worker's load: its own CPU load or the avatar service's, whichever is higher."""
     return max(cpu_load, avatar_service_load())

@@ -233,7 +233,7 @@ def load(server: AgentServer) -> float:
     back or let load by the same CPU figure."""
     cpu_load = _DefaultLoadCalc.get_load(server)
     SPARES.update(server, cpu_load)
-    return worker_load(server, cpu_load)
+    return worker_load(cpu_load)
 
 
 server = AgentServer(
