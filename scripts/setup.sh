@@ -23,7 +23,7 @@ fi
 
 stamp=".setup-stamp"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "setup: installing Python packages (pinned, CPU-only torch)"
+    echo "setup: installing Python packages (pinned; torch only with the `train` extra)"
     python3 -m pip install -q -e '.[dev]'
     touch "$stamp"
 fi
@@ -43,4 +43,31 @@ fi
 if [ ! -d tests/devserver/browser/node_modules ] || [ tests/devserver/browser/package-lock.json -nt tests/devserver/browser/node_modules ]; then
     echo "setup: installing livekit-client for the browser test"
     (cd tests/devserver/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The real livekit-server, pinned: every room, dispatch, API and browser test also runs against it.
+# Built from its Go module (pure Go, CGO off) into .tools/ (git-ignored, kept between runs; Go keeps
+# its module and build caches, so a second set-up is quick). LIVEKIT_SERVER_BIN names another binary.
+livekit_server_version="1.13.5"
+if [ -z "${LIVEKIT_SERVER_BIN:-}" ]; then
+    server=".tools/livekit-server"
+    if [ ! -x "$server" ] || ! "$server" --version 2>/dev/null | grep -q "$livekit_server_version"; then
+        if command -v go >/dev/null 2>&1; then
+            echo "setup: building livekit-server v$livekit_server_version with Go (a few minutes the first time)"
+            mkdir -p .tools/gobin
+            start=$(date +%s)
+            GOBIN="$PWD/.tools/gobin" CGO_ENABLED=0 GOFLAGS=-mod=mod \
+                go install "github.com/livekit/livekit-server/cmd/server@v$livekit_server_version"
+            mv .tools/gobin/server "$server"
+            rmdir .tools/gobin
+            echo "setup: livekit-server built in $(($(date +%s) - start)) s: $("$server" --version)"
+        elif [ "${CI:-}" = "true" ]; then
+            echo "setup: Go is needed to build livekit-server v$livekit_server_version for the tests (CI=true)" >&2
+            exit 1
+        else
+            echo "setup: no Go toolchain, so the tests against the real livekit-server will be skipped;" \
+                "install Go 1.26 or LiveKit's own server (https://docs.livekit.io/home/self-hosting/local/)" \
+                "and set LIVEKIT_SERVER_BIN" >&2
+        fi
+    fi
 fi

@@ -26,17 +26,43 @@ def _isolated_data_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("INTERVIEW_DATA_DIR", str(tmp_path / "data"))
 
 
-# -- dev server ---------------------------------------------------------------------------------
+# -- LiveKit servers: the dev server and the real livekit-server ----------------------------------
+
+# Every room, dispatch, API and browser test runs against both; where they differ the real server
+# is the truth (DEVELOPERS.md). `pytest --livekit-server livekit` (or devserver) runs one of them.
+SERVER_KINDS = ("devserver", "livekit")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--livekit-server",
+        choices=(*SERVER_KINDS, "both"),
+        default="both",
+        help="which LiveKit server the room, dispatch, API and browser tests run against",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "server_kind" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--livekit-server")
+        kinds = SERVER_KINDS if chosen == "both" else (chosen,)
+        metafunc.parametrize("server_kind", kinds, scope="session")
 
 
 @dataclasses.dataclass(frozen=True)
 class LiveKitServer:
-    """A running dev server (see the `livekit_server` fixture)."""
+    """A running LiveKit server (see the `livekit_server` fixture): `kind` is "devserver" (this
+    repository's) or "livekit" (the real livekit-server)."""
 
     url: str
     api_key: str
     api_secret: str
     log_path: pathlib.Path
+    kind: str = "devserver"
+
+    @property
+    def real(self) -> bool:
+        return self.kind == "livekit"
 
     def __iter__(self) -> Iterator[str]:
         """`url, api_key, api_secret = livekit_server` (and indexing) work too."""
@@ -72,8 +98,44 @@ class LiveKitServer:
 
 
 @pytest.fixture(scope="session")
-def livekit_server(tmp_path_factory):
-    """The dev server in a subprocess on a free loopback port, shared by the whole session."""
+def livekit_server(server_kind, tmp_path_factory):
+    """A LiveKit server on free loopback ports, shared by the session's tests of that kind: the
+    dev server, or the real livekit-server with livekit.yaml's room settings."""
+    if server_kind == "livekit":
+        yield from _real_livekit_server(tmp_path_factory)
+    else:
+        yield from _dev_server(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def dev_server(tmp_path_factory):
+    """The dev server alone, for tests of the dev server itself (its debug endpoints, its own
+    bookkeeping) that have no counterpart on the real server."""
+    yield from _dev_server(tmp_path_factory)
+
+
+def _real_livekit_server(tmp_path_factory) -> Iterator[LiveKitServer]:
+    from agent.livekit_server import LiveKitServerMissing, LocalLiveKitServer, server_binary
+
+    try:
+        binary = server_binary()
+    except LiveKitServerMissing as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the real livekit-server is required in CI: {e}")
+        pytest.skip(str(e))
+    server = LocalLiveKitServer(workdir=tmp_path_factory.mktemp("livekit-server"), binary=binary)
+    try:
+        server.start()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    try:
+        key, secret = next(iter(server.options.keys.items()))
+        yield LiveKitServer(server.url, key, secret, server.log_path, kind="livekit")
+    finally:
+        server.stop()
+
+
+def _dev_server(tmp_path_factory) -> Iterator[LiveKitServer]:
     port = free_loopback_port()
     log_path = tmp_path_factory.mktemp("devserver") / "devserver.log"
     root = pathlib.Path(__file__).resolve().parent.parent

@@ -62,16 +62,20 @@ class LiveKitRooms:
             await self._api.aclose()
             self._api = None
 
-    async def start_interview(self, room: str, metadata: str) -> str:
-        """Create the room and dispatch the interviewer with the config; return the dispatch id."""
+    async def start_interview(self, room: str, metadata: str) -> None:
+        """Create the room with the interviewer dispatched in it, the config as job metadata.
+
+        The dispatch rides on the room's creation (`CreateRoomRequest.agents`), as LiveKit
+        recommends: livekit-server gives a room created without agents a default dispatch for
+        unnamed agents besides any made afterwards (pkg/rtc/room.go)."""
         try:
             await self.lk.room.create_room(
                 api.CreateRoomRequest(
-                    name=room, empty_timeout=EMPTY_TIMEOUT_S, max_participants=MAX_PARTICIPANTS
+                    name=room,
+                    empty_timeout=EMPTY_TIMEOUT_S,
+                    max_participants=MAX_PARTICIPANTS,
+                    agents=[api.RoomAgentDispatch(agent_name=AGENT_NAME, metadata=metadata)],
                 )
-            )
-            dispatch = await self.lk.agent_dispatch.create_dispatch(
-                api.CreateAgentDispatchRequest(agent_name=AGENT_NAME, room=room, metadata=metadata)
             )
         except (aiohttp.ClientError, TimeoutError, api.TwirpError) as e:
             logger.error("could not start the interview", extra={"room": room, "error": str(e)})
@@ -79,8 +83,7 @@ class LiveKitRooms:
                 f"the LiveKit server at {self.settings.livekit_url} could not create the "
                 f"interview room ({_reason(e)})"
             ) from None
-        logger.info("interview dispatched", extra={"room": room, "dispatch": dispatch.id})
-        return dispatch.id
+        logger.info("interview dispatched", extra={"room": room, "agent": AGENT_NAME})
 
     async def end_interview(self, room: str) -> bool:
         """Ask the interviewer to close, then remove the room; True if the agent left by itself."""
