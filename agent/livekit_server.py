@@ -112,7 +112,11 @@ class LocalLiveKitServer:
     """A livekit-server subprocess; `start()` waits until it accepts connections."""
 
     def __init__(
-        self, options: LocalServerOptions | None = None, *, workdir: Path, binary: Path | None = None
+        self,
+        options: LocalServerOptions | None = None,
+        *,
+        workdir: Path,
+        binary: Path | None = None,
     ) -> None:
         self.options = (options or LocalServerOptions()).resolved()
         self.workdir = workdir
