@@ -56,7 +56,6 @@ class LocalServerOptions:
 
     host: str = "127.0.0.1"
     port: int = 0
-    rtc_tcp_port: int = 0
     rtc_udp_port: int = 0
     keys: Mapping[str, str] = field(default_factory=lambda: {"devkey": "secret"})
     room: Mapping[str, Any] = field(default_factory=production_room_settings)
@@ -67,7 +66,6 @@ class LocalServerOptions:
         return LocalServerOptions(
             host=self.host,
             port=self.port or free_loopback_port(),
-            rtc_tcp_port=self.rtc_tcp_port or free_loopback_port(),
             rtc_udp_port=self.rtc_udp_port or _free_udp_port(),
             keys=self.keys,
             room=self.room,
@@ -80,12 +78,15 @@ class LocalServerOptions:
             "port": self.port,
             "bind_addresses": [self.host],
             "rtc": {
-                "tcp_port": self.rtc_tcp_port,
                 "udp_port": self.rtc_udp_port,
+                "tcp_port": 0,  # ICE over TCP would listen on every interface
                 "node_ip": self.host,
-                "use_external_ip": False,
-                # ICE on loopback: the server offers its loopback address as a candidate
+                "use_external_ip": False,  # no STUN look-up: nothing leaves this host
+                # ICE on loopback only: the server offers its loopback address as a candidate
+                # and binds its UDP port on that interface alone
                 "enable_loopback_candidate": True,
+                "interfaces": {"includes": ["lo"]},
+                "ips": {"includes": [f"{self.host}/32"]},
             },
             "keys": dict(self.keys),
             "room": dict(self.room),
