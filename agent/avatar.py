@@ -15,8 +15,8 @@ pause and resume like the agent's own audio track, so a candidate who starts tal
 interviewer at once and a backchannel lets it go on (agent/barge_in.py); an older service keeps
 LiveKit's plain behaviour (no pause, interruptions only).
 
-`worker_load` makes the worker's reported load follow the avatar service's capacity
-(`GET /health`), so LiveKit sends new interviews to hosts with room for another avatar.
+`avatar_service_load` reads the avatar service's load (`GET /health`) for the worker's reported
+load (capacity.py), so LiveKit sends new interviews to hosts with room for another avatar.
 """
 
 from __future__ import annotations
@@ -513,7 +513,3 @@ def avatar_service_load(
     _HEALTH.load, _HEALTH.at = load, now
     return load
 
-
-def worker_load(cpu_load: float) -> float:
-    """The worker's load: its own CPU load or the avatar service's, whichever is higher."""
-    return max(cpu_load, avatar_service_load())

@@ -21,7 +21,8 @@ from livekit.agents import AgentServer, AutoSubscribe, JobContext, JobProcess, c
 from livekit.agents.utils.hw import get_cpu_monitor
 from livekit.agents.worker import ServerEnvOption, _DefaultLoadCalc
 
-from .avatar import start_avatar, worker_load
+from .avatar import avatar_service_load, start_avatar
+from .capacity import HostLoad, host_capacity
 from .config import ConfigError, InterviewConfig, parse_config
 from .env import whole_number
 from .flow import StageAgent
@@ -228,12 +229,14 @@ INITIALIZE_PROCESS_TIMEOUT_S = 60.0
 SPARES = SpareProcesses(SpareProcessOptions.from_env())
 
 
+HOST_LOAD = HostLoad(host_capacity(error=SystemExit), avatar_service_load)
+
+
 def load(server: AgentServer) -> float:
-    """The load the worker reports (avatar.worker_load); on the way, spare processes are held
-    back or let load by the same CPU figure."""
-    cpu_load = _DefaultLoadCalc.get_load(server)
-    SPARES.update(server, cpu_load)
-    return worker_load(cpu_load)
+    """The load the worker reports: its share of the host's interviews (capacity.py). Spare
+    processes are held back or let load by the host's CPU use, measured here as before."""
+    SPARES.update(server, _DefaultLoadCalc.get_load(server))
+    return HOST_LOAD(len(server.active_jobs))
 
 
 server = AgentServer(
