@@ -19,7 +19,12 @@ that is already subscribed is never sent.
 does not close when the candidate leaves, turn_taking.py `room_options`). Whatever the
 interviewer said meanwhile went unheard, and the candidate would sit in silence waiting for it;
 so once they are back, with the interviewer listening and the candidate silent, it says
-`lines.welcome_back` and its last words again.
+`lines.welcome_back` and its last words again. "Back" is a new session of the candidate's
+identity (a new participant sid), not the time between a departure and an arrival: livekit-server
+announces the arrivals and departures of participants who publish nothing in batches every 3 s
+(pkg/rtc/room.go `subscriberUpdateInterval`), so a reload inside one batch reaches the
+interviewer as a departure and an arrival at the same instant, or as the arrival alone. A network
+blip that the server resumes keeps the sid and is no rejoin.
 """
 
 from __future__ import annotations
@@ -82,7 +87,6 @@ def hear_the_candidate(room: rtc.Room, log_extra: dict[str, object] | None = Non
 
 @dataclass(frozen=True)
 class WelcomeBackOptions:
-    min_away_s: float = 1.0  # shorter absences are a network blip: nothing was missed
     settle_s: float = 1.5  # after the rejoin, for the client to subscribe to the voice again
 
 
@@ -107,8 +111,11 @@ class WelcomeBack:
         self._welcome = welcome
         self.options = options or WelcomeBackOptions()
         self._log = dict(log_extra or {})
+        self._sid = ""  # the candidate's session in the room, once known
         self._away_since: float | None = None
         self._task: asyncio.Task[None] | None = None
+        if self._candidate and self._candidate in room.remote_participants:
+            self._sid = room.remote_participants[self._candidate].sid
         room.on("participant_disconnected", self._on_left)
         room.on("participant_connected", self._on_joined)
 
@@ -116,17 +123,23 @@ class WelcomeBack:
         self._candidate = self._candidate_now() or self._candidate
         if participant.identity == self._candidate:
             self._away_since = time.monotonic()
+            self._sid = self._sid or participant.sid
             if self._task is not None:
                 self._task.cancel()
 
     def _on_joined(self, participant: rtc.RemoteParticipant) -> None:
-        if participant.identity != self._candidate or self._away_since is None:
+        self._candidate = self._candidate_now() or self._candidate
+        if participant.identity != self._candidate:
             return
-        away = time.monotonic() - self._away_since
+        known, self._sid = self._sid, participant.sid
+        if not known or participant.sid == known:
+            return  # their first arrival, or the same session again
+        away = time.monotonic() - self._away_since if self._away_since is not None else 0.0
         self._away_since = None
-        if away >= self.options.min_away_s:
-            logger.info("the candidate is back", extra={**self._log, "away_s": round(away, 1)})
-            self._task = asyncio.create_task(self._welcome_back())
+        logger.info("the candidate is back", extra={**self._log, "away_s": round(away, 1)})
+        if self._task is not None:
+            self._task.cancel()
+        self._task = asyncio.create_task(self._welcome_back())
 
     async def _welcome_back(self) -> None:
         await asyncio.sleep(self.options.settle_s)
