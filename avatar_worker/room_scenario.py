@@ -242,7 +242,7 @@ async def _get_json(url: str) -> Any:
 
     try:
         async with aiohttp.ClientSession() as http, http.get(url) as resp:
-            return await resp.json()
+            return await resp.json(content_type=None)  # livekit-server sends no JSON type
     except (aiohttp.ClientError, OSError, ValueError):
         return None
 
@@ -267,8 +267,38 @@ async def dev_server_stats(url: str) -> dict[str, Any]:
 
 
 async def _room_tracks(url: str, room: str) -> dict[str, dict[str, list[str]]]:
-    """Who publishes and subscribes to which tracks in this room, from the dev server."""
-    return (await dev_server_stats(url)).get("rooms", {}).get(room, {})
+    """Who publishes and subscribes to which tracks in this room: from the dev server's stats,
+    else from livekit-server's `/debug/rooms` (served in its development mode, as the tests run
+    it: agent/livekit_server.py)."""
+    tracks = (await dev_server_stats(url)).get("rooms", {}).get(room, {})
+    if tracks:
+        return tracks  # type: ignore[no-any-return]
+    http_url = url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
+    rooms = await _get_json(f"{http_url.rstrip('/')}/debug/rooms")
+    found = [r for r in rooms if r.get("Name") == room] if isinstance(rooms, list) else []
+    return livekit_room_tracks(found[0]) if found else {}
+
+
+def livekit_room_tracks(debug_room: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """One room of livekit-server's `/debug/rooms` as {identity: {"published": [track sids],
+    "subscribed": [track sids]}}, the shape of the dev server's stats."""
+    people = debug_room.get("Participants") or {}
+    identity_of = {info.get("ID"): identity for identity, info in people.items()}
+    tracks: dict[str, dict[str, list[str]]] = {
+        identity: {"published": [], "subscribed": []} for identity in people
+    }
+    for identity, info in people.items():
+        published = (info.get("UpTrackManager") or {}).get("PublishedTracks") or {}
+        for track_sid, track in published.items():
+            tracks[identity]["published"].append(track_sid)
+            for down in track.get("DownTracks") or []:
+                subscriber = identity_of.get(down.get("SubscriberID"))
+                if subscriber is not None:
+                    tracks[subscriber]["subscribed"].append(track_sid)
+    for entry in tracks.values():
+        entry["published"].sort()
+        entry["subscribed"].sort()
+    return tracks
 
 
 async def _note_the_room(

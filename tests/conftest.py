@@ -71,6 +71,15 @@ class LiveKitServer:
     def __getitem__(self, index: int) -> str:
         return (self.url, self.api_key, self.api_secret)[index]
 
+    async def create_room(self, name: str, **options: object) -> None:
+        """Create a room through the server API, as the interview API does: the real server
+        refuses joins to rooms that do not exist (livekit.yaml `auto_create: false`)."""
+        from livekit import api
+
+        http_url = self.url.replace("ws", "http", 1)
+        async with api.LiveKitAPI(http_url, self.api_key, self.api_secret) as lk:
+            await lk.room.create_room(api.CreateRoomRequest(name=name, **options))  # type: ignore[arg-type]
+
     def token(
         self,
         identity: str,

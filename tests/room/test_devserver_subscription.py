@@ -1,4 +1,5 @@
-"""The dev server tells a publisher when its track gets a subscriber, as livekit-server does.
+"""A publisher learns when its track gets a subscriber, on both servers (the dev server as
+livekit-server does).
 
 AvatarRunner (and the agent's own room audio output) publish, then await
 `LocalTrackPublication.wait_for_subscription()`; without the server's `track_subscribed` signal
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.integration
 
 async def test_publisher_learns_of_its_first_subscriber(livekit_server) -> None:
     room = f"sub-{uuid.uuid4().hex[:8]}"
+    await livekit_server.create_room(room)
     publisher, viewer = rtc.Room(), rtc.Room()
     await publisher.connect(livekit_server.url, livekit_server.token("pub", room))
     try:
