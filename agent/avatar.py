@@ -10,6 +10,16 @@ mid-interview, the audio tail is switched to the agent's own published track wit
 the interview goes on audio-only; both are logged. That track is published (silent) when the
 avatar is requested, so the switch needs no publication round trip.
 
+A killed or hung avatar service is noticed from the service's own heartbeat, not from the room:
+the agent keeps the session's watch stream open (`GET /sessions/{id}/watch`, service.py), and the
+stream breaking (a killed process closes its sockets at once), ending, or going silent for
+WATCH_SILENCE_S is the avatar lost. livekit-server keeps a participant whose connection dropped
+for ~20 s before telling the room; the dev server tells at once, and leaving the room remains a
+reason too. After such a loss the avatar is removed from the room through the server API, so the
+candidate's client stops showing its frozen video; that is another identity than the job's, so
+the server does not end the interviewer's job for it (livekit-server pkg/rtc/room.go: only a
+job's own participant leaving sends TerminateJob).
+
 When the service announces the pause extension (avatar_worker/protocol.py), the avatar tail can
 pause and resume like the agent's own audio track, so a candidate who starts talking holds the
 interviewer at once and a backchannel lets it go on (agent/barge_in.py); an older service keeps
@@ -38,13 +48,17 @@ from livekit.agents.types import ATTRIBUTE_PUBLISH_ON_BEHALF
 from livekit.agents.voice.avatar import AvatarSession, DataStreamAudioOutput
 from livekit.agents.voice.io import AudioOutputCapabilities
 
-from avatar_worker.protocol import EXTENSION_PAUSE, RPC_PAUSE, RPC_RESUME
+from avatar_worker.protocol import EXTENSION_PAUSE, EXTENSION_WATCH, RPC_PAUSE, RPC_RESUME
 
 logger = logging.getLogger("interview.avatar")
 
 DEFAULT_SERVICE_URL = "http://127.0.0.1:8089"
 AVATAR_SAMPLE_RATE = 24000  # the avatar's own output rate: no resampling on its side
 AVATAR_ATTRIBUTE = "interview.avatar"  # on the agent: "on", or why the interview is audio-only
+# the service beats every 0.25 s: three beats missed is a hung service (a killed one is noticed
+# at once, from its connection); the watchdog looks every WATCH_TICK_S
+WATCH_SILENCE_S = 0.75
+WATCH_TICK_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,7 @@ class AvatarServiceSettings:
     api_secret: str = "secret"
     request_timeout_s: float = 3.0
     join_timeout_s: float = 15.0  # from the request until the avatar's video track is seen
+    watch_silence_s: float = WATCH_SILENCE_S  # a silent watch stream: the service is hung
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AvatarServiceSettings:
@@ -107,6 +122,12 @@ class ReplayableAvatarOutput(DataStreamAudioOutput):
         self._segment: list[rtc.AudioFrame] = []
         self._segment_open = False
         self._segment_started_at: float | None = None
+        self._lost = False
+
+    def mark_lost(self) -> None:
+        """The avatar is gone: a clear asks nobody and ends what it held at once. (An RPC to a
+        hung avatar would wait for its timeout, holding the replay on the agent's own track.)"""
+        self._lost = True
 
     @property
     def paused(self) -> bool:
@@ -166,6 +187,11 @@ class ReplayableAvatarOutput(DataStreamAudioOutput):
                 )
 
     async def _clear_buffer_task(self, pushed_duration: float, captured_segments: int) -> None:
+        if self._lost:
+            finished = self.captured_playout_segments - self._pending_playback_count
+            for _ in range(captured_segments - finished):
+                self.on_playback_finished(playback_position=pushed_duration, interrupted=True)
+            return
         await _after(self._control)  # a pause sent before this clear arrives before it
         await super()._clear_buffer_task(pushed_duration, captured_segments)
 
@@ -252,6 +278,8 @@ class ServiceAvatar(AvatarSession):
         self._room: rtc.Room | None = None
         self._fallback_task: asyncio.Task[None] | None = None
         self._join_watch: asyncio.Task[None] | None = None
+        self._service_watch: asyncio.Task[None] | None = None
+        self.service_lost = ""  # why the service was given up on (its watch broke or went silent)
         self._own_output: Any = None
         self._tail: ReplayableAvatarOutput | None = None
         self._closing = False
@@ -275,7 +303,13 @@ class ServiceAvatar(AvatarSession):
         )
         self._identity = f"avatar-{self._agent_identity}"
         self._session, self._room = agent_session, room
-        self._log = {"room": room.name, "avatar": self.avatar, "identity": self._identity}
+        interview = room.name or (job.job.id if job else "")  # as agent/worker.py names it
+        self._log = {
+            "room": room.name,
+            "interview": interview,
+            "avatar": self.avatar,
+            "identity": self._identity,
+        }
         await super().start(agent_session, room)
         try:
             info = await self._request_session(room.name)
@@ -283,7 +317,8 @@ class ServiceAvatar(AvatarSession):
             self._note_audio_only(str(e))
             return
         self._service_session = str(info.get("id", ""))
-        pausable = EXTENSION_PAUSE in (info.get("extensions") or ())
+        extensions = info.get("extensions") or ()
+        pausable = EXTENSION_PAUSE in extensions
         self._tail = ReplayableAvatarOutput(
             room,
             destination_identity=self._identity,
@@ -301,10 +336,11 @@ class ServiceAvatar(AvatarSession):
         room.on("participant_disconnected", self._on_participant_disconnected)
         room.on("reconnected", self._on_reconnected)
         self._join_watch = asyncio.create_task(self._watch_join())
-        logger.info(
-            "avatar requested",
-            extra={**self._log, "session": self._service_session, "pausable": pausable},
-        )
+        self._log["session"] = self._service_session
+        watched = EXTENSION_WATCH in extensions and bool(self._service_session)
+        if watched:
+            self._service_watch = asyncio.create_task(self._watch_service())
+        logger.info("avatar requested", extra={**self._log, "pausable": pausable, "watch": watched})
 
     def _token(self, room_name: str) -> str:
         s = self.settings
@@ -383,13 +419,116 @@ class ServiceAvatar(AvatarSession):
         if self._identity not in self._room.remote_participants:
             self.fall_back("the avatar was gone when the agent's connection came back")
 
+    # ---- the service's heartbeat -----------------------------------------------------------
+    async def _watch_service(self) -> None:
+        """Follow the service's watch stream for this session until it ends; then, unless the
+        agent is closing, the avatar is lost: fall back and take the avatar out of the room."""
+        reason = await self._follow_watch()
+        if self._closing:
+            return
+        self.service_lost = reason
+        logger.warning("avatar service lost: %s", reason, extra=self._log)
+        self.fall_back(reason)
+        await self._remove_from_room()
+
+    async def _follow_watch(self) -> str:
+        """Read the watch stream; returns why it ended (the service's words when it closed the
+        session, else what broke)."""
+        s = self.settings
+        url = f"{s.service_url.rstrip('/')}/sessions/{self._service_session}/watch"
+        timeout = aiohttp.ClientTimeout(total=None, connect=s.request_timeout_s)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as http,
+                http.get(url, headers=s.headers()) as resp,
+            ):
+                if resp.status != 200:
+                    text = (await resp.text())[:200]
+                    try:
+                        text = str(json.loads(text).get("error", text))
+                    except (ValueError, AttributeError):
+                        pass
+                    return f"the avatar service lost the session ({resp.status}: {text})"
+                return await self._read_beats(resp)
+        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            return f"the avatar service's connection broke ({e.__class__.__name__})"
+
+    async def _read_beats(self, resp: aiohttp.ClientResponse) -> str:
+        """Wait on the stream's lines beside a watchdog; the reader is never cancelled mid-line
+        except when the service is given up on."""
+        closed: list[str] = []
+        last_beat = time.monotonic()
+
+        async def read() -> str:
+            nonlocal last_beat
+            async for line in resp.content:
+                last_beat = time.monotonic()
+                try:
+                    message = json.loads(line)
+                except ValueError:
+                    continue  # not ours to judge: any line is a sign of life
+                if isinstance(message, dict) and message.get("state") == "closed":
+                    closed.append(str(message.get("reason", "")))
+            if closed:
+                return f"the avatar service ended the session ({closed[-1] or 'no reason'})"
+            return "the avatar service's connection closed"
+
+        reader = asyncio.create_task(read())
+        limit = self.settings.watch_silence_s
+        try:
+            while True:
+                done, _ = await asyncio.wait((reader,), timeout=WATCH_TICK_S)
+                if done:
+                    return reader.result()  # a ClientError is the broken connection
+                if time.monotonic() - last_beat <= limit:
+                    continue
+                # after a stall of this process beats may wait unread in the socket: the reader
+                # takes them within a few turns of the loop, before the service is blamed
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                silent = time.monotonic() - last_beat
+                if silent > limit and not reader.done():
+                    return f"no heartbeat from the avatar service for {silent:.2f} s"
+        finally:
+            if not reader.done():
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+
+    async def _remove_from_room(self) -> None:
+        """Take the lost avatar out of the room now (the server would keep its frozen video in
+        every client for ~20 s). It is not the job's participant, so the job goes on."""
+        room = self._room
+        if room is None or not room.isconnected() or self._identity not in room.remote_participants:
+            return  # it already left
+        s = self.settings
+        try:
+            async with api.LiveKitAPI(s.livekit_url, s.api_key, s.api_secret) as lk:
+                await asyncio.wait_for(
+                    lk.room.remove_participant(
+                        api.RoomParticipantIdentity(room=room.name, identity=self._identity)
+                    ),
+                    s.request_timeout_s,
+                )
+        except (api.TwirpError, aiohttp.ClientError, OSError, TimeoutError) as e:
+            # it left meanwhile (not found), or the server is busy: the server removes it later
+            logger.info(
+                "the lost avatar was not removed from the room",
+                extra={**self._log, "error": f"{e.__class__.__name__}: {e}"},
+            )
+            return
+        logger.info("removed the lost avatar from the room", extra=self._log)
+
+    # ---- fallback (cont.) -----------------------------------------------------------------
     def fall_back(self, reason: str) -> None:
         """Publish the agent's own audio from now on; the interview goes on audio-only."""
         if not self.active or self._closing or self._session is None or self._room is None:
             return
         self.active = False
         self.fallback_at = time.time()
-        lost = self._tail.unplayed(self.fallback_at) if self._tail is not None else []
+        lost: list[rtc.AudioFrame] = []
+        if self._tail is not None:
+            self._tail.mark_lost()
+            lost = self._tail.unplayed(self.fallback_at)
         # swaps only the tail: transcript sync and recording stay attached, and speech still
         # being synthesized continues on the agent's own (already published) track
         self._session.output.replace_audio_tail(self._own_output)
@@ -438,12 +577,13 @@ class ServiceAvatar(AvatarSession):
         if self._room is not None:
             self._room.off("participant_disconnected", self._on_participant_disconnected)
             self._room.off("reconnected", self._on_reconnected)
-        for task in (self._join_watch, self._fallback_task):
+        for task in (self._join_watch, self._fallback_task, self._service_watch):
             if task is not None and not task.done():
                 task.cancel()
         if self._own_output is not None:
             await self._own_output.aclose()
-        await self._stop_service_session()
+        if not self.service_lost:  # a dead or hung service would only make the job wait
+            await self._stop_service_session()
         await super().aclose()
 
     async def _stop_service_session(self) -> None:
@@ -512,4 +652,3 @@ def avatar_service_load(
         load = 0.0
     _HEALTH.load, _HEALTH.at = load, now
     return load
-

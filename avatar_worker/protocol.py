@@ -1,4 +1,4 @@
-"""This project's extension of LiveKit's avatar protocol: pause and resume.
+"""This project's extensions of LiveKit's avatar protocol: pause and resume, and the watch.
 
 LiveKit's protocol (`lk.audio_stream`, `lk.clear_buffer`, `lk.playback_started`,
 `lk.playback_finished`) has no pause, so an agent speaking through an avatar cannot hold its
@@ -13,6 +13,10 @@ the avatar publishes for (like `lk.clear_buffer`):
 `lk.clear_buffer` keeps its meaning and also ends a pause (the held audio is dropped). The avatar
 service announces the extension in its session info (`"extensions": ["pause"]`); an agent that
 sees no such entry (an older service) keeps LiveKit's plain behaviour.
+
+`"watch"` in the same list: the service serves `GET /sessions/{id}/watch` (service.py), a
+heartbeat stream the agent keeps open to notice a killed or hung service within a second; an
+agent that sees no such entry learns of a lost avatar only from the room.
 """
 
 from __future__ import annotations
@@ -20,4 +24,5 @@ from __future__ import annotations
 RPC_PAUSE = "interview.avatar.pause"
 RPC_RESUME = "interview.avatar.resume"
 EXTENSION_PAUSE = "pause"
-EXTENSIONS: tuple[str, ...] = (EXTENSION_PAUSE,)
+EXTENSION_WATCH = "watch"
+EXTENSIONS: tuple[str, ...] = (EXTENSION_PAUSE, EXTENSION_WATCH)

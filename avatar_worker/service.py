@@ -7,14 +7,21 @@ Each avatar's renderer is loaded once and shared by all its sessions. A small HT
                            "video_delay_ms"?} -> 201 session
   GET    /sessions        the running sessions
   DELETE /sessions/{id}   stop one
+  GET    /sessions/{id}/watch  the session's heartbeat: one JSON line every 250 ms while it
+                          lives, a last `{"state": "closed", "reason": ...}` line when it ends
   GET    /health          status, sessions, capacity, load (no secret needed, no room names)
 
 Requests other than /health carry `Authorization: Bearer <AVATAR_SERVICE_SECRET>` when a secret
 is set; without one the service only listens on a loopback address. At capacity a new session is
-refused with 503 and a reason instead of degrading every running interview. The default
-capacity is one session per CPU core the service may use: each session stands for a whole
-interview on the host (the interviewer's job next to it), and on two cores the targets held for
-two offline interviews at once, while three kept their frames but not their latency (README,
+refused with 503 and a reason instead of degrading every running interview.
+
+The watch is how the agent learns at once that its avatar is gone: a killed service closes the
+stream (the agent sees the connection drop), a hung one stops beating. The LiveKit server cannot
+tell it that soon: livekit-server keeps a participant whose connection dropped for ~20 s.
+
+The default capacity is one session per CPU core the service may use: each session stands for a
+whole interview on the host (the interviewer's job next to it), and on two cores the targets held
+for two offline interviews at once, while three kept their frames but not their latency (README,
 "Measured figures").
 """
 
@@ -24,6 +31,7 @@ import argparse
 import asyncio
 import hmac
 import ipaddress
+import json
 import logging
 import os
 import sys
@@ -37,7 +45,7 @@ from aiohttp import web
 
 from agent.ports import listen_refusal
 
-from .avatars import AvatarError, available, get_composer
+from .avatars import AvatarError, available, get_composer, get_composer_async
 from .session import RoomSession, SessionError, SessionOptions
 
 logger = logging.getLogger("avatar_worker.service")
@@ -53,6 +61,10 @@ MAX_VIDEO_DELAY_MS = 200
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CORES_PER_SESSION = 1
 PRELOAD = ("woman", "man")
+# the watch's heartbeat period; the agent gives up on a service silent for three of them
+WATCH_INTERVAL_S = 0.25
+# a watcher that takes no data for this long (its process hung, its host gone) is let go
+WATCH_WRITE_TIMEOUT_S = 10.0
 
 
 class ServiceConfigError(ValueError):
@@ -169,6 +181,8 @@ class AvatarService:
     pending: int = 0  # sessions being started (they count against capacity)
     warmed: set[tuple[str, int]] = field(default_factory=set)
     started_at: float = field(default_factory=time.time)
+    watchers: int = 0  # open watch streams
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     # ---- lifecycle -----------------------------------------------------------------------
     def preload(self) -> None:
@@ -185,6 +199,7 @@ class AvatarService:
                 self.warmed.add((name, size))
 
     async def stop_all(self, reason: str = "service stopping") -> None:
+        self.stopping.set()  # watch streams end even if a session is slow to close
         await asyncio.gather(
             *(s.aclose(reason) for s in list(self.sessions.values())), return_exceptions=True
         )
@@ -203,6 +218,7 @@ class AvatarService:
             "status": "full" if busy >= self.options.capacity else "ok",
             "sessions": len(self.sessions),
             "starting": self.pending,
+            "watchers": self.watchers,
             "capacity": self.options.capacity,
             "load": round(self.load, 3),
             "avatars": available(),
@@ -249,9 +265,14 @@ class AvatarService:
                 reason="capacity",
             )
         try:
-            # each avatar (and size) is loaded and warmed once, then shared by its sessions
+            # each avatar (and size) is loaded and warmed once, then shared by its sessions; a
+            # new one is drawn off the event loop, which keeps the running sessions' frames and
+            # watch heartbeats on time (a photo portrait takes seconds)
             key = (options.avatar, options.size)
-            composer = get_composer(*key, warm=key not in self.warmed)
+            if key in self.warmed:
+                composer = get_composer(*key)
+            else:
+                composer = await get_composer_async(*key)
             self.warmed.add(key)
         except AvatarError as e:
             return _error(400, str(e))
@@ -274,6 +295,52 @@ class AvatarService:
             return _error(404, f"no session {request.match_info['session_id']}")
         await session.aclose("stopped by request")
         return web.json_response(session.info())
+
+    async def handle_watch(self, request: web.Request) -> web.StreamResponse:
+        """`GET /sessions/{id}/watch`: newline-delimited JSON, `{"state": ..., "beat": n}` every
+        WATCH_INTERVAL_S while the session lives, then `{"state": "closed", "reason": ...}` and
+        the end of the stream. Costs one sleeping coroutine per watcher; writes wait for a slow
+        reader without holding up anything else, and give up on a stuck one."""
+        session_id = request.match_info["session_id"]
+        session = self.sessions.get(session_id)
+        if session is None:
+            return _error(404, f"no session {session_id}")
+        response = web.StreamResponse(
+            headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-store"}
+        )
+        await response.prepare(request)
+        self.watchers += 1
+        # the service's log format drops `extra`: the room (the interview's id) is in the words
+        logger.info(
+            "session %s watched, room %s", session_id, session.room_name, extra=session.log_extra
+        )
+        ended = asyncio.ensure_future(session.closed.wait())
+        stopping = asyncio.ensure_future(self.stopping.wait())
+        beat = 0
+        try:
+            while not ended.done() and not stopping.done():
+                await _write_line(response, {"state": session.state, "beat": beat})
+                beat += 1
+                await asyncio.wait(
+                    (ended, stopping), timeout=WATCH_INTERVAL_S, return_when=asyncio.FIRST_COMPLETED
+                )
+            reason = session.close_reason if ended.done() else "service stopping"
+            await _write_line(response, {"state": "closed", "reason": reason})
+            await response.write_eof()
+        except (ConnectionError, TimeoutError) as e:
+            # the watcher went away or stopped reading: nobody left to tell
+            logger.info(
+                "session %s watch ended by the watcher (%s), room %s",
+                session_id,
+                e.__class__.__name__,
+                session.room_name,
+                extra=session.log_extra,
+            )
+        finally:
+            self.watchers -= 1
+            for waiter in (ended, stopping):
+                waiter.cancel()
+        return response
 
     def _session_options(self, body: dict[str, object]) -> SessionOptions:
         allowed = {"livekit_url", "token", "avatar", "size", "fps", "video_delay_ms"}
@@ -306,12 +373,20 @@ class AvatarService:
         app.router.add_get("/sessions", self.handle_list)
         app.router.add_post("/sessions", self.handle_start)
         app.router.add_delete("/sessions/{session_id}", self.handle_stop)
+        app.router.add_get("/sessions/{session_id}/watch", self.handle_watch)
 
         async def _cleanup(_app: web.Application) -> None:
             await self.stop_all()
 
         app.on_shutdown.append(_cleanup)
         return app
+
+
+async def _write_line(response: web.StreamResponse, message: dict[str, object]) -> None:
+    """One JSON line of a watch stream, bounded in time: a watcher whose process hung stops
+    reading, and its socket buffer filling up must not keep this coroutine forever."""
+    async with asyncio.timeout(WATCH_WRITE_TIMEOUT_S):
+        await response.write(json.dumps(message).encode() + b"\n")
 
 
 def _error(status: int, message: str, reason: str = "") -> web.Response:

@@ -357,13 +357,23 @@ def test_a_candidate_cannot_call_the_avatars_rpcs_or_feed_it_audio(scenario):
     assert fed.size > 50 and (fed < LOUD).all(), "the avatar played the candidate's audio"
 
 
-def test_losing_the_avatar_service_mid_interview_falls_back_to_the_agents_audio(scenario):
+def test_losing_the_avatar_service_mid_interview_falls_back_to_the_agents_audio(
+    scenario, stack, livekit_server
+):
     assert scenario.killed_at is not None
     assert scenario.fallback_heard_at is not None, "the interviewer was not heard again"
     assert scenario.agent.attributes.get("interview.avatar", "").startswith("off")
+    # the agent learns of the crash from the avatar service's watch stream (agent/avatar.py),
+    # not from the room: livekit-server reports the dead avatar gone only ~20 s later. It then
+    # takes the avatar out of the room itself (there, the server still holds it)
+    log = stack.component("interviewer worker").log_tail(10_000_000)
+    assert "avatar service lost" in log
+    if livekit_server.real:
+        assert "removed the lost avatar from the room" in log
     # the figure (target <= 1 s) is printed by the benchmark; this only catches the interview
-    # stalling on a timeout (the 15 s join wait, the 2 s clear-buffer wait)
-    assert scenario.fallback_s is not None and scenario.fallback_s < 3.0
+    # stalling on a timeout (the 15 s join wait, the 2 s clear-buffer wait, the server's ~20 s
+    # for a dead participant)
+    assert scenario.fallback_s is not None and scenario.fallback_s < 3.0, scenario.notes
 
 
 async def test_a_reloading_candidate_finds_the_interviewer_still_there(stack, livekit_server):
