@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from livekit import api, rtc
 
+from agent.booking import interview_room
 from agent.hearing import HEARING_ATTRIBUTE
 
 from .hiccups import Hiccups
@@ -384,12 +385,7 @@ async def run_scenario(
     room = f"interview-{uuid.uuid4().hex[:8]}"
     result = ScenarioResult(room=room)
     async with api.LiveKitAPI(url, api_key, api_secret) as lk:
-        await lk.room.create_room(api.CreateRoomRequest(name=room))
-        await lk.agent_dispatch.create_dispatch(
-            api.CreateAgentDispatchRequest(
-                agent_name="interviewer", room=room, metadata=json.dumps(config)
-            )
-        )
+        await lk.room.create_room(interview_room(room, json.dumps(config)))
     backchannel = await espeak(BACKCHANNEL[language], language, work_dir / "backchannel.wav")
     answers = []
     for i, text in enumerate(ANSWERS[language]):

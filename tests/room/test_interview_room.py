@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from livekit import api, rtc
 
+from agent.booking import interview_room
 from agent.ports import free_loopback_port
 from agent.stack import Component, Stack, StackOptions
 from agent.store import TranscriptStore
@@ -117,12 +118,7 @@ async def _book(livekit_server, room: str, config: dict) -> None:
     """An interview booked as the web app books it: its room (closing 5 s after the candidate
     leaves) and the interviewer dispatched with the config, before any candidate joins."""
     async with _server_api(livekit_server) as lk:
-        await lk.room.create_room(api.CreateRoomRequest(name=room, departure_timeout=5))
-        await lk.agent_dispatch.create_dispatch(
-            api.CreateAgentDispatchRequest(
-                agent_name="interviewer", room=room, metadata=json.dumps(config)
-            )
-        )
+        await lk.room.create_room(interview_room(room, json.dumps(config), departure_timeout=5))
 
 
 def _avatar_service_up(stack: Stack) -> Component:

@@ -206,17 +206,14 @@ async def measure_greeting(
     """Dispatch one interview, hear its greeting, return the caption timing summary."""
     from livekit import api
 
+    from agent.booking import interview_room
+
     room = f"captions-{uuid.uuid4().hex[:8]}"
     config = {"candidate_name": "Alex Kim" if language == "en" else "김민준",
               "role": "Data engineer" if language == "en" else "백엔드 개발자",
               "language": language, "duration_minutes": 5}  # fmt: skip
     async with api.LiveKitAPI(url, api_key, api_secret) as lk:
-        await lk.room.create_room(api.CreateRoomRequest(name=room))
-        await lk.agent_dispatch.create_dispatch(
-            api.CreateAgentDispatchRequest(
-                agent_name="interviewer", room=room, metadata=json.dumps(config)
-            )
-        )
+        await lk.room.create_room(interview_room(room, json.dumps(config)))
     token = (
         api.AccessToken(api_key, api_secret)
         .with_identity("candidate")
