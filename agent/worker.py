@@ -4,6 +4,11 @@ The job metadata is the interview config. An invalid config (or a provider that 
 makes the agent say nothing: it logs one clear reason, publishes it to the room (participant
 attribute `interview.error` and a data message on topic `interview.error`) and leaves without
 raising, so the job is not retried in a crash loop.
+
+While the interview runs, the job beats in the transcript store; when it ends, however it ends
+(goodbye, room closed, terminated by the server), its shutdown callback claims and writes
+transcript.json and the report, unless the web API found the job dead first and wrote them
+(agent/ending.py).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -24,6 +30,7 @@ from livekit.agents.worker import ServerEnvOption, _DefaultLoadCalc
 from .avatar import avatar_service_load, start_avatar
 from .capacity import HostLoad, host_capacity
 from .config import ConfigError, InterviewConfig, parse_config
+from .ending import BY_AGENT, Heartbeat, job_end_reason
 from .env import whole_number
 from .flow import StageAgent
 from .hearing import HearingMonitor
@@ -31,7 +38,7 @@ from .providers import ProviderError, warm_offline_stt
 from .rejoin import WelcomeBack, hear_the_candidate
 from .session import Interview, create_interview
 from .spare_processes import SpareProcesses, SpareProcessOptions
-from .store import data_dir
+from .store import data_dir, staging_dir
 from .turn_taking import TurnTakingOptions, load_vad, room_options
 from .warmup import LANGUAGES, warm_interview_process
 
@@ -97,6 +104,11 @@ def job_config(metadata: str) -> InterviewConfig:
 
 
 async def entrypoint(ctx: JobContext) -> None:
+    # the job's process, for an operator (and the crash tests) to find an interview's process
+    logger.info(
+        "interview job started",
+        extra={"room": ctx.room.name, "job": ctx.job.id, "pid": os.getpid()},
+    )
     try:
         config = job_config(ctx.job.metadata)
     except ConfigError as e:
@@ -116,24 +128,67 @@ async def entrypoint(ctx: JobContext) -> None:
         return
 
     out_dir = data_dir() / "interviews" / interview_id
+    log = {"room": ctx.room.name, "interview": interview_id}
+    # from here on the web API sees within seconds when this process is gone (agent/ending.py)
+    heartbeat = Heartbeat(interview.store, interview_id).start()
+    # for the end reason: why the room connection ended, and who of the candidate's side was
+    # still in the room as the interviewer last saw it
+    disconnects: list[int] = []
+    ctx.room.on("disconnected", disconnects.append)
+    people: set[str] = set()
 
-    async def _export() -> None:
-        transcript = interview.finish()
-        await asyncio.to_thread(transcript.write, out_dir / "transcript.json")
-        logger.info("transcript saved", extra={"room": ctx.room.name, "path": str(out_dir)})
-        if interview.assessment is not None:
-            # reuses the answers assessed during the interview (falls back to assessing all)
-            try:
-                await interview.assessment.write_report(transcript, Path(out_dir))
-            finally:
-                await interview.assessment.aclose()
-            return
+    def _joined(p: rtc.RemoteParticipant) -> None:
+        if p.kind != rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
+            people.add(p.identity)
+
+    ctx.room.on("participant_connected", _joined)
+    ctx.room.on("participant_disconnected", lambda p: people.discard(p.identity))
+
+    async def _export(shutdown_reason: str) -> None:
         try:
-            from .evaluation import generate_report
-        except ImportError as e:
-            logger.error("report not written: evaluation unavailable", extra={"error": str(e)})
+            await _save_transcript_and_report(shutdown_reason)
+        finally:
+            if interview.assessment is not None:
+                await interview.assessment.aclose()
+            heartbeat.stop()
+
+    async def _save_transcript_and_report(shutdown_reason: str) -> None:
+        reason = job_end_reason(
+            interview.state.finished, disconnects[0] if disconnects else None, bool(people)
+        )
+        store = interview.store
+        # one writer: the API writes them instead for a job it found dead (or an erase came)
+        if not store.claim(interview_id, BY_AGENT, reason=reason):
+            store.finish(interview_id, reason)
+            logger.info(
+                "transcript and report left to the web API",
+                extra={**log, "reason": reason, "shutdown": shutdown_reason},
+            )
             return
-        await asyncio.to_thread(generate_report, transcript, Path(out_dir))
+        transcript = interview.transcript()
+        staging = staging_dir(out_dir)
+        await asyncio.to_thread(transcript.write, staging / "transcript.json")
+        if not await asyncio.to_thread(
+            store.publish, interview_id, BY_AGENT, staging, out_dir, final=False
+        ):
+            return  # erased meanwhile
+        logger.info(
+            "transcript saved",
+            extra={**log, "path": str(out_dir), "reason": reason, "shutdown": shutdown_reason},
+        )
+        staging = staging_dir(out_dir)
+        try:
+            if interview.assessment is not None:
+                # reuses the answers assessed during the interview (falls back to assessing all)
+                await interview.assessment.write_report(transcript, staging)
+            else:  # (session.py imports the evaluation: it is always there)
+                from .evaluation import generate_report
+
+                await asyncio.to_thread(generate_report, transcript, staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        await asyncio.to_thread(store.publish, interview_id, BY_AGENT, staging, out_dir, final=True)
 
     ctx.add_shutdown_callback(_export)
 
@@ -148,6 +203,8 @@ async def entrypoint(ctx: JobContext) -> None:
     # the avatar (or, when the avatar service cannot serve, the agent's own audio) speaks; the
     # interviewer hears the candidate's audio only (rejoin.py: not the avatar's, nor any video)
     await ctx.connect(auto_subscribe=AutoSubscribe.SUBSCRIBE_NONE)
+    for p in ctx.room.remote_participants.values():  # already there: no connected event
+        _joined(p)
     hear_the_candidate(ctx.room, {"room": ctx.room.name, "interview": interview_id})
     await start_avatar(ctx, interview.session, config.avatar)  # it joins while we wait
     if not ctx.is_fake_job():

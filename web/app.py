@@ -1,14 +1,16 @@
 """The interview API (FastAPI, OpenAPI at /docs) and the built browser client it serves.
 
 Sessions: POST creates the room and dispatches the interviewer with the config as job metadata;
-the candidate gets a join token for that room only. Everything recorded about an interview comes
-from the agent (sessions.py). Errors are JSON `{"detail": "<one sentence>"}`.
+the candidate gets a join token for that room only, and the session's key, which every
+per-session endpoint requires (auth.py), fresh join tokens included. Everything recorded about an
+interview comes from the agent (sessions.py). Errors are JSON `{"detail": "<one sentence>"}`.
 """
 
 import asyncio
 import logging
 import re
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,6 +30,8 @@ from agent.config import (
 )
 
 from . import health as health_mod
+from .auth import bearer, key_hash, new_session_key, opens
+from .interview_watch import InterviewWatcher, LiveKitWatch
 from .livekit_ops import LiveKitRooms, LiveKitUnavailable
 from .models import (
     AvatarInfo,
@@ -40,6 +44,7 @@ from .models import (
     SessionCreated,
     SessionStatus,
     SessionSummary,
+    SessionToken,
 )
 from .prompts_admin import PromptError, list_prompts, resolve, token_ok, write_prompt
 from .ratelimit import SlidingWindowLimiter
@@ -55,6 +60,13 @@ SPA_ROUTES = ("/", "/interview/{session_id}", "/report/{session_id}")
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (404, 409, 413, 415, 422, 429, 503)
 }
+# per-session endpoints: 401 without the session's key, 410 once the interview has ended
+SESSION_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    401: {"model": ErrorBody},
+    410: {"model": ErrorBody},
+}
+ENDED = "this interview has ended"
 
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> HTTPException:
@@ -65,6 +77,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     settings = settings or WebSettings.from_env()
     registry = SessionRegistry(settings.data_dir)
     rooms = LiveKitRooms(settings)
+    # ends a booking no interviewer took, and an interview whose interviewer was lost
+    watcher = InterviewWatcher(registry, LiveKitWatch(rooms), settings.prompts_dir, settings.watch)
     limiter = SlidingWindowLimiter(settings.session_rate)
     http: dict[str, httpx.AsyncClient] = {}
     avatars_dir = settings.data_dir / "avatars"
@@ -73,6 +87,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
         http["client"] = httpx.AsyncClient()
+        watcher.start()
         logger.info(
             "interview API ready",
             extra={"livekit": settings.livekit_url, "data_dir": str(settings.data_dir)},
@@ -81,6 +96,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             yield
         finally:
             await http["client"].aclose()
+            await watcher.aclose()
             await rooms.aclose()
             registry.close()
 
@@ -94,6 +110,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.registry = registry
     app.state.rooms = rooms
+    app.state.watcher = watcher
     app.state.limiter = limiter
 
     @app.exception_handler(RequestValidationError)
@@ -102,9 +119,20 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         where = ".".join(str(p) for p in err["loc"] if p not in ("body", "path", "query"))
         return JSONResponse({"detail": f"field '{where}': {err['msg']}"}, status_code=422)
 
-    def session_record(session_id: str) -> SessionRecord:
+    def session_record(
+        session_id: str, authorization: Annotated[str | None, Header()] = None
+    ) -> SessionRecord:
+        """The session, for a request that holds its key (or the admin token). Without a key:
+        401; with a wrong one: the same 404 as an unknown session, so ids cannot be probed."""
+        given = bearer(authorization)
+        if given is None:
+            raise _error(
+                401,
+                "this session's key is required: send Authorization: Bearer <session_key>",
+                {"WWW-Authenticate": "Bearer"},
+            )
         record = registry.get(session_id) if SESSION_ID_RE.match(session_id) else None
-        if record is None:
+        if record is None or not opens(record.key_hash, given, settings.admin_token):
             raise _error(404, f"no interview session with id '{session_id}'")
         return record
 
@@ -149,7 +177,11 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         identity = f"candidate-{session_id[3:]}"
         now = now_utc()
         token, expires = candidate_token(settings, session_id, identity, config.candidate_name, now)
-        registry.add(session_id, identity, config, expires)
+        key = new_session_key()
+        # the booking lapses when its room stops waiting for the candidate (the join window),
+        # not when its first token expires: the page gets fresh ones (POST .../token)
+        join_by = now + timedelta(seconds=settings.join_window_s)
+        registry.add(session_id, identity, config, join_by, key_hash(key))
         try:
             await rooms.start_interview(session_id, config.to_json())
         except LiveKitUnavailable as e:
@@ -161,6 +193,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         )
         return SessionCreated(
             session_id=session_id,
+            session_key=key,
             livekit_url=settings.livekit_public_url,
             token=token,
             participant_identity=identity,
@@ -173,29 +206,61 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     @app.get(
         "/api/sessions/{session_id}",
         response_model=SessionStatus,
-        responses=ERRORS,
+        responses=SESSION_ERRORS,
         tags=["sessions"],
         summary="Status, times, duration and turn count of an interview",
     )
     async def get_session(record: Session) -> SessionStatus:
         return registry.status(record)
 
+    @app.post(
+        "/api/sessions/{session_id}/token",
+        response_model=SessionToken,
+        responses=SESSION_ERRORS,
+        tags=["sessions"],
+        summary="A fresh join token for the interview's room, while the interview goes on",
+    )
+    async def session_token(record: Session) -> SessionToken:
+        """The page asks for one each time it joins or rejoins (a reload at minute 80 of a
+        90-minute interview, a lost network): the booking's token expires after
+        INTERVIEW_TOKEN_TTL_S. 410 once the interview has ended or its room is gone (the server
+        never creates it again on a join)."""
+        if registry.status(record).status in ("ended", "erased", "expired"):
+            raise _error(410, ENDED)
+        try:
+            exists = await rooms.room_exists(record.id)
+        except LiveKitUnavailable as e:
+            raise _error(503, str(e)) from None
+        if not exists:
+            raise _error(410, ENDED)
+        # the same room, identity and grants as the booking's token; the display name is not
+        # kept by the API (nothing reads it), so a fresh token has none
+        token, expires = candidate_token(settings, record.id, record.identity, "", now_utc())
+        return SessionToken(
+            session_id=record.id,
+            livekit_url=settings.livekit_public_url,
+            token=token,
+            participant_identity=record.identity,
+            expires_at=expires.isoformat(timespec="seconds"),
+        )
+
     @app.delete(
         "/api/sessions/{session_id}",
         response_model=SessionSummary,
-        responses=ERRORS,
+        responses=SESSION_ERRORS,
         tags=["sessions"],
         summary="End an interview: the interviewer closes, the room is removed",
     )
     async def end_session(record: Session) -> SessionSummary:
         polite = False
         if not record.ended_at and not record.erased_at:
-            try:
-                polite = await rooms.end_interview(record.id)
-            except LiveKitUnavailable as e:
-                raise _error(503, str(e)) from None
-            registry.mark_ended(record.id)
-        status = registry.status(session_record(record.id))
+            with watcher.ending(record.id):  # the interviewer leaving now is no loss
+                try:
+                    polite = await rooms.end_interview(record.id)
+                except LiveKitUnavailable as e:
+                    raise _error(503, str(e)) from None
+                registry.mark_ended(record.id)
+        status = registry.status(registry.get(record.id) or record)
         return SessionSummary(
             **status.model_dump(),
             ended_politely=polite,
@@ -205,7 +270,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     @app.get(
         "/api/sessions/{session_id}/report",
         responses={
-            **ERRORS,
+            **SESSION_ERRORS,
             200: {"content": {"application/json": {}, "text/html": {}}},
         },
         tags=["reports"],
@@ -237,7 +302,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     @app.delete(
         "/api/sessions/{session_id}/data",
         response_model=EraseResult,
-        responses=ERRORS,
+        responses=SESSION_ERRORS,
         tags=["reports"],
         summary="Erase the transcript, report and audio of an interview",
     )

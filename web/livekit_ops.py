@@ -24,7 +24,6 @@ logger = logging.getLogger("web.livekit")
 AGENT_NAME = "interviewer"
 CONTROL_TOPIC = "interview.control"
 PUBLISH_ON_BEHALF = "lk.publish_on_behalf"
-EMPTY_TIMEOUT_S = 120  # a room nobody joined is closed by the server after this
 MAX_PARTICIPANTS = 4  # candidate, interviewer, avatar, one spare for a reconnect
 
 
@@ -67,12 +66,16 @@ class LiveKitRooms:
 
         The dispatch rides on the room's creation (`CreateRoomRequest.agents`), as LiveKit
         recommends: livekit-server gives a room created without agents a default dispatch for
-        unnamed agents besides any made afterwards (pkg/rtc/room.go)."""
+        unnamed agents besides any made afterwards (pkg/rtc/room.go). The room waits
+        `join_window_s` for its candidate and stays `rejoin_window_s` after they leave, for a
+        reload or a lost network (settings.py); it is never created again on a join (the
+        server's auto_create is off), so a room gone means the interview has ended."""
         try:
             await self.lk.room.create_room(
                 api.CreateRoomRequest(
                     name=room,
-                    empty_timeout=EMPTY_TIMEOUT_S,
+                    empty_timeout=self.settings.join_window_s,
+                    departure_timeout=self.settings.rejoin_window_s,
                     max_participants=MAX_PARTICIPANTS,
                     agents=[api.RoomAgentDispatch(agent_name=AGENT_NAME, metadata=metadata)],
                 )
@@ -113,6 +116,17 @@ class LiveKitRooms:
             ) from None
         logger.info("interview room removed", extra={"room": room, "polite": polite})
         return polite
+
+    async def room_exists(self, room: str) -> bool:
+        """Whether the server still has the interview's room (a candidate can join it)."""
+        try:
+            res = await self.lk.room.list_rooms(api.ListRoomsRequest(names=[room]))
+        except (aiohttp.ClientError, TimeoutError, api.TwirpError) as e:
+            raise LiveKitUnavailable(
+                f"the LiveKit server at {self.settings.livekit_url} could not be asked for the "
+                f"interview room ({_reason(e)})"
+            ) from None
+        return any(r.name == room for r in res.rooms)
 
     async def _participants(self, room: str) -> list[api.ParticipantInfo]:
         res = await self.lk.room.list_participants(api.ListParticipantsRequest(room=room))

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from agent.config import Language
 
 SessionState = Literal["waiting", "in_progress", "ended", "expired", "erased"]
+InterviewerState = Literal["pending", "in_room", "none_available", "lost", "finished"]
 
 
 class ErrorBody(BaseModel):
@@ -21,6 +22,10 @@ class ErrorBody(BaseModel):
 
 class SessionCreated(BaseModel):
     session_id: str = Field(description="also the LiveKit room name and the interview id")
+    session_key: str = Field(
+        description="this session's secret: send it as `Authorization: Bearer <session_key>` to "
+        "every /api/sessions/{id} endpoint; shown only here (the API keeps a hash)"
+    )
     livekit_url: str = Field(description="the LiveKit server the browser connects to")
     token: str = Field(
         description="candidate join token: this room and identity only, microphone only"
@@ -30,6 +35,16 @@ class SessionCreated(BaseModel):
     language: Language
     duration_minutes: int
     avatar: str
+
+
+class SessionToken(BaseModel):
+    session_id: str
+    livekit_url: str = Field(description="the LiveKit server the browser connects to")
+    token: str = Field(
+        description="a fresh candidate join token: same room, identity and grants as the first"
+    )
+    participant_identity: str
+    expires_at: str = Field(description="ISO-8601: the token cannot be used to join after this")
 
 
 class SessionStatus(BaseModel):
@@ -44,6 +59,18 @@ class SessionStatus(BaseModel):
     candidate_turns: int
     language: Language
     report_ready: bool
+    interviewer: InterviewerState = Field(
+        default="pending",
+        description="pending: booked, no interviewer yet; in_room: the interviewer has the "
+        "interview; none_available: no interviewer took the booking (the interview is ended); "
+        "lost: the interviewer stopped before the end (transcript and report are written from "
+        "what was said); finished: the interview ended normally",
+    )
+    end_reason: str | None = Field(
+        default=None,
+        description="why it ended: completed, ended_by_request, room_closed, no_interviewer, "
+        "interviewer_lost; null while it runs",
+    )
 
 
 class SessionSummary(SessionStatus):

@@ -1,9 +1,10 @@
 """Sessions the API created, and what the interviewer agent recorded about them.
 
 The API keeps its own small registry (INTERVIEW_DATA_DIR/web_sessions.sqlite3: when a session was
-created, its token expiry, its planned length, whether it was ended or erased). Everything about
-the interview itself comes from the agent's transcript store (agent/store.py, the `interviews`
-and `turns` tables of INTERVIEW_DATA_DIR/interviews.sqlite3) and the files it writes under
+created, until when its room waits for the candidate, its planned length, whether it was ended
+or erased, and a SHA-256 hash of its key, never the key). Everything about the interview itself
+comes from the agent's transcript store (agent/store.py, the `interviews` and `turns` tables of
+INTERVIEW_DATA_DIR/interviews.sqlite3) and the files it writes under
 INTERVIEW_DATA_DIR/interviews/<id>/ (transcript.json, report.json, report.html, audio), which is
 also exactly what erasing removes.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
 import sqlite3
 import threading
 from dataclasses import dataclass
@@ -21,7 +21,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.config import InterviewConfig
+from agent.store import erase_interview
 
+from .interviewer import InterviewerLog, describe
 from .models import SessionState, SessionStatus
 
 SESSION_ID_RE = re.compile(r"^iv-[0-9a-f]{12}$")
@@ -35,9 +37,16 @@ CREATE TABLE IF NOT EXISTS sessions (
     created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL,
     ended_at TEXT,
-    erased_at TEXT
+    erased_at TEXT,
+    key_hash TEXT
 );
 """
+# columns added after a release, for registries created before them: (column, declaration)
+_ADDED_COLUMNS = (
+    # SHA-256 of the session's key (auth.py); NULL for sessions booked before keys: those open
+    # with the admin token only
+    ("key_hash", "TEXT"),
+)
 
 
 def now_utc() -> datetime:
@@ -62,6 +71,7 @@ class SessionRecord:
     expires_at: str
     ended_at: str | None
     erased_at: str | None
+    key_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +82,7 @@ class AgentRecord:
     ended_at: str | None
     turns: int
     candidate_turns: int
+    end_reason: str | None = None  # agent/ending.py
 
 
 class SessionRegistry:
@@ -84,15 +95,27 @@ class SessionRegistry:
         )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(sessions)")}
+        for column, declaration in _ADDED_COLUMNS:
+            if column not in have:
+                self._db.execute(f"ALTER TABLE sessions ADD COLUMN {column} {declaration}")
+        # what the API's interview watch decided (web/interview_watch.py), in the same database
+        self.interviewer_log = InterviewerLog(data_dir / "web_sessions.sqlite3")
 
     def close(self) -> None:
+        self.interviewer_log.close()
         with self._lock:
             self._db.close()
 
     # -- the API's own records ------------------------------------------------------------------
 
     def add(
-        self, session_id: str, identity: str, config: InterviewConfig, expires_at: datetime
+        self,
+        session_id: str,
+        identity: str,
+        config: InterviewConfig,
+        expires_at: datetime,
+        key_hash: str | None = None,
     ) -> SessionRecord:
         record = SessionRecord(
             id=session_id,
@@ -103,11 +126,12 @@ class SessionRegistry:
             expires_at=iso(expires_at),
             ended_at=None,
             erased_at=None,
+            key_hash=key_hash,
         )
         with self._lock:
             self._db.execute(
-                "INSERT INTO sessions (id, identity, language, planned_s, created_at, expires_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sessions (id, identity, language, planned_s, created_at, expires_at,"
+                " key_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.identity,
@@ -115,6 +139,7 @@ class SessionRegistry:
                     record.planned_s,
                     record.created_at,
                     record.expires_at,
+                    record.key_hash,
                 ),
             )
         return record
@@ -123,7 +148,7 @@ class SessionRegistry:
         with self._lock:
             row = self._db.execute(
                 "SELECT id, identity, language, planned_s, created_at, expires_at, ended_at,"
-                " erased_at FROM sessions WHERE id = ?",
+                " erased_at, key_hash FROM sessions WHERE id = ?",
                 (session_id,),
             ).fetchone()
         return SessionRecord(*row) if row else None
@@ -158,7 +183,8 @@ class SessionRegistry:
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             row = db.execute(
-                "SELECT started_at, ended_at FROM interviews WHERE id = ?", (session_id,)
+                "SELECT started_at, ended_at, end_reason FROM interviews WHERE id = ?",
+                (session_id,),
             ).fetchone()
             if row is None:
                 return None
@@ -171,36 +197,12 @@ class SessionRegistry:
             return None
         finally:
             db.close()
-        return AgentRecord(row[0], row[1], int(total), int(cand))
+        return AgentRecord(row[0], row[1], int(total), int(cand), row[2])
 
     def erase(self, session_id: str) -> list[str]:
-        """Remove everything recorded about one interview; return what was there."""
-        erased: list[str] = []
-        directory = self.interview_dir(session_id)
-        if directory.is_dir():
-            erased += sorted(p.name for p in directory.rglob("*") if p.is_file())
-            shutil.rmtree(directory)
-        path = self._agent_db()
-        if path.is_file():
-            db = sqlite3.connect(path, isolation_level=None, timeout=10)
-            try:
-                # deleted text is overwritten, not left in free pages or the write-ahead log
-                db.execute("PRAGMA secure_delete=ON")
-                turns = db.execute(
-                    "DELETE FROM turns WHERE interview_id = ?", (session_id,)
-                ).rowcount
-                rows = db.execute("DELETE FROM interviews WHERE id = ?", (session_id,)).rowcount
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.OperationalError as e:
-                if "no such table" not in str(e):
-                    raise
-                turns = rows = 0
-            finally:
-                db.close()
-            if turns:
-                erased.append(f"{turns} stored turns")
-            if rows:
-                erased.append("interview record")
+        """Remove everything recorded about one interview; return what was there. Final even
+        while a report is being written: agent/store.py erase_interview."""
+        erased = erase_interview(self._agent_db(), session_id, self.interview_dir(session_id))
         self.mark_erased(session_id)
         return erased
 
@@ -221,6 +223,12 @@ class SessionRegistry:
             state = "expired"
         else:
             state = "waiting"
+        interviewer, end_reason = describe(
+            ended=bool(ended_at or record.erased_at),
+            agent_began=agent is not None,
+            agent_end_reason=agent.end_reason if agent else None,
+            watch=self.interviewer_log.get(record.id),
+        )
         duration = None
         if agent:
             start = datetime.fromisoformat(agent.started_at)
@@ -238,4 +246,6 @@ class SessionRegistry:
             candidate_turns=agent.candidate_turns if agent else 0,
             language=record.language,  # type: ignore[arg-type]
             report_ready=report_ready,
+            interviewer=interviewer,
+            end_reason=end_reason,
         )

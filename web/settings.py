@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 from agent.env import whole_number
 
+from .interviewer import WatchOptions
+
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"
 DEFAULT_LIVEKIT_URL = "ws://127.0.0.1:7880"
@@ -59,12 +61,28 @@ class WebSettings:
     client_dir: Path = REPO_ROOT / "web" / "client" / "dist"
     avatar_service_url: str = DEFAULT_AVATAR_SERVICE_URL
     admin_token: str | None = field(default=None, repr=False)
+    # a join token is checked when it is used to join: the page asks for a fresh one each time
+    # it (re)joins (POST /api/sessions/{id}/token), so a short life costs nothing
     token_ttl_s: int = 600
+    # How long a booked room waits for its candidate (the room's empty_timeout: counted from the
+    # room's creation until a person, not an agent, joins). The page joins within seconds of
+    # booking; 300 s, LiveKit's own default, also covers a slow microphone prompt, a browser
+    # restart or an app that books and joins later, while an abandoned booking, whose
+    # interviewer and avatar already wait in the room, frees them within five minutes.
+    join_window_s: int = 300
+    # How long the room stays after the last person left it (departure_timeout; any departure,
+    # an agent's too, restarts it). A reload leaves and joins again within seconds; a lost
+    # network is only noticed when the server times the connection out (about 20 s on
+    # livekit-server), so 60 s lets a candidate come back from a minute or more offline, and a
+    # candidate gone for good ends the interview (transcript, report) a minute later.
+    rejoin_window_s: int = 60
     session_rate: RateLimit = field(default_factory=RateLimit)
     # how long DELETE /api/sessions/{id} lets the agent say goodbye before the room is removed
     end_grace_s: float = 15.0
     max_portrait_bytes: int = 8 * 1024 * 1024
     max_resume_bytes: int = 2 * 1024 * 1024
+    # the watch over interviews in progress (interview_watch.py): no interviewer, one lost
+    watch: WatchOptions = field(default_factory=WatchOptions)
 
     @property
     def livekit_http_url(self) -> str:
@@ -89,7 +107,9 @@ class WebSettings:
                     f"that is not on this machine ({parts.hostname})"
                 )
             key, secret = key or DEV_API_KEY, secret or DEV_API_SECRET
-        ttl = whole_number(env, "INTERVIEW_TOKEN_TTL_S", 600, 60, 24 * 3600, SettingsError)
+        ttl = whole_number(env, "INTERVIEW_TOKEN_TTL_S", 600, 10, 24 * 3600, SettingsError)
+        join_window = whole_number(env, "INTERVIEW_JOIN_WINDOW_S", 300, 10, 3600, SettingsError)
+        rejoin_window = whole_number(env, "INTERVIEW_REJOIN_WINDOW_S", 60, 5, 3600, SettingsError)
         return cls(
             livekit_url=url,
             livekit_public_url=env.get("LIVEKIT_PUBLIC_URL") or url,
@@ -101,6 +121,9 @@ class WebSettings:
             avatar_service_url=env.get("AVATAR_SERVICE_URL") or DEFAULT_AVATAR_SERVICE_URL,
             admin_token=env.get("INTERVIEW_ADMIN_TOKEN") or None,
             token_ttl_s=ttl,
+            join_window_s=join_window,
+            rejoin_window_s=rejoin_window,
             session_rate=RateLimit.parse(env.get("INTERVIEW_SESSION_RATE") or "5/60"),
             end_grace_s=float(whole_number(env, "INTERVIEW_END_GRACE_S", 15, 0, 60, SettingsError)),
+            watch=WatchOptions.from_env(env, SettingsError),
         )

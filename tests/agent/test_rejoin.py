@@ -46,7 +46,7 @@ async def test_a_returning_candidate_hears_the_last_words_again_but_not_after_a_
     room, session = _Room(), _Session()
     room.remote_participants["candidate"] = _Participant("candidate", "PA_1")
     fast = WelcomeBackOptions(settle_s=0.0)
-    welcome = WelcomeBack(session, room, lambda: "candidate", "Welcome back.", fast)  # type: ignore[arg-type]
+    WelcomeBack(session, room, lambda: "candidate", "Welcome back.", fast)  # type: ignore[arg-type]
     left, joined = room.handlers["participant_disconnected"], room.handlers["participant_connected"]
 
     left(_Participant("avatar"))  # someone else leaving is not the candidate

@@ -15,8 +15,9 @@ from web_support import ADMIN_TOKEN, CONFIG
 from agent.config import InterviewConfig
 from agent.evaluation import generate_report
 from agent.store import TranscriptStore
+from web.auth import key_hash, new_session_key
 from web.ratelimit import SlidingWindowLimiter
-from web.sessions import new_session_id, now_utc
+from web.sessions import SessionRegistry, new_session_id, now_utc
 from web.settings import RateLimit, SettingsError, WebSettings
 
 SECRET = "unit-secret-value-8c1e"
@@ -92,12 +93,20 @@ def test_limiter_window_slides():
 # -- status, report, erase (from what the agent records) -----
 
 
-def _fake_interview(client) -> tuple[str, TranscriptStore]:
-    """A session as the API records it, and the agent's store writing turns for it."""
-    registry = client.app.state.registry
-    session_id = new_session_id()
+def _booked(client) -> tuple[str, dict[str, str]]:
+    """A session as the API records it (no room: LiveKit is not running here) and the
+    `Authorization` header with its key."""
+    session_id, key = new_session_id(), new_session_key()
     config = InterviewConfig.model_validate(CONFIG)
-    registry.add(session_id, "candidate-x", config, now_utc())
+    client.app.state.registry.add(session_id, "candidate-x", config, now_utc(), key_hash(key))
+    return session_id, {"Authorization": f"Bearer {key}"}
+
+
+def _fake_interview(client) -> tuple[str, TranscriptStore, dict[str, str]]:
+    """A session as the API records it, the agent's store writing turns for it, and the
+    session's key header."""
+    session_id, auth = _booked(client)
+    config = InterviewConfig.model_validate(CONFIG)
     store = TranscriptStore()  # INTERVIEW_DATA_DIR, exactly where the live agent writes
     store.begin(session_id, config)
     store.add_turn(session_id, "interviewer", "간단히 자기소개 부탁드립니다.", 0.5, 3.0)
@@ -108,27 +117,27 @@ def _fake_interview(client) -> tuple[str, TranscriptStore]:
         4.0,
         12.0,
     )
-    return session_id, store
+    return session_id, store, auth
 
 
 def test_status_follows_the_agent_store(make_client):
     client = make_client()
-    session_id, store = _fake_interview(client)
-    st = client.get(f"/api/sessions/{session_id}").json()
+    session_id, store, auth = _fake_interview(client)
+    st = client.get(f"/api/sessions/{session_id}", headers=auth).json()
     assert st["status"] == "in_progress" and st["turn_count"] == 2 and st["candidate_turns"] == 1
     assert st["started_at"] and st["ended_at"] is None and st["planned_duration_s"] == 300
-    assert client.get(f"/api/sessions/{session_id}/report").status_code == 409
-    assert client.delete(f"/api/sessions/{session_id}/data").status_code == 409
+    assert client.get(f"/api/sessions/{session_id}/report", headers=auth).status_code == 409
+    assert client.delete(f"/api/sessions/{session_id}/data", headers=auth).status_code == 409
     store.finish(session_id)
-    st = client.get(f"/api/sessions/{session_id}").json()
+    st = client.get(f"/api/sessions/{session_id}", headers=auth).json()
     assert st["status"] == "ended" and st["duration_s"] is not None and st["duration_s"] >= 0
     assert st["report_ready"] is False
-    assert client.get(f"/api/sessions/{session_id}/report").status_code == 404
+    assert client.get(f"/api/sessions/{session_id}/report", headers=auth).status_code == 404
 
 
 def test_report_json_and_html_then_erase_really_erases(make_client, data_dir):
     client = make_client()
-    session_id, store = _fake_interview(client)
+    session_id, store, auth = _fake_interview(client)
     store.finish(session_id)
     out = data_dir / "interviews" / session_id
     generate_report(store.transcript(session_id), out)
@@ -136,17 +145,17 @@ def test_report_json_and_html_then_erase_really_erases(make_client, data_dir):
     (out / "candidate.wav").write_bytes(b"RIFF....WAVE")  # recorded audio lives here too
     store.close()
 
-    assert client.get(f"/api/sessions/{session_id}").json()["report_ready"] is True
-    res = client.get(f"/api/sessions/{session_id}/report")
+    assert client.get(f"/api/sessions/{session_id}", headers=auth).json()["report_ready"] is True
+    res = client.get(f"/api/sessions/{session_id}/report", headers=auth)
     assert res.status_code == 200 and res.headers["content-type"].startswith("application/json")
     report = res.json()
     assert report["interview_id"] == session_id and report["questions"]
-    html = client.get(f"/api/sessions/{session_id}/report", headers={"Accept": "text/html"})
+    html = client.get(f"/api/sessions/{session_id}/report", headers={**auth, "Accept": "text/html"})
     assert html.headers["content-type"].startswith("text/html") and "<html" in html.text.lower()
-    link = client.get(f"/api/sessions/{session_id}/report?format=html")
+    link = client.get(f"/api/sessions/{session_id}/report?format=html", headers=auth)
     assert link.text == html.text
 
-    res = client.delete(f"/api/sessions/{session_id}/data")
+    res = client.delete(f"/api/sessions/{session_id}/data", headers=auth)
     assert res.status_code == 200
     erased = res.json()["erased"]
     assert {"transcript.json", "report.json", "report.html", "candidate.wav"} <= set(erased)
@@ -154,19 +163,129 @@ def test_report_json_and_html_then_erase_really_erases(make_client, data_dir):
     # the words are gone from the database files, not just unlinked from a row
     for path in data_dir.glob("interviews.sqlite3*"):
         assert "장애를 70%".encode() not in path.read_bytes(), path
-    assert client.get(f"/api/sessions/{session_id}").json()["status"] == "erased"
-    assert client.get(f"/api/sessions/{session_id}/report").status_code == 404
+    assert client.get(f"/api/sessions/{session_id}", headers=auth).json()["status"] == "erased"
+    assert client.get(f"/api/sessions/{session_id}/report", headers=auth).status_code == 404
     with pytest.raises(KeyError):
         TranscriptStore().transcript(session_id)
 
 
 def test_unknown_sessions_are_404(make_client):
     client = make_client()
+    _, auth = _booked(client)
     for path in ("/api/sessions/iv-000000000000", "/api/sessions/not-a-session"):
-        res = client.get(path)
+        res = client.get(path, headers=auth)
         assert res.status_code == 404 and "no interview session" in res.json()["detail"]
-    assert client.delete("/api/sessions/iv-000000000000").status_code == 404
-    assert client.delete("/api/sessions/iv-000000000000/data").status_code == 404
+    assert client.delete("/api/sessions/iv-000000000000", headers=auth).status_code == 404
+    assert client.delete("/api/sessions/iv-000000000000/data", headers=auth).status_code == 404
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    assert client.get("/api/sessions/iv-000000000000", headers=admin).status_code == 404
+
+
+# every endpoint that reads, joins, ends or erases one session: (method, path after the id)
+PER_SESSION = [
+    ("GET", ""),
+    ("POST", "/token"),
+    ("GET", "/report"),
+    ("GET", "/report?format=html"),
+    ("DELETE", "/data"),
+    ("DELETE", ""),
+]
+
+
+@pytest.mark.parametrize(("method", "tail"), PER_SESSION)
+def test_per_session_endpoints_need_the_session_key(make_client, method, tail):
+    client = make_client()
+    session_id, store, auth = _fake_interview(client)
+    other_id, other_auth = _booked(client)
+    url = f"/api/sessions/{session_id}{tail}"
+    unknown = client.get("/api/sessions/iv-000000000000", headers=auth).json()["detail"]
+    # no key (or not a bearer credential): 401 naming the header, nothing of the session
+    for headers in ({}, {"Authorization": auth["Authorization"].removeprefix("Bearer ")}):
+        res = client.request(method, url, headers=headers)
+        assert res.status_code == 401, res.text
+        assert "Authorization: Bearer" in res.json()["detail"]
+        assert res.headers["WWW-Authenticate"] == "Bearer"
+        assert "김민준" not in res.text and "in_progress" not in res.text
+    # a wrong key, or another session's: exactly what an unknown session gets
+    for headers in ({"Authorization": "Bearer " + new_session_key()}, other_auth):
+        res = client.request(method, url, headers=headers)
+        assert res.status_code == 404, res.text
+        assert res.json()["detail"] == unknown.replace("iv-000000000000", session_id)
+    # the session's own key and the operator's admin token get past the key check (what the
+    # endpoint answers then depends on the interview: running here, and no LiveKit server)
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    for headers in (auth, admin):
+        res = client.request(method, url, headers=headers)
+        assert res.status_code not in (401, 404), res.text
+    assert client.get(f"/api/sessions/{other_id}", headers=other_auth).status_code == 200
+    store.close()
+
+
+def test_the_admin_token_opens_a_session_only_when_it_is_set(make_client):
+    client = make_client(admin_token=None)
+    session_id, auth = _booked(client)
+    res = client.get(f"/api/sessions/{session_id}", headers={"Authorization": "Bearer "})
+    assert res.status_code == 401
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    assert client.get(f"/api/sessions/{session_id}", headers=admin).status_code == 404
+    assert client.get(f"/api/sessions/{session_id}", headers=auth).status_code == 200
+
+
+def test_fresh_tokens_only_while_the_interview_goes_on(make_client):
+    """Without a LiveKit server: an ended, erased or lapsed interview is refused before the
+    room is looked for (tests/web/test_api_livekit.py covers the running interview)."""
+    client = make_client()
+    session_id, store, auth = _fake_interview(client)
+    res = client.post(f"/api/sessions/{session_id}/token", headers=auth)
+    assert res.status_code == 503 and "could not be asked" in res.json()["detail"]
+    store.finish(session_id)
+    res = client.post(f"/api/sessions/{session_id}/token", headers=auth)
+    assert res.status_code == 410 and res.json()["detail"] == "this interview has ended"
+    store.close()
+    # a booking whose room stopped waiting before any interviewer began
+    lapsed, auth = _booked(client)
+    assert client.get(f"/api/sessions/{lapsed}", headers=auth).json()["status"] == "expired"
+    assert client.post(f"/api/sessions/{lapsed}/token", headers=auth).status_code == 410
+
+
+def test_the_registry_keeps_only_a_hash_of_the_key(make_client, data_dir):
+    client = make_client()
+    _, auth = _booked(client)
+    key = auth["Authorization"].removeprefix("Bearer ")
+    assert len(key) >= 43  # 32 random bytes, URL-safe base64
+    client.app.state.registry.close()
+    raw = b"".join(p.read_bytes() for p in data_dir.glob("web_sessions.sqlite3*"))
+    assert key.encode() not in raw and key_hash(key).encode() in raw
+
+
+def test_a_registry_from_before_keys_gains_the_column(make_client, data_dir):
+    """An existing database without `key_hash`: migrated on start; its sessions open with the
+    admin token only."""
+    import sqlite3
+
+    data_dir.mkdir(parents=True)
+    db = sqlite3.connect(data_dir / "web_sessions.sqlite3")
+    db.execute(
+        "CREATE TABLE sessions (id TEXT PRIMARY KEY, identity TEXT NOT NULL, language TEXT NOT"
+        " NULL, planned_s INTEGER NOT NULL, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,"
+        " ended_at TEXT, erased_at TEXT)"
+    )
+    now = now_utc().isoformat()
+    db.execute(
+        "INSERT INTO sessions VALUES ('iv-0123456789ab', 'candidate-x', 'ko', 300, ?, ?, ?, NULL)",
+        (now, now, now),
+    )
+    db.commit()
+    db.close()
+    registry = SessionRegistry(data_dir)
+    assert registry.get("iv-0123456789ab").key_hash is None
+    registry.close()
+    client = make_client()
+    url = "/api/sessions/iv-0123456789ab"
+    for key in ("", "anything", key_hash("")):
+        assert client.get(url, headers={"Authorization": f"Bearer {key}"}).status_code in (401, 404)
+    res = client.get(url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert res.status_code == 200 and res.json()["status"] == "ended"
 
 
 # -- uploads -----
@@ -381,6 +500,29 @@ def test_settings_need_keys_for_a_remote_livekit():
     with pytest.raises(SettingsError, match="INTERVIEW_SESSION_RATE"):
         WebSettings.from_env({"INTERVIEW_SESSION_RATE": "many"})
     assert "secret" not in repr(local)
+
+
+def test_room_windows_and_token_life_are_settings():
+    default = WebSettings.from_env({})
+    assert (default.token_ttl_s, default.join_window_s, default.rejoin_window_s) == (600, 300, 60)
+    chosen = WebSettings.from_env(
+        {
+            "INTERVIEW_TOKEN_TTL_S": "10",
+            "INTERVIEW_JOIN_WINDOW_S": "900",
+            "INTERVIEW_REJOIN_WINDOW_S": "120",
+        }
+    )
+    assert (chosen.token_ttl_s, chosen.join_window_s, chosen.rejoin_window_s) == (10, 900, 120)
+    for name, value in (
+        ("INTERVIEW_TOKEN_TTL_S", "5"),
+        ("INTERVIEW_JOIN_WINDOW_S", "0"),
+        ("INTERVIEW_JOIN_WINDOW_S", "5 minutes"),
+        ("INTERVIEW_REJOIN_WINDOW_S", "-1"),
+        ("INTERVIEW_REJOIN_WINDOW_S", "7200"),
+    ):
+        with pytest.raises(SettingsError, match=f"^{name} must be a whole number from") as e:
+            WebSettings.from_env({name: value})
+        assert "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,19 @@
-"""Interview API against the dev server: room, dispatch, token grants, polite end, health."""
+"""Interview API against a LiveKit server (both kinds): room, dispatch, token grants, fresh tokens,
+room lifetime, polite end, health."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import datetime
 
 import pytest
 from livekit import api, rtc
 from web_support import CONFIG
 
+from agent.config import InterviewConfig
+from agent.store import TranscriptStore
 from web.livekit_ops import CONTROL_TOPIC
 
 pytestmark = pytest.mark.integration
@@ -20,6 +24,11 @@ async def _lk(livekit_server):
     return api.LiveKitAPI(url.replace("ws", "http", 1), key, secret)
 
 
+def _auth(body: dict) -> dict[str, str]:
+    """The header every per-session endpoint requires, from the booking's answer."""
+    return {"Authorization": f"Bearer {body['session_key']}"}
+
+
 def test_session_creates_room_dispatch_and_a_narrow_token(make_client, livekit_server):
     client = make_client(livekit_server)
     res = client.post("/api/sessions", json={**CONFIG, "resume_text": "Kafka, Spring"})
@@ -27,6 +36,7 @@ def test_session_creates_room_dispatch_and_a_narrow_token(make_client, livekit_s
     body = res.json()
     sid = body["session_id"]
     assert body["livekit_url"] == livekit_server.url and livekit_server.api_secret not in res.text
+    assert len(body["session_key"]) >= 43  # 256 random bits
 
     claims = api.TokenVerifier(livekit_server.api_key, livekit_server.api_secret).verify(
         body["token"]
@@ -55,11 +65,11 @@ def test_session_creates_room_dispatch_and_a_narrow_token(make_client, livekit_s
             await lk.aclose()
 
     asyncio.run(check())
-    st = client.get(f"/api/sessions/{sid}").json()
+    st = client.get(f"/api/sessions/{sid}", headers=_auth(body)).json()
     assert st["status"] == "waiting" and st["turn_count"] == 0
 
     # nobody answers the end request: the room is removed after the grace period anyway
-    res = client.delete(f"/api/sessions/{sid}")
+    res = client.delete(f"/api/sessions/{sid}", headers=_auth(body))
     assert res.status_code == 200
     summary = res.json()
     assert summary["status"] == "ended" and summary["ended_politely"] is False
@@ -74,7 +84,7 @@ def test_session_creates_room_dispatch_and_a_narrow_token(make_client, livekit_s
             await lk.aclose()
 
     asyncio.run(gone())
-    assert client.delete(f"/api/sessions/{sid}").status_code == 200  # idempotent
+    assert client.delete(f"/api/sessions/{sid}", headers=_auth(body)).status_code == 200  # again
 
 
 def test_candidate_token_joins_and_cannot_publish_data(make_client, livekit_server):
@@ -93,13 +103,14 @@ def test_candidate_token_joins_and_cannot_publish_data(make_client, livekit_serv
             await room.disconnect()
 
     asyncio.run(join())
-    client.delete(f"/api/sessions/{body['session_id']}")
+    client.delete(f"/api/sessions/{body['session_id']}", headers=_auth(body))
 
 
 def test_end_asks_the_interviewer_to_close_politely(make_client, livekit_server):
     """An agent participant that honours `interview.control` {"type": "end"} leaves by itself."""
     client = make_client(livekit_server, end_grace_s=10.0)
-    sid = client.post("/api/sessions", json=CONFIG).json()["session_id"]
+    body = client.post("/api/sessions", json=CONFIG).json()
+    sid = body["session_id"]
     received: list[dict] = []
 
     async def scenario() -> dict:
@@ -121,7 +132,9 @@ def test_end_asks_the_interviewer_to_close_politely(make_client, livekit_server)
 
         task = asyncio.create_task(leave_when_asked())
         loop = asyncio.get_running_loop()
-        res = await loop.run_in_executor(None, lambda: client.delete(f"/api/sessions/{sid}"))
+        res = await loop.run_in_executor(
+            None, lambda: client.delete(f"/api/sessions/{sid}", headers=_auth(body))
+        )
         await task
         return res.json()
 
@@ -144,4 +157,79 @@ def test_rate_limit_with_a_live_server(make_client, livekit_server):
     first = client.post("/api/sessions", json=CONFIG)
     assert first.status_code == 201
     assert client.post("/api/sessions", json=CONFIG).status_code == 429
-    client.delete(f"/api/sessions/{first.json()['session_id']}")
+    client.delete(f"/api/sessions/{first.json()['session_id']}", headers=_auth(first.json()))
+
+
+def test_fresh_tokens_while_the_interview_goes_on_then_it_has_ended(
+    make_client, livekit_server, caplog
+):
+    """A page that reloads (or joins late) gets a fresh token for the same room and identity,
+    with the booking's grants, and joins with it; once the interview has ended: 410. The room
+    waits and stays as the settings say. The key appears in no log."""
+    caplog.set_level(logging.DEBUG)
+    client = make_client(livekit_server, token_ttl_s=30, join_window_s=240, rejoin_window_s=45)
+    body = client.post("/api/sessions", json=CONFIG).json()
+    sid, auth = body["session_id"], _auth(body)
+    verifier = api.TokenVerifier(livekit_server.api_key, livekit_server.api_secret)
+    booking = verifier.verify(body["token"])
+    # the interviewer has begun (what its store records), as during an interview
+    store = TranscriptStore()
+    store.begin(sid, InterviewConfig.model_validate(CONFIG))
+    assert client.get(f"/api/sessions/{sid}", headers=auth).json()["status"] == "in_progress"
+
+    res = client.post(f"/api/sessions/{sid}/token", headers=auth)
+    assert res.status_code == 200, res.text
+    fresh = res.json()
+    assert fresh["session_id"] == sid and fresh["livekit_url"] == livekit_server.url
+    assert fresh["participant_identity"] == body["participant_identity"]
+    claims = verifier.verify(fresh["token"])
+    assert claims.identity == booking.identity and claims.video == booking.video
+    assert claims.kind == booking.kind
+    expires = datetime.fromisoformat(fresh["expires_at"])
+    assert 0 < (expires - datetime.now(expires.tzinfo)).total_seconds() <= 30
+
+    async def join_and_look() -> None:
+        room = rtc.Room()
+        await room.connect(fresh["livekit_url"], fresh["token"])
+        try:
+            assert room.name == sid
+            assert room.local_participant.identity == body["participant_identity"]
+        finally:
+            await room.disconnect()
+        lk = await _lk(livekit_server)
+        try:
+            rooms = await lk.room.list_rooms(api.ListRoomsRequest(names=[sid]))
+            assert [(r.empty_timeout, r.departure_timeout) for r in rooms.rooms] == [(240, 45)]
+        finally:
+            await lk.aclose()
+
+    asyncio.run(join_and_look())
+    assert client.post(f"/api/sessions/{sid}/token", headers=auth).status_code == 200
+
+    assert client.delete(f"/api/sessions/{sid}", headers=auth).status_code == 200
+    res = client.post(f"/api/sessions/{sid}/token", headers=auth)
+    assert res.status_code == 410 and res.json()["detail"] == "this interview has ended"
+    store.close()
+    key = body["session_key"]
+    for record in caplog.records:
+        assert key not in record.getMessage() and key not in repr(record.__dict__), record
+    assert key not in livekit_server.log_path.read_text(errors="replace")
+
+
+def test_a_room_that_is_gone_means_the_interview_has_ended(make_client, livekit_server):
+    """The server closed the room (its join or rejoin window passed, or it was removed):
+    the server never creates it again on a join, so no token is given for it."""
+    client = make_client(livekit_server)
+    body = client.post("/api/sessions", json=CONFIG).json()
+    sid = body["session_id"]
+
+    async def remove() -> None:
+        lk = await _lk(livekit_server)
+        try:
+            await lk.room.delete_room(api.DeleteRoomRequest(room=sid))
+        finally:
+            await lk.aclose()
+
+    asyncio.run(remove())
+    res = client.post(f"/api/sessions/{sid}/token", headers=_auth(body))
+    assert res.status_code == 410 and res.json()["detail"] == "this interview has ended"

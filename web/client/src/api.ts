@@ -15,6 +15,8 @@ export interface InterviewConfig {
 
 export interface SessionCreated {
   session_id: string;
+  // this session's secret: sent as `Authorization: Bearer` on every per-session call
+  session_key: string;
   livekit_url: string;
   token: string;
   participant_identity: string;
@@ -22,6 +24,24 @@ export interface SessionCreated {
   language: Lang;
   duration_minutes: number;
   avatar: string;
+}
+
+// What the interview page keeps of its booking, in this tab only (sessionStorage survives a
+// reload of the tab, not another tab): never the join token, which it asks for afresh.
+export interface StoredSession {
+  session_id: string;
+  session_key: string;
+  language: Lang;
+  duration_minutes: number;
+  avatar: string;
+}
+
+export interface SessionToken {
+  session_id: string;
+  livekit_url: string;
+  token: string;
+  participant_identity: string;
+  expires_at: string;
 }
 
 export interface SessionStatus {
@@ -32,8 +52,11 @@ export interface SessionStatus {
   duration_s: number | null;
   planned_duration_s: number;
   turn_count: number;
+  candidate_turns: number;
   language: Lang;
   report_ready: boolean;
+  interviewer: "pending" | "in_room" | "none_available" | "lost" | "finished";
+  end_reason: string | null;
 }
 
 export interface AvatarInfo {
@@ -87,10 +110,12 @@ export class ApiError extends Error {
   }
 }
 
-async function call<T>(path: string, init?: RequestInit): Promise<T> {
+async function request(path: string, init?: RequestInit, key?: string): Promise<Response> {
   let res: Response;
+  const headers = new Headers(init?.headers);
+  if (key) headers.set("Authorization", `Bearer ${key}`);
   try {
-    res = await fetch(path, init);
+    res = await fetch(path, { ...init, headers });
   } catch {
     throw new ApiError("network", 0);
   }
@@ -104,7 +129,11 @@ async function call<T>(path: string, init?: RequestInit): Promise<T> {
     }
     throw new ApiError(detail, res.status);
   }
-  return (await res.json()) as T;
+  return res;
+}
+
+async function call<T>(path: string, init?: RequestInit, key?: string): Promise<T> {
+  return (await (await request(path, init, key)).json()) as T;
 }
 
 const json = (method: string, body: unknown): RequestInit => ({
@@ -119,28 +148,56 @@ function upload(file: File): RequestInit {
   return { method: "POST", body: form };
 }
 
+const sessionPath = (id: string, tail = "") => `/api/sessions/${encodeURIComponent(id)}${tail}`;
+
 export const api = {
   createSession: (config: InterviewConfig) =>
     call<SessionCreated>("/api/sessions", json("POST", config)),
-  session: (id: string) => call<SessionStatus>(`/api/sessions/${encodeURIComponent(id)}`),
-  endSession: (id: string) =>
-    call<SessionStatus>(`/api/sessions/${encodeURIComponent(id)}`, { method: "DELETE" }),
-  report: (id: string) => call<Report>(`/api/sessions/${encodeURIComponent(id)}/report`),
-  eraseData: (id: string) =>
-    call<{ erased: string[] }>(`/api/sessions/${encodeURIComponent(id)}/data`, {
-      method: "DELETE",
-    }),
+  // per-session calls: each needs the session's key (the booking's, or the report link's)
+  session: (id: string, key: string) => call<SessionStatus>(sessionPath(id), undefined, key),
+  token: (id: string, key: string) =>
+    call<SessionToken>(sessionPath(id, "/token"), { method: "POST" }, key),
+  endSession: (id: string, key: string) =>
+    call<SessionStatus>(sessionPath(id), { method: "DELETE" }, key),
+  report: (id: string, key: string) => call<Report>(sessionPath(id, "/report"), undefined, key),
+  reportHtml: async (id: string, key: string) =>
+    (await request(sessionPath(id, "/report?format=html"), undefined, key)).text(),
+  eraseData: (id: string, key: string) =>
+    call<{ erased: string[] }>(sessionPath(id, "/data"), { method: "DELETE" }, key),
   avatars: () => call<AvatarInfo[]>("/api/avatars"),
   uploadAvatar: (file: File) => call<AvatarInfo>("/api/avatars", upload(file)),
   uploadResume: (file: File) => call<ResumeText>("/api/resume", upload(file)),
 };
 
-// What the interview page needs from the POST response; kept for this tab only.
 export function saveSession(s: SessionCreated): void {
-  sessionStorage.setItem(`session:${s.session_id}`, JSON.stringify(s));
+  const kept: StoredSession = {
+    session_id: s.session_id,
+    session_key: s.session_key,
+    language: s.language,
+    duration_minutes: s.duration_minutes,
+    avatar: s.avatar,
+  };
+  sessionStorage.setItem(`session:${s.session_id}`, JSON.stringify(kept));
 }
 
-export function loadSession(id: string): SessionCreated | null {
+export function loadSession(id: string): StoredSession | null {
   const raw = sessionStorage.getItem(`session:${id}`);
-  return raw ? (JSON.parse(raw) as SessionCreated) : null;
+  if (!raw) return null;
+  try {
+    const s = JSON.parse(raw) as StoredSession;
+    return s.session_key ? s : null;
+  } catch {
+    return null;
+  }
+}
+
+// The report page's link carries the key in the URL fragment, which browsers never send to a
+// server (nor in Referer): it works for whoever holds the link, and no access log sees the key.
+export function reportPath(id: string, key: string): string {
+  return `/report/${encodeURIComponent(id)}#key=${encodeURIComponent(key)}`;
+}
+
+export function keyFromFragment(): string | null {
+  const key = new URLSearchParams(window.location.hash.slice(1)).get("key");
+  return key || null;
 }

@@ -1,7 +1,16 @@
 // Report page: overall score, strengths and improvements, delivery figures, charts, and each
 // question with its scores, feedback and evidence. Waits while the report is being written.
-import { useEffect, useState } from "react";
-import { ApiError, api, type QuestionReport, type Report } from "../api";
+// Its link carries the session's key in the fragment (/report/<id>#key=...), which the browser
+// never sends: the page reads it there (or from this tab's booking) and sends it as a header.
+import { useEffect, useMemo, useState } from "react";
+import {
+  ApiError,
+  api,
+  keyFromFragment,
+  loadSession,
+  type QuestionReport,
+  type Report,
+} from "../api";
 import { Brand } from "../components/Brand";
 import { BarChart, ScoreRing } from "../components/Charts";
 import { type Lang, type Strings, strings } from "../i18n";
@@ -12,6 +21,10 @@ const GIVE_UP_MS = 5 * 60_000;
 type ReportWithLabels = Report & { criteria_labels?: Record<string, string>; role?: string; candidate_name?: string };
 
 export function ReportPage({ sessionId }: { sessionId: string }) {
+  const key = useMemo(
+    () => keyFromFragment() ?? loadSession(sessionId)?.session_key ?? "",
+    [sessionId],
+  );
   const [report, setReport] = useState<ReportWithLabels | null>(null);
   const [lang, setLang] = useState<Lang>((localStorage.getItem("ui-lang") as Lang) || "ko");
   const [problem, setProblem] = useState("");
@@ -19,23 +32,27 @@ export function ReportPage({ sessionId }: { sessionId: string }) {
   const t = strings(report?.language ?? lang);
 
   useEffect(() => {
+    if (!key) {
+      setProblem(strings(lang).reportLinkIncomplete);
+      return;
+    }
     let stop = false;
     const started = Date.now();
     api
-      .session(sessionId)
+      .session(sessionId, key)
       .then((s) => setLang(s.language))
       .catch(() => undefined);
     async function poll() {
       while (!stop) {
         try {
-          const r = (await api.report(sessionId)) as ReportWithLabels;
+          const r = (await api.report(sessionId, key)) as ReportWithLabels;
           if (!stop) setReport(r);
           return;
         } catch (e) {
           const err = e as ApiError;
           const waiting = err.status === 409 || (err.status === 404 && /not ready/.test(err.message));
           if (!waiting || Date.now() - started > GIVE_UP_MS) {
-            if (!stop) setProblem(err.status === 0 ? strings(lang).serverUnreachable : err.message);
+            if (!stop) setProblem(describe(err, strings(lang)));
             return;
           }
         }
@@ -56,7 +73,7 @@ export function ReportPage({ sessionId }: { sessionId: string }) {
   async function erase() {
     if (!window.confirm(t.eraseConfirm)) return;
     try {
-      await api.eraseData(sessionId);
+      await api.eraseData(sessionId, key);
       setErased(true);
       setReport(null);
     } catch (e) {
@@ -87,15 +104,38 @@ export function ReportPage({ sessionId }: { sessionId: string }) {
             <p>{t.reportPreparing}</p>
           </div>
         ) : (
-          <ReportView report={report} t={t} sessionId={sessionId} onErase={erase} />
+          <ReportView
+            report={report}
+            t={t}
+            sessionId={sessionId}
+            sessionKey={key}
+            onErase={erase}
+            onProblem={setProblem}
+          />
         )}
       </main>
     </div>
   );
 }
 
-function ReportView(props: { report: ReportWithLabels; t: Strings; sessionId: string; onErase: () => void }) {
+function describe(err: ApiError, t: Strings): string {
+  if (err.status === 0) return t.serverUnreachable;
+  // a wrong key gets the same answer as an unknown session
+  if (err.status === 401 || (err.status === 404 && /no interview session/.test(err.message)))
+    return t.reportUnknown;
+  return err.message;
+}
+
+function ReportView(props: {
+  report: ReportWithLabels;
+  t: Strings;
+  sessionId: string;
+  sessionKey: string;
+  onErase: () => void;
+  onProblem: (message: string) => void;
+}) {
   const { report, t } = props;
+  const [html, setHtml] = useState<string | null>(null);
   const labels = report.criteria_labels ?? {};
   const d = report.delivery;
   const unit = d.speaking_rate_unit === "syllables_per_second" ? t.sylPerSec : t.wpm;
@@ -185,13 +225,57 @@ function ReportView(props: { report: ReportWithLabels; t: Strings; sessionId: st
         ))}
       </section>
 
+      <p className="muted small" data-testid="link-hint">
+        {t.reportLinkHint}
+      </p>
       <div className="row actions">
-        <a className="secondary" href={`/api/sessions/${props.sessionId}/report?format=html`} target="_blank" rel="noreferrer">
+        <button
+          className="secondary"
+          data-testid="full-report"
+          onClick={() =>
+            // fetched with the key header (a plain link could not carry it)
+            api.reportHtml(props.sessionId, props.sessionKey).then(setHtml, (e: ApiError) =>
+              props.onProblem(describe(e, t)),
+            )
+          }
+        >
           {t.fullReport}
-        </a>
+        </button>
         <button className="danger-outline" onClick={props.onErase} data-testid="erase">
           {t.eraseData}
         </button>
+      </div>
+      {html !== null && (
+        <HtmlReport html={html} sessionId={props.sessionId} t={t} onClose={() => setHtml(null)} />
+      )}
+    </div>
+  );
+}
+
+// report.html (self-contained, no scripts) in a sandboxed frame: an opaque origin that can
+// neither run scripts nor reach this page's storage, whatever the report quotes
+function HtmlReport(props: { html: string; sessionId: string; t: Strings; onClose: () => void }) {
+  const { t } = props;
+  const download = useMemo(
+    () => URL.createObjectURL(new Blob([props.html], { type: "text/html" })),
+    [props.html],
+  );
+  useEffect(() => () => URL.revokeObjectURL(download), [download]);
+  return (
+    <div className="modal-backdrop" role="dialog" aria-modal aria-label={t.fullReport}>
+      <div className="card html-report">
+        <div className="row html-report-bar">
+          <strong>{t.fullReport}</strong>
+          <span className="row tight">
+            <a className="secondary" href={download} download={`report-${props.sessionId}.html`}>
+              {t.download}
+            </a>
+            <button className="secondary" onClick={props.onClose} data-testid="close-report">
+              {t.close}
+            </button>
+          </span>
+        </div>
+        <iframe sandbox="" srcDoc={props.html} title={t.fullReport} data-testid="report-html" />
       </div>
     </div>
   );
