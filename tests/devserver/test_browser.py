@@ -1,6 +1,9 @@
-"""livekit-client in headless Chromium against the dev server: a page joins a room, publishes its
-fake microphone (heard by a Python participant) and plays a Python participant's video; its
-simulcast camera reaches the Python participant as one layer; data and RPC work both ways."""
+"""livekit-client in headless Chromium against both LiveKit servers: a page joins a room, publishes
+its fake microphone (heard by a Python participant) and plays a Python participant's video; its
+simulcast camera reaches the Python participant as one layer; data and RPC work both ways. On
+livekit-server the page uses the client's default transport (`/rtc/v1`, one peer connection) and
+sends its microphone as RED; on the dev server it falls back to `/rtc` with plain Opus
+(browser_webrtc.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,12 @@ import uuid
 import numpy as np
 import pytest
 from aiohttp import web
+from browser_webrtc import (
+    KEEP_PEER_CONNECTIONS_JS,
+    WEBRTC_JS,
+    assert_transport_and_red,
+    signal_paths,
+)
 from chromium_flags import CHROMIUM, CHROMIUM_ARGS, FAKE_MEDIA
 from livekit import rtc
 
@@ -19,6 +28,7 @@ from agent.ports import free_loopback_port
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 PAGE_DIR = pathlib.Path(__file__).parent / "browser"
+ARTIFACTS = pathlib.Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 TIMEOUT = 20
 
 
@@ -64,9 +74,7 @@ async def loudest_sample(track: rtc.Track, seconds: float) -> float:
     return loudest
 
 
-async def test_browser_publishes_microphone_and_plays_python_video(
-    livekit_server, tmp_path
-) -> None:
+async def test_browser_publishes_microphone_and_plays_python_video(livekit_server) -> None:
     from playwright.async_api import async_playwright
 
     room_name = f"browser-{uuid.uuid4().hex[:8]}"
@@ -83,6 +91,7 @@ async def test_browser_publishes_microphone_and_plays_python_video(
         future.done() or future.set_result(track)
 
     py_room.on("track_subscribed", on_subscribed)
+    await livekit_server.create_room(room_name)  # livekit.yaml: auto_create false
     await py_room.connect(livekit_server.url, livekit_server.token("py", room_name))
     stop = asyncio.Event()
     publisher = asyncio.ensure_future(publish_pattern(py_room, stop))
@@ -94,6 +103,9 @@ async def test_browser_publishes_microphone_and_plays_python_video(
             page = await browser.new_page()
             logs: list[str] = []
             page.on("console", lambda msg: logs.append(msg.text))
+            sockets: list[str] = []
+            page.on("websocket", lambda ws: sockets.append(ws.url))
+            await page.add_init_script(script=KEEP_PEER_CONNECTIONS_JS)
             await page.goto(page_url)
             token = livekit_server.token("web", room_name)
             await page.evaluate(
@@ -128,6 +140,19 @@ async def test_browser_publishes_microphone_and_plays_python_video(
             loudest = await asyncio.wait_for(loudest_sample(track, 2.5), TIMEOUT)
             assert loudest > 3000, loudest
 
+            # how it got there: livekit-server, the client's default transport and RED audio;
+            # the dev server, the /rtc fallback and plain Opus. The server names the codec it
+            # receives in the track's MIME type.
+            webrtc = await page.evaluate(WEBRTC_JS)
+            assert_transport_and_red(livekit_server.real, signal_paths(sockets), webrtc)
+            mic = next(
+                p
+                for p in py_room.remote_participants["web"].track_publications.values()
+                if p.kind == rtc.TrackKind.KIND_AUDIO
+            )
+            expected = "audio/red" if livekit_server.real else "audio/opus"
+            assert mic.mime_type == expected, (mic.mime_type, webrtc)
+
             # the Python participant's video plays in the page: right size, frames advancing
             info = None
             for _ in range(TIMEOUT * 4):
@@ -140,7 +165,8 @@ async def test_browser_publishes_microphone_and_plays_python_video(
             later = await page.evaluate("lkTest.videoInfo('py')")
             assert later["frames"] >= info["frames"] + 10, (info, later)
             assert later["time"] > info["time"]
-            await page.screenshot(path=str(tmp_path / "browser.png"))
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(ARTIFACTS / f"python_video_{livekit_server.kind}.png"))
 
             # the server's connection quality updates reach livekit-client, for both sides
             qualities_js = (

@@ -1,32 +1,35 @@
 """The whole interview in headless Chromium: setup page, live interview with the avatar's video and
 captions of both sides (the fake microphone speaks a recorded answer), end, report page.
 
-The stack runs as it would for a person on this machine: the dev server (livekit_server fixture),
-the avatar service, the interviewer worker and `python -m web`, each its own process. Screenshots
-of every page at desktop and phone sizes go to test-artifacts/web/.
+The stack runs as it would for a person on this machine: a LiveKit server (livekit_server
+fixture, both kinds), the avatar service, the interviewer worker and `python -m web`, each its own
+process (web_stack.py). Screenshots of every page at desktop and phone sizes go to
+test-artifacts/web/.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import pathlib
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Protocol
 
 import httpx
 import pytest
+from browser_webrtc import (
+    KEEP_PEER_CONNECTIONS_JS,
+    WEBRTC_JS,
+    assert_transport_and_red,
+    signal_paths,
+)
 from chromium_flags import CHROMIUM, CHROMIUM_ARGS, FAKE_MEDIA
 from livekit import api
+from web_stack import LiveKitServerInfo, Stack, running_stack, session_auth
 
 from agent.hearing import HEARING_ATTRIBUTE
-from agent.ports import free_loopback_port
 from web.livekit_ops import _agent_identities
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -108,94 +111,10 @@ CAPTION_RECORDER_JS = """() => {
 LOUD_RMS = 0.01  # float RMS of the played room audio that is speech (silence is ~0)
 
 
-class LiveKitServerInfo(Protocol):  # the `livekit_server` fixture's (tests/conftest.py)
-    url: str
-    api_key: str
-    api_secret: str
-
-
-@dataclass(frozen=True)
-class Stack:
-    web_url: str
-    data_dir: pathlib.Path
-    logs: dict[str, pathlib.Path]
-    procs: dict[str, subprocess.Popen]
-    livekit: LiveKitServerInfo
-
-    def tail(self) -> str:
-        return "\n".join(
-            f"--- {name}\n{path.read_text(errors='replace')[-1500:]}"
-            for name, path in self.logs.items()
-        )
-
-
-def _wait_http(url: str, proc: subprocess.Popen, log: pathlib.Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{proc.args} exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"{url} did not answer within {timeout:.0f} s:\n{log.read_text()[-2000:]}")
-
-
-def _wait_log(text: str, proc: subprocess.Popen, log: pathlib.Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{proc.args} exited with {proc.returncode}:\n{log.read_text()[-2000:]}")
-        if text in log.read_text(errors="replace"):
-            return
-        time.sleep(0.3)
-    pytest.fail(f"'{text}' not logged within {timeout:.0f} s:\n{log.read_text()[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def stack(livekit_server, tmp_path_factory) -> Iterator[Stack]:
-    if not (ROOT / "web" / "client" / "dist" / "index.html").is_file():
-        pytest.fail("the browser client is not built: run scripts/setup.sh")
-    base = tmp_path_factory.mktemp("stack")
-    data_dir = base / "data"
-    avatar_port, web_port = free_loopback_port(), free_loopback_port()
-    env = {
-        **os.environ,
-        "LIVEKIT_URL": livekit_server.url,
-        "LIVEKIT_API_KEY": livekit_server.api_key,
-        "LIVEKIT_API_SECRET": livekit_server.api_secret,
-        "AVATAR_SERVICE_URL": f"http://127.0.0.1:{avatar_port}",
-        "INTERVIEW_DATA_DIR": str(data_dir),
-        "INTERVIEW_END_GRACE_S": "20",
-    }
-    commands = {
-        "avatar": ["-m", "avatar_worker", "serve", "--port", str(avatar_port)],
-        # dev mode: no CPU-load threshold (shared CI cores), no reload
-        "agent": ["-m", "agent", "dev", "--no-reload", "--log-level", "info"],
-        "web": ["-m", "web", "--port", str(web_port)],
-    }
-    procs: dict[str, subprocess.Popen] = {}
-    logs = {name: base / f"{name}.log" for name in commands}
-    try:
-        for name, args in commands.items():
-            with open(logs[name], "wb") as log:
-                procs[name] = subprocess.Popen(
-                    [sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-                )
-        _wait_http(f"http://127.0.0.1:{avatar_port}/health", procs["avatar"], logs["avatar"], 180)
-        _wait_http(f"http://127.0.0.1:{web_port}/health", procs["web"], logs["web"], 120)
-        _wait_log("registered worker", procs["agent"], logs["agent"], 240)
-        yield Stack(f"http://127.0.0.1:{web_port}", data_dir, logs, procs, livekit_server)
-    finally:
-        for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    with running_stack(livekit_server, tmp_path_factory.mktemp("stack")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -300,6 +219,9 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         ctx = browser.new_context(viewport=DESKTOP, permissions=["microphone"])
         page = ctx.new_page()
         page.on("pageerror", lambda e: errors.append(str(e)))
+        sockets: list[str] = []  # the LiveKit signal connections the page opens
+        page.on("websocket", lambda ws: sockets.append(ws.url))
+        page.add_init_script(script=KEEP_PEER_CONNECTIONS_JS)
 
         # setup page (Korean by default), desktop and phone
         page.goto(stack.web_url + "/")
@@ -362,6 +284,14 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         )
         assert quality.inner_text().strip() in ("매우 좋음", "좋음"), quality.inner_text()
         print("greeting caption timing:", _caption_follows_speech(page, stack))
+        # the web client's default transport and RED microphone on livekit-server (the /rtc
+        # fallback and plain Opus on the dev server), and the interviewer played through it
+        webrtc = page.evaluate(WEBRTC_JS)
+        print("webrtc:", signal_paths(sockets), webrtc)
+        assert_transport_and_red(stack.livekit.real, signal_paths(sockets), webrtc)
+        # totalAudioEnergy: mean square level x seconds played (the greeting gives ~3; a silent
+        # track ~1e-8)
+        assert any(a["energy"] > 0.1 for a in webrtc["received_audio"]), webrtc
         _shot(page, "interview_desktop")
         page.set_viewport_size(PHONE)
         _shot(page, "interview_phone")
@@ -373,8 +303,10 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         )
 
         # the answer is a stored turn once its end of turn is detected (the API reads the store)
+        auth = session_auth(page, session_id)
+
         def answered() -> bool:
-            status = httpx.get(f"{stack.web_url}/api/sessions/{session_id}").json()
+            status = httpx.get(f"{stack.web_url}/api/sessions/{session_id}", headers=auth).json()
             assert status["status"] == "in_progress", status
             return status["candidate_turns"] >= 2
 
@@ -391,7 +323,8 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         assert summary["status"] == "ended"
         # the interviewer understood the end request, said goodbye and left by itself
         assert summary["ended_politely"] is True, stack.tail()
-        page.wait_for_url(f"**/report/{session_id}", timeout=30_000)
+        # the report page's link holds the key in its fragment, which no server sees
+        page.wait_for_url(lambda url: f"/report/{session_id}#key=" in url, timeout=30_000)
         page.wait_for_selector("[data-testid=report]", timeout=120_000)
         assert page.locator("[data-testid=question]").count() >= 2
         assert page.locator("[data-testid=question] .criterion").count() >= 1  # a scored answer
@@ -401,7 +334,7 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         page.set_viewport_size(PHONE)
         _shot(page, "report_phone", full_page=True)
 
-        status = httpx.get(f"{stack.web_url}/api/sessions/{session_id}").json()
+        status = httpx.get(f"{stack.web_url}/api/sessions/{session_id}", headers=auth).json()
         assert status["status"] == "ended" and status["report_ready"] is True
         assert status["candidate_turns"] >= 2 and status["duration_s"] > 10
         assert (stack.data_dir / "interviews" / session_id / "report.json").is_file()
@@ -515,7 +448,8 @@ def test_problems_are_said_in_words(stack, playwright_instance, tmp_path):
         _shot(page, "interview_hearing_late")
         _report_hearing(stack.livekit, session_id, "120")
         late.wait_for(state="detached", timeout=20_000)
-        httpx.delete(f"{stack.web_url}/api/sessions/{session_id}", timeout=30)
+        auth = session_auth(page, session_id)
+        httpx.delete(f"{stack.web_url}/api/sessions/{session_id}", headers=auth, timeout=30)
     finally:
         browser.close()
 
@@ -554,6 +488,7 @@ def test_audio_only_when_the_avatar_service_is_down(stack, answer_wav, playwrigh
         )
         assert page.locator("video").count() == 0
         _shot(page, "interview_audio_only_desktop")
-        httpx.delete(f"{stack.web_url}/api/sessions/{session_id}", timeout=40)
+        auth = session_auth(page, session_id)
+        httpx.delete(f"{stack.web_url}/api/sessions/{session_id}", headers=auth, timeout=40)
     finally:
         browser.close()
