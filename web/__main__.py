@@ -45,7 +45,15 @@ def main(argv: list[str] | None = None) -> int:
     from .app import create_app
 
     print(f"web: serving on http://{args.host}:{args.port} (API docs at /docs)", file=sys.stderr)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    # proxy_headers off: uvicorn would otherwise believe X-Forwarded-For from any loopback peer
+    # and rewrite the client address; the API believes it only from INTERVIEW_TRUSTED_PROXIES
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        proxy_headers=False,
+    )
     return 0
 
 

@@ -3,7 +3,10 @@
 Sessions: POST creates the room and dispatches the interviewer with the config as job metadata;
 the candidate gets a join token for that room only, and the session's key, which every
 per-session endpoint requires (auth.py), fresh join tokens included. Everything recorded about an
-interview comes from the agent (sessions.py). Errors are JSON `{"detail": "<one sentence>"}`.
+interview comes from the agent (sessions.py). Uploaded portraits belong to their uploader: an
+upload key opens them, as does the key of a booking made with one (portraits.py). Every request
+passes guard.py first (cross-site writes, content types, body size, JSON limits); bookings and
+uploads are rate-limited per client address. Errors are JSON `{"detail": "<one sentence>"}`.
 """
 
 import asyncio
@@ -17,6 +20,7 @@ from typing import Annotated, Any, Literal
 import httpx
 from fastapi import Depends, FastAPI, File, Header, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -31,10 +35,12 @@ from agent.config import (
 
 from . import health as health_mod
 from .auth import bearer, key_hash, new_session_key, opens
+from .guard import BodyRule, RequestGuard, client_address
 from .interview_watch import InterviewWatcher, LiveKitWatch
 from .livekit_ops import LiveKitRooms, LiveKitUnavailable
 from .models import (
     AvatarInfo,
+    AvatarUploaded,
     EraseResult,
     ErrorBody,
     Health,
@@ -47,18 +53,27 @@ from .models import (
     SessionToken,
 )
 from .prompts_admin import PromptError, list_prompts, resolve, token_ok, write_prompt
-from .ratelimit import SlidingWindowLimiter
+from .ratelimit import SlidingWindowLimiter, client_key
+from .resume_pdf import read_pdf_text
 from .sessions import SESSION_ID_RE, SessionRecord, SessionRegistry, new_session_id, now_utc
 from .settings import WebSettings
 from .tokens import candidate_token
-from .uploads import UploadError, check_size, extract_resume, limit_resume, prepare_portrait
+from .uploads import (
+    UploadError,
+    check_size,
+    limit_resume,
+    new_portrait_id,
+    plain_resume,
+    prepare_portrait,
+    resume_kind,
+)
 
 logger = logging.getLogger("web.api")
 
 AVATAR_ID_RE = re.compile(AVATAR_ID_PATTERN)
 SPA_ROUTES = ("/", "/interview/{session_id}", "/report/{session_id}")
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (404, 409, 413, 415, 422, 429, 503)
+    code: {"model": ErrorBody} for code in (400, 403, 404, 409, 413, 415, 422, 429, 503)
 }
 # per-session endpoints: 401 without the session's key, 410 once the interview has ended
 SESSION_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -67,6 +82,10 @@ SESSION_ERRORS: dict[int | str, dict[str, Any]] = {
     410: {"model": ErrorBody},
 }
 ENDED = "this interview has ended"
+PORTRAIT_SWEEP_S = 60.0  # how often expired portraits are looked for
+MULTIPART_OVERHEAD = 64 * 1024  # a form's boundaries and headers around the file
+MAX_PROMPT_BODY = 2 * 1024 * 1024  # 200,000 characters, each escaped as \uXXXX at worst
+OTHER_BODY = 64 * 1024  # routes that take no body
 
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> HTTPException:
@@ -80,14 +99,26 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     # ends a booking no interviewer took, and an interview whose interviewer was lost
     watcher = InterviewWatcher(registry, LiveKitWatch(rooms), settings.prompts_dir, settings.watch)
     limiter = SlidingWindowLimiter(settings.session_rate)
+    upload_limiter = SlidingWindowLimiter(settings.upload_rate)
+    portraits = registry.portraits
     http: dict[str, httpx.AsyncClient] = {}
     avatars_dir = settings.data_dir / "avatars"
     previews: dict[str, bytes] = {}
+
+    async def sweep_portraits() -> None:
+        await asyncio.to_thread(portraits.adopt_legacy)
+        while True:
+            try:
+                await asyncio.to_thread(portraits.sweep, settings.portrait_retention_s, now_utc())
+            except Exception:  # the next sweep tries again
+                logger.exception("portrait sweep failed")
+            await asyncio.sleep(PORTRAIT_SWEEP_S)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):  # type: ignore[no-untyped-def]
         http["client"] = httpx.AsyncClient()
         watcher.start()
+        sweeper = asyncio.create_task(sweep_portraits(), name="portrait-sweep")
         logger.info(
             "interview API ready",
             extra={"livekit": settings.livekit_url, "data_dir": str(settings.data_dir)},
@@ -95,6 +126,8 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
             await http["client"].aclose()
             await watcher.aclose()
             await rooms.aclose()
@@ -112,6 +145,42 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     app.state.rooms = rooms
     app.state.watcher = watcher
     app.state.limiter = limiter
+    app.state.upload_limiter = upload_limiter
+
+    def body_rule(method: str, path: str) -> BodyRule:
+        """What each route takes as its body (guard.py)."""
+        if method == "POST" and path == "/api/sessions":
+            return BodyRule("json", settings.max_json_bytes)
+        if method == "PUT" and path.startswith("/api/prompts/"):
+            return BodyRule("json", MAX_PROMPT_BODY)
+        if method == "POST" and path == "/api/avatars":
+            return BodyRule("multipart", settings.max_portrait_bytes + MULTIPART_OVERHEAD)
+        if method == "POST" and path == "/api/resume":
+            return BodyRule("multipart", settings.max_resume_bytes + MULTIPART_OVERHEAD)
+        return BodyRule("none", OTHER_BODY)
+
+    app.add_middleware(RequestGuard, rule_for=body_rule, allowed_origins=settings.cors_origins)
+    if settings.cors_origins:  # closed unless the operator names origins: no CORS headers at all
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+            allow_credentials=False,  # keys travel in Authorization, never in cookies
+            max_age=600,
+        )
+
+    def rate_limited(request: Request, which: SlidingWindowLimiter, what: str) -> None:
+        """Count one request of this client (every attempt counts, a refused one too); 429
+        past the limit."""
+        client = client_key(client_address(request.scope, settings.trusted_proxies))
+        wait = which.acquire(client)
+        if wait:
+            raise _error(
+                429,
+                f"too many {what} from this address; try again in {int(wait) + 1} seconds",
+                {"Retry-After": str(int(wait) + 1)},
+            )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -154,25 +223,39 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             }
         },
     )
-    async def create_session(request: Request) -> SessionCreated:
+    async def create_session(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> SessionCreated:
+        """With an uploaded portrait as `avatar`, send its upload key as `Authorization: Bearer
+        <upload_key>`: a portrait is its uploader's."""
+        # counted before the body is looked at: invalid bookings count too
+        rate_limited(request, limiter, "interviews started")
         try:
             config = parse_config(await request.body())
         except ConfigError as e:
             raise _error(422, str(e)) from None
-        client = request.client.host if request.client else "unknown"
-        wait = limiter.acquire(client)
-        if wait:
-            raise _error(
-                429,
-                "too many interviews started from this address; try again in "
-                f"{int(wait) + 1} seconds",
-                {"Retry-After": str(int(wait) + 1)},
-            )
-        if (
-            config.avatar not in BUILTIN_AVATARS
-            and not (avatars_dir / config.avatar / "portrait.json").is_file()
+        client = client_address(request.scope, settings.trusted_proxies)
+        avatar = config.avatar
+        upload = avatar not in BUILTIN_AVATARS and portraits.is_upload(avatar)
+        if upload:
+            given = bearer(authorization)
+            if not (
+                given
+                and (
+                    opens(None, given, settings.admin_token)
+                    or portraits.upload_key_opens(avatar, given)
+                )
+                and (avatars_dir / avatar / "portrait.json").is_file()
+            ):
+                raise _error(
+                    422,
+                    f"field 'avatar': no portrait '{avatar}' opens with the upload key sent "
+                    "(Authorization: Bearer <upload_key>)",
+                )
+        elif (
+            avatar not in BUILTIN_AVATARS and not (avatars_dir / avatar / "portrait.json").is_file()
         ):
-            raise _error(422, f"field 'avatar': no prepared avatar with id '{config.avatar}'")
+            raise _error(422, f"field 'avatar': no prepared avatar with id '{avatar}'")
         session_id = new_session_id()
         identity = f"candidate-{session_id[3:]}"
         now = now_utc()
@@ -182,6 +265,9 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         # not when its first token expires: the page gets fresh ones (POST .../token)
         join_by = now + timedelta(seconds=settings.join_window_s)
         registry.add(session_id, identity, config, join_by, key_hash(key))
+        if upload and not portraits.exists(avatar):  # erased or expired meanwhile
+            registry.mark_ended(session_id)
+            raise _error(422, f"field 'avatar': the portrait '{avatar}' was just deleted")
         try:
             await rooms.start_interview(session_id, config.to_json())
         except LiveKitUnavailable as e:
@@ -316,54 +402,88 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
 
     # -- avatars and resumes --------------------------------------------------------------------
 
-    @app.get("/api/avatars", response_model=list[AvatarInfo], tags=["avatars"])
+    @app.get(
+        "/api/avatars",
+        response_model=list[AvatarInfo],
+        tags=["avatars"],
+        summary="The built-in characters (an uploaded portrait is listed to no one)",
+    )
     async def list_avatars() -> list[AvatarInfo]:
-        items = [
+        return [
             AvatarInfo(avatar_id=a, kind="character", image_url=f"/api/avatars/{a}/image")
             for a in BUILTIN_AVATARS
         ]
-        if avatars_dir.is_dir():
-            items += [
-                AvatarInfo(
-                    avatar_id=p.name, kind="portrait", image_url=f"/api/avatars/{p.name}/image"
-                )
-                for p in sorted(avatars_dir.iterdir())
-                if (p / "portrait.json").is_file()
-            ]
-        return items
 
     @app.post(
         "/api/avatars",
         status_code=201,
-        response_model=AvatarInfo,
+        response_model=AvatarUploaded,
         responses=ERRORS,
         tags=["avatars"],
-        summary="Upload a frontal portrait photo; returns an avatar id for the config",
+        summary="Upload a frontal portrait photo; returns its avatar id and its upload key",
     )
-    async def upload_avatar(file: Annotated[UploadFile, File()]) -> AvatarInfo:
+    async def upload_avatar(
+        request: Request, file: Annotated[UploadFile, File()]
+    ) -> AvatarUploaded:
+        rate_limited(request, upload_limiter, "uploads")
         data = await file.read(settings.max_portrait_bytes + 1)
+        avatar_id = new_portrait_id()
         try:
             check_size(data, settings.max_portrait_bytes, "portrait")
-            avatar_id = await asyncio.to_thread(
-                prepare_portrait, data, file.content_type or "", avatars_dir
+            await asyncio.to_thread(
+                prepare_portrait, data, file.content_type or "", avatars_dir, avatar_id
             )
         except UploadError as e:
             raise _error(e.status, str(e)) from None
+        key = new_session_key()
+        now = now_utc()
+        portraits.add(avatar_id, key, now)
         logger.info("portrait prepared", extra={"avatar": avatar_id})
-        return AvatarInfo(
-            avatar_id=avatar_id, kind="portrait", image_url=f"/api/avatars/{avatar_id}/image"
+        expires = now + timedelta(seconds=settings.portrait_retention_s)
+        return AvatarUploaded(
+            avatar_id=avatar_id,
+            kind="portrait",
+            image_url=f"/api/avatars/{avatar_id}/image",
+            upload_key=key,
+            expires_at=expires.isoformat(timespec="seconds"),
         )
 
-    @app.get("/api/avatars/{avatar_id}/image", responses=ERRORS, tags=["avatars"])
-    async def avatar_image(avatar_id: str) -> Response:
+    @app.get(
+        "/api/avatars/{avatar_id}/image",
+        responses={**ERRORS, 401: {"model": ErrorBody}},
+        tags=["avatars"],
+        summary="An avatar's picture: a character's for anyone; a portrait's with its upload "
+        "key or the key of an interview booked with it",
+    )
+    async def avatar_image(
+        avatar_id: str, authorization: Annotated[str | None, Header()] = None
+    ) -> Response:
         if avatar_id in BUILTIN_AVATARS:
             if avatar_id not in previews:
                 previews[avatar_id] = await asyncio.to_thread(_character_png, avatar_id)
             return Response(previews[avatar_id], media_type="image/png")
+        missing = _error(404, f"no avatar with id '{avatar_id}'")
+        if not AVATAR_ID_RE.match(avatar_id):
+            raise missing
+        given = bearer(authorization)
+        if given is None:
+            raise _error(
+                401,
+                "this portrait's key is required: send Authorization: Bearer <upload_key> (or "
+                "the key of an interview booked with it)",
+                {"WWW-Authenticate": "Bearer"},
+            )
         path = avatars_dir / avatar_id / "source.png"
-        if not AVATAR_ID_RE.match(avatar_id) or not path.is_file():
-            raise _error(404, f"no avatar with id '{avatar_id}'")
-        return FileResponse(path, media_type="image/png")
+        allowed = (
+            opens(None, given, settings.admin_token)
+            or portraits.upload_key_opens(avatar_id, given)
+            or portraits.booking_key_opens(avatar_id, given)
+        )
+        if not allowed or not path.is_file():  # a wrong key: the same as an unknown avatar
+            raise missing
+        return FileResponse(
+            path, media_type="image/png", headers={"Cache-Control": "private, no-store"}
+        )
 
     @app.post(
         "/api/resume",
@@ -372,19 +492,22 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
         tags=["sessions"],
         summary="Turn a resume (PDF or text) into the config's resume_text; nothing is stored",
     )
-    async def upload_resume(file: Annotated[UploadFile, File()]) -> ResumeText:
+    async def upload_resume(request: Request, file: Annotated[UploadFile, File()]) -> ResumeText:
+        rate_limited(request, upload_limiter, "uploads")
         data = await file.read(settings.max_resume_bytes + 1)
         try:
             check_size(data, settings.max_resume_bytes, "resume")
-            text, source = await asyncio.to_thread(
-                extract_resume, data, file.filename or "", file.content_type or ""
-            )
+            kind = resume_kind(data, file.filename or "", file.content_type or "")
+            if kind == "pdf":  # in a child process with hard limits (resume_pdf.py)
+                text = await read_pdf_text(data, settings.resume_timeout_s)
+            else:
+                text = await asyncio.to_thread(plain_resume, data)
         except UploadError as e:
             raise _error(e.status, str(e)) from None
         if not text:
             raise _error(422, "the resume file has no text in it")
         text, truncated = limit_resume(text)
-        return ResumeText(resume_text=text, chars=len(text), truncated=truncated, source=source)
+        return ResumeText(resume_text=text, chars=len(text), truncated=truncated, source=kind)
 
     # -- prompts (admin) ------------------------------------------------------------------------
 
@@ -413,7 +536,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
             path = resolve(settings.prompts_dir, name)
         except PromptError as e:
             raise _error(e.status, str(e)) from None
-        return PromptFile(name=name, text=path.read_text(encoding="utf-8"))
+        return PromptFile(name=name, text=path.read_text(encoding="utf-8", errors="replace"))
 
     @app.put(
         "/api/prompts/{name:path}",
@@ -423,7 +546,7 @@ def create_app(settings: WebSettings | None = None) -> FastAPI:
     )
     async def put_prompt(name: str, body: PromptUpdate, _admin: Admin) -> PromptFile:
         try:
-            write_prompt(settings.prompts_dir, name, body.text)
+            await write_prompt(settings.prompts_dir, name, body.text)
         except PromptError as e:
             raise _error(e.status, str(e)) from None
         logger.info("prompt file edited", extra={"prompt": name})

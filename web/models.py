@@ -91,6 +91,18 @@ class AvatarInfo(BaseModel):
     image_url: str | None = None
 
 
+class AvatarUploaded(AvatarInfo):
+    upload_key: str = Field(
+        description="this portrait's secret: send it as `Authorization: Bearer <upload_key>` to "
+        "GET its image_url and with POST /api/sessions when booking with it; shown only here "
+        "(the API keeps a hash)"
+    )
+    expires_at: str = Field(
+        description="ISO-8601: the portrait is deleted then (INTERVIEW_PORTRAIT_RETENTION_S), "
+        "or earlier when the last interview booked with it is erased"
+    )
+
+
 class ResumeText(BaseModel):
     resume_text: str
     chars: int

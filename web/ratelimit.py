@@ -1,7 +1,9 @@
-"""Sliding-window limit on session creation per client address (each session costs a worker)."""
+"""Sliding-window limits per client address: bookings (each costs a worker) and uploads (each
+costs a portrait preparation or a PDF parse). The address is guard.client_address's."""
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections import deque
@@ -31,3 +33,17 @@ class SlidingWindowLimiter:
                 for k in [k for k, v in self._hits.items() if not v]:
                     del self._hits[k]
             return 0.0
+
+
+def client_key(address: str) -> str:
+    """What one client is counted as: its IPv4 address, or its IPv6 /64 (one host is given a
+    whole /64 and could change address within it for every request)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)

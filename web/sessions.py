@@ -25,6 +25,7 @@ from agent.store import erase_interview
 
 from .interviewer import InterviewerLog, describe
 from .models import SessionState, SessionStatus
+from .portraits import PortraitStore
 
 SESSION_ID_RE = re.compile(r"^iv-[0-9a-f]{12}$")
 
@@ -38,7 +39,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_at TEXT NOT NULL,
     ended_at TEXT,
     erased_at TEXT,
-    key_hash TEXT
+    key_hash TEXT,
+    avatar TEXT
 );
 """
 # columns added after a release, for registries created before them: (column, declaration)
@@ -46,6 +48,9 @@ _ADDED_COLUMNS = (
     # SHA-256 of the session's key (auth.py); NULL for sessions booked before keys: those open
     # with the admin token only
     ("key_hash", "TEXT"),
+    # the booking's avatar: an uploaded portrait is kept while a booking that is not erased
+    # uses it, and opens to that booking's key (portraits.py)
+    ("avatar", "TEXT"),
 )
 
 
@@ -72,6 +77,7 @@ class SessionRecord:
     ended_at: str | None
     erased_at: str | None
     key_hash: str | None = None
+    avatar: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,11 @@ class SessionRegistry:
         for column, declaration in _ADDED_COLUMNS:
             if column not in have:
                 self._db.execute(f"ALTER TABLE sessions ADD COLUMN {column} {declaration}")
+        self._db.execute("CREATE INDEX IF NOT EXISTS sessions_avatar ON sessions(avatar)")
         # what the API's interview watch decided (web/interview_watch.py), in the same database
         self.interviewer_log = InterviewerLog(data_dir / "web_sessions.sqlite3")
+        # uploaded portraits and their keys, in this connection (portraits.py)
+        self.portraits = PortraitStore(self._db, self._lock, data_dir / "avatars")
 
     def close(self) -> None:
         self.interviewer_log.close()
@@ -127,11 +136,12 @@ class SessionRegistry:
             ended_at=None,
             erased_at=None,
             key_hash=key_hash,
+            avatar=config.avatar,
         )
         with self._lock:
             self._db.execute(
                 "INSERT INTO sessions (id, identity, language, planned_s, created_at, expires_at,"
-                " key_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " key_hash, avatar) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id,
                     record.identity,
@@ -140,6 +150,7 @@ class SessionRegistry:
                     record.created_at,
                     record.expires_at,
                     record.key_hash,
+                    record.avatar,
                 ),
             )
         return record
@@ -148,7 +159,7 @@ class SessionRegistry:
         with self._lock:
             row = self._db.execute(
                 "SELECT id, identity, language, planned_s, created_at, expires_at, ended_at,"
-                " erased_at, key_hash FROM sessions WHERE id = ?",
+                " erased_at, key_hash, avatar FROM sessions WHERE id = ?",
                 (session_id,),
             ).fetchone()
         return SessionRecord(*row) if row else None
@@ -200,10 +211,15 @@ class SessionRegistry:
         return AgentRecord(row[0], row[1], int(total), int(cand), row[2])
 
     def erase(self, session_id: str) -> list[str]:
-        """Remove everything recorded about one interview; return what was there. Final even
-        while a report is being written: agent/store.py erase_interview."""
+        """Remove everything recorded about one interview, and its uploaded portrait when no
+        other booking uses it; return what was there. Final even while a report is being
+        written: agent/store.py erase_interview."""
         erased = erase_interview(self._agent_db(), session_id, self.interview_dir(session_id))
         self.mark_erased(session_id)
+        # its uploaded portrait goes too, unless another booking not erased still uses it
+        record = self.get(session_id)
+        if record and self.portraits.release(record.avatar):
+            erased.append("portrait")
         return erased
 
     # -- status ---------------------------------------------------------------------------------

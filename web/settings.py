@@ -6,6 +6,7 @@ has a field that could carry it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,25 +29,68 @@ class SettingsError(ValueError):
     """A setting that cannot be used; the message names the environment variable."""
 
 
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 @dataclass(frozen=True)
 class RateLimit:
-    """At most `count` session creations per client address within `window_s` seconds."""
+    """At most `count` requests (bookings, uploads) per client address within `window_s` s."""
 
     count: int = 5
     window_s: float = 60.0
 
     @classmethod
-    def parse(cls, text: str) -> RateLimit:
+    def parse(cls, text: str, name: str = "INTERVIEW_SESSION_RATE") -> RateLimit:
         try:
             count, window = text.split("/", 1)
             limit = cls(int(count), float(window))
         except ValueError:
             raise SettingsError(
-                f"INTERVIEW_SESSION_RATE must look like '5/60' (sessions/seconds), not {text!r}"
+                f"{name} must look like '5/60' (requests/seconds), not {text!r}"
             ) from None
-        if limit.count < 1 or limit.window_s <= 0:
-            raise SettingsError("INTERVIEW_SESSION_RATE must allow at least 1 session per window")
+        if limit.count < 1 or not 0 < limit.window_s < 1e9:
+            raise SettingsError(f"{name} must allow at least 1 request per window")
         return limit
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """INTERVIEW_CORS_ORIGINS: comma-separated origins (scheme://host[:port]) that browsers may
+    call the API from; none by default (the client is served by the API itself)."""
+    origins = []
+    for item in (o.strip() for o in text.split(",")):
+        if not item:
+            continue
+        parts = urlsplit(item)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path not in ("", "/")
+            or parts.query
+            or parts.fragment
+        ):
+            raise SettingsError(
+                "INTERVIEW_CORS_ORIGINS must list origins like https://app.example.com, "
+                f"not {item!r}"
+            )
+        origins.append(f"{parts.scheme}://{parts.netloc}".lower())
+    return tuple(origins)
+
+
+def parse_proxies(text: str) -> tuple[IpNetwork, ...]:
+    """INTERVIEW_TRUSTED_PROXIES: comma-separated addresses or networks (CIDR) of the reverse
+    proxies in front of the API, whose X-Forwarded-For is believed; none by default."""
+    networks = []
+    for item in (p.strip() for p in text.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise SettingsError(
+                "INTERVIEW_TRUSTED_PROXIES must list IP addresses or networks like "
+                f"10.0.0.0/8, not {item!r}"
+            ) from None
+    return tuple(networks)
 
 
 @dataclass(frozen=True)
@@ -81,6 +125,21 @@ class WebSettings:
     end_grace_s: float = 15.0
     max_portrait_bytes: int = 8 * 1024 * 1024
     max_resume_bytes: int = 2 * 1024 * 1024
+    # any JSON body (a config with 20,000-character resume and job description, each character
+    # escaped as \uXXXX, is under 300 KB); prompt edits may be larger (guard.py)
+    max_json_bytes: int = 512 * 1024
+    # uploads (portraits and resumes together) per client address, like bookings
+    upload_rate: RateLimit = field(default_factory=lambda: RateLimit(10, 60))
+    # an uploaded portrait is deleted this long after its upload (and at once when the last
+    # booking that used it is erased); an interview that is still running keeps it
+    portrait_retention_s: int = 24 * 3600
+    # a resume PDF is read in a child process killed after this long (resume_pdf.py)
+    resume_timeout_s: float = 10.0
+    # origins whose pages may call the API (CORS); none: only pages the API serves itself
+    cors_origins: tuple[str, ...] = ()
+    # reverse proxies whose X-Forwarded-For names the client (for the rate limits); none: the
+    # connection's peer is the client
+    trusted_proxies: tuple[IpNetwork, ...] = ()
     # the watch over interviews in progress (interview_watch.py): no interviewer, one lost
     watch: WatchOptions = field(default_factory=WatchOptions)
 
@@ -124,6 +183,14 @@ class WebSettings:
             join_window_s=join_window,
             rejoin_window_s=rejoin_window,
             session_rate=RateLimit.parse(env.get("INTERVIEW_SESSION_RATE") or "5/60"),
+            upload_rate=RateLimit.parse(
+                env.get("INTERVIEW_UPLOAD_RATE") or "10/60", "INTERVIEW_UPLOAD_RATE"
+            ),
+            portrait_retention_s=whole_number(
+                env, "INTERVIEW_PORTRAIT_RETENTION_S", 24 * 3600, 60, 365 * 24 * 3600, SettingsError
+            ),
+            cors_origins=parse_origins(env.get("INTERVIEW_CORS_ORIGINS") or ""),
+            trusted_proxies=parse_proxies(env.get("INTERVIEW_TRUSTED_PROXIES") or ""),
             end_grace_s=float(whole_number(env, "INTERVIEW_END_GRACE_S", 15, 0, 60, SettingsError)),
             watch=WatchOptions.from_env(env, SettingsError),
         )

@@ -65,6 +65,12 @@ export interface AvatarInfo {
   image_url: string | null;
 }
 
+// An uploaded portrait is its uploader's: its image, and a booking with it, need its key.
+export interface AvatarUploaded extends AvatarInfo {
+  upload_key: string;
+  expires_at: string;
+}
+
 export interface ResumeText {
   resume_text: string;
   chars: number;
@@ -151,8 +157,9 @@ function upload(file: File): RequestInit {
 const sessionPath = (id: string, tail = "") => `/api/sessions/${encodeURIComponent(id)}${tail}`;
 
 export const api = {
-  createSession: (config: InterviewConfig) =>
-    call<SessionCreated>("/api/sessions", json("POST", config)),
+  // `uploadKey`: the key of the uploaded portrait the config names as its avatar
+  createSession: (config: InterviewConfig, uploadKey?: string) =>
+    call<SessionCreated>("/api/sessions", json("POST", config), uploadKey),
   // per-session calls: each needs the session's key (the booking's, or the report link's)
   session: (id: string, key: string) => call<SessionStatus>(sessionPath(id), undefined, key),
   token: (id: string, key: string) =>
@@ -165,7 +172,13 @@ export const api = {
   eraseData: (id: string, key: string) =>
     call<{ erased: string[] }>(sessionPath(id, "/data"), { method: "DELETE" }, key),
   avatars: () => call<AvatarInfo[]>("/api/avatars"),
-  uploadAvatar: (file: File) => call<AvatarInfo>("/api/avatars", upload(file)),
+  uploadAvatar: (file: File) => call<AvatarUploaded>("/api/avatars", upload(file)),
+  // an avatar's picture as an object URL: a portrait's needs a key (its upload key, or the key
+  // of a booking made with it), which an <img src> cannot send; revoke the URL when done
+  avatarImage: async (id: string, key: string) =>
+    URL.createObjectURL(
+      await (await request(`/api/avatars/${encodeURIComponent(id)}/image`, undefined, key)).blob(),
+    ),
   uploadResume: (file: File) => call<ResumeText>("/api/resume", upload(file)),
 };
 

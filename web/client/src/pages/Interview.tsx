@@ -38,6 +38,7 @@ import {
   type StoredSession,
 } from "../api";
 import { navigate } from "../App";
+import { AvatarImage } from "../components/AvatarImage";
 import { Brand } from "../components/Brand";
 import { EndIcon, MicIcon, MicOffIcon, SpeakerIcon } from "../components/Icons";
 import { type Strings, strings } from "../i18n";
@@ -470,7 +471,7 @@ function Stage(props: {
             <VideoTrack trackRef={videoTrack} className="avatar-video" data-testid="avatar-video" />
           ) : (
             <div className="avatar-fallback">
-              <img src={`/api/avatars/${session.avatar}/image`} alt="" />
+              <AvatarImage avatarId={session.avatar} imageKey={session.session_key} />
             </div>
           )}
           <div className="state-pill" data-testid="agent-state" data-state={agent ? state : "waiting"}>

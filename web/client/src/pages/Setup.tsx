@@ -1,7 +1,15 @@
 // Setup page: who the candidate is, what interview, which interviewer face, consent.
 import { type FormEvent, useEffect, useRef, useState } from "react";
-import { ApiError, api, type AvatarInfo, type InterviewConfig, saveSession } from "../api";
+import {
+  ApiError,
+  type AvatarInfo,
+  type AvatarUploaded,
+  api,
+  type InterviewConfig,
+  saveSession,
+} from "../api";
 import { navigate } from "../App";
+import { AvatarImage } from "../components/AvatarImage";
 import { Brand } from "../components/Brand";
 import { FileIcon } from "../components/Icons";
 import { type Lang, strings } from "../i18n";
@@ -28,7 +36,8 @@ export function SetupPage() {
     { avatar_id: "woman", kind: "character", image_url: "/api/avatars/woman/image" },
     { avatar_id: "man", kind: "character", image_url: "/api/avatars/man/image" },
   ]);
-  const [custom, setCustom] = useState<AvatarInfo | null>(null);
+  // the portrait uploaded here, with its upload key (kept in this page only)
+  const [custom, setCustom] = useState<AvatarUploaded | null>(null);
   const [avatarBusy, setAvatarBusy] = useState(false);
   const [avatarError, setAvatarError] = useState("");
   const [resume, setResume] = useState<{ text: string; name: string; chars: number } | null>(null);
@@ -103,7 +112,8 @@ export function SetupPage() {
     };
     setBusy(true);
     try {
-      const session = await api.createSession(config);
+      const uploadKey = custom && avatar === custom.avatar_id ? custom.upload_key : undefined;
+      const session = await api.createSession(config, uploadKey);
       saveSession(session);
       navigate(`/interview/${session.session_id}`);
     } catch (e) {
@@ -244,7 +254,11 @@ export function SetupPage() {
                   onClick={() => setAvatar(a.avatar_id)}
                   data-avatar={a.avatar_id}
                 >
-                  {a.image_url && <img src={a.image_url} alt="" loading="lazy" />}
+                  {custom && a.avatar_id === custom.avatar_id ? (
+                    <AvatarImage avatarId={custom.avatar_id} imageKey={custom.upload_key} />
+                  ) : (
+                    a.image_url && <img src={a.image_url} alt="" loading="lazy" />
+                  )}
                   <span>{label(a.avatar_id)}</span>
                 </button>
               ))}
