@@ -1,12 +1,21 @@
-"""Agent workers and dispatch for the dev server.
+"""Agent workers and dispatch for the dev server, with livekit-server's semantics.
 
 livekit-agents workers open a WebSocket to ``/agent`` (bearer token with the ``agent`` grant) and
 speak `livekit.protocol.agent`: they register (agent name, job type, permissions), report load
-and status, answer availability requests, take job assignments (a room token minted here) and
-report job status. Dispatches come from AgentDispatchService, from a room's configuration (token
-``roomConfig.agents`` or CreateRoom ``agents``), and automatically — for workers registered
-without an agent name — when a room is created without explicit agents. Each dispatch becomes at
-most one job, offered to available workers in order of load until one accepts.
+and status, answer availability requests, take job assignments (a one-hour room token minted
+here) and report job status. Dispatches come from AgentDispatchService and from a room's
+configuration (token ``roomConfig.agents`` or CreateRoom ``agents``); a room created without any
+gets one for the unnamed agent. As in livekit-server (pkg/service/agentservice.go, pkg/agent):
+
+- a dispatch is launched once, when it is created: no worker then, no job ever;
+- a job is taken only if some available worker reports a load under the target load (0.7,
+  livekit.yaml `agents.target_load`); the worker is then picked at random, weighted by its spare
+  capacity (1 - load) among the available ones, so one reporting load >= 1 is never picked;
+- a worker that declines passes the job to another; one that does not answer within 3 s (the
+  job request's RPC timeout) ends the attempt: no other worker is asked;
+- ListDispatch shows each job as it was assigned (running), not the worker's later reports;
+- the job's agent leaving the room (including a rejoin with its identity, which replaces it)
+  ends the job: the worker gets a JobTermination.
 """
 
 from __future__ import annotations
@@ -14,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import random
 import time
-import urllib.parse
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,15 +37,23 @@ from livekit.protocol import agent as proto_agent
 from livekit.protocol import agent_dispatch as proto_dispatch
 from livekit.protocol import models
 
-from devserver.appkeys import KEYS, PUBLIC_URL, ROOMS
+from devserver.appkeys import KEYS, ROOMS
 from devserver.auth import AuthError, token_from_request, verify_token
-from devserver.rooms import Room, RoomRegistry, new_sid
+from devserver.rooms import Participant, Room, RoomRegistry, new_sid
 
 logger = logging.getLogger("devserver.agents")
 
-AVAILABILITY_TIMEOUT_S = 10.0  # a worker that does not answer an offer in time is passed over
+# no answer to an offer by then: the job is not launched (livekit-server waits 10 s for the
+# answer, but the job request around it is an RPC that times out after 3 s, psrpc's default)
+AVAILABILITY_TIMEOUT_S = 3.0
+# livekit-server routes a job to a node only if its available workers have load to spare below
+# this (agents.target_load, pkg/agent/config.go): with every worker at or above it, no job
+TARGET_LOAD = 0.7
 REGISTER_TIMEOUT_S = 10.0
-JOB_TOKEN_TTL = datetime.timedelta(hours=24)  # long enough for any interview, incl. reconnects
+JOB_TOKEN_TTL = datetime.timedelta(hours=1)  # livekit-server's (protocol agent/token.go)
+AGENT_NAME_ATTRIBUTE = "lk.agent_name"  # set on every job token, as livekit-server does
+# a deleted dispatch's agent has this long to leave after its termination before it is removed
+TERMINATION_GRACE_S = 3.0
 _ENDED = frozenset(
     {
         proto_agent.JobStatus.JS_SUCCESS,
@@ -44,12 +61,6 @@ _ENDED = frozenset(
         proto_agent.JobStatus.JS_CANCELLED,
     }
 )
-_SOURCE_NAMES = {
-    models.TrackSource.CAMERA: "camera",
-    models.TrackSource.MICROPHONE: "microphone",
-    models.TrackSource.SCREEN_SHARE: "screen_share",
-    models.TrackSource.SCREEN_SHARE_AUDIO: "screen_share_audio",
-}
 
 
 def _now_ns() -> int:
@@ -85,8 +96,11 @@ class Worker:
     send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
-    def available(self) -> bool:
-        return self.status == proto_agent.WorkerStatus.WS_AVAILABLE and not self.draining
+    def spare(self) -> float:
+        """Its weight in the choice of a worker: spare capacity, 0 when not available."""
+        if self.status != proto_agent.WorkerStatus.WS_AVAILABLE or self.draining:
+            return 0.0
+        return max(0.0, 1.0 - self.load)
 
     async def send(self, msg: proto_agent.ServerMessage) -> bool:
         """Send a message; False when the connection is already gone."""
@@ -108,7 +122,9 @@ class _Dispatch:
 
 @dataclass
 class _Job:
-    job: proto_agent.Job
+    job: proto_agent.Job  # its state as the worker reports it
+    assigned: proto_agent.Job  # as it was assigned: what ListDispatch shows
+    room: str
     worker_id: str = ""
 
 
@@ -116,14 +132,18 @@ class Dispatcher:
     """Registered workers, dispatches and jobs of one dev server."""
 
     def __init__(self, app: web.Application) -> None:
-        self._app = app  # keys and public_url are read when used: a test may set them late
+        self._app = app  # the keys are read when used: a test may set them late
         rooms: RoomRegistry = app[ROOMS]
         self.workers: dict[str, Worker] = {}
         self._dispatches: dict[str, dict[str, _Dispatch]] = {}  # room name -> id -> dispatch
         self._jobs: dict[str, _Job] = {}
+        # room name -> identity of a job's agent -> job id, for ending the job when it leaves
+        self._agents: dict[str, dict[str, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._rooms = rooms
         rooms.on("room_created", self._on_room_created)
         rooms.on("room_closed", self._on_room_closed)
+        rooms.on("participant_left", self._on_participant_left)
 
     # -- dispatches ---------------------------------------------------------------------------
 
@@ -156,60 +176,87 @@ class Dispatcher:
     async def delete_dispatch(
         self, room_name: str, dispatch_id: str
     ) -> proto_dispatch.AgentDispatch | None:
-        """Remove a dispatch and terminate its job; None when there is no such dispatch."""
+        """Remove a dispatch and end its jobs; None when there is no such dispatch."""
         record = self._dispatches.get(room_name, {}).pop(dispatch_id, None)
         if record is None:
             return None
         record.proto.state.deleted_at = _now_ns()
-        await self._terminate_jobs(record)
         logger.info("agent dispatch deleted", extra={"room": room_name, "dispatch_id": dispatch_id})
-        return self.dispatch_proto(record)
+        answer = self.dispatch_proto(record)
+        self._spawn(self._end_dispatch_jobs(room_name, record))
+        return answer
 
     def dispatch_proto(self, record: _Dispatch) -> proto_dispatch.AgentDispatch:
         out = proto_dispatch.AgentDispatch()
         out.CopyFrom(record.proto)
-        out.state.jobs.extend(self._jobs[j].job for j in record.job_ids if j in self._jobs)
+        out.state.jobs.extend(self._jobs[j].assigned for j in record.job_ids if j in self._jobs)
         return out
 
     def _on_room_created(
         self, room: Room, agents: Sequence[proto_dispatch.RoomAgentDispatch] = ()
     ) -> None:
-        if agents:
-            for spec in agents:
-                self.create_dispatch(room, spec)
-            return
-        # LiveKit's default: a room without explicit agents gets the unnamed agent, if any.
-        if any(w.agent_name == "" and self._takes_room_jobs(w) for w in self.workers.values()):
-            logger.info("automatic agent dispatch", extra={"room": room.name})
-            self.create_dispatch(room, proto_dispatch.RoomAgentDispatch())
+        # livekit-server's backward-compatible default: a room created without agents gets a
+        # dispatch for the unnamed agent, whether or not such a worker is registered
+        for spec in agents or [proto_dispatch.RoomAgentDispatch()]:
+            self.create_dispatch(room, spec)
 
     def _on_room_closed(self, room: Room) -> None:
+        # the agents were removed with the room, which ended their jobs (_on_participant_left)
+        self._agents.pop(room.name, None)
         for record in self._dispatches.pop(room.name, {}).values():
             record.proto.state.deleted_at = _now_ns()
-            self._spawn(self._forget(record))
+            for job_id in record.job_ids:
+                job = self._jobs.pop(job_id, None)
+                worker = self.workers.get(job.worker_id) if job is not None else None
+                if worker is not None:
+                    worker.job_ids.discard(job_id)
 
-    async def _forget(self, record: _Dispatch) -> None:
-        await self._terminate_jobs(record)
-        for job_id in record.job_ids:
-            job = self._jobs.pop(job_id, None)
-            worker = self.workers.get(job.worker_id) if job is not None else None
-            if worker is not None:
-                worker.job_ids.discard(job_id)
+    def _on_participant_left(self, room: Room, participant: Participant) -> None:
+        job = self._jobs.get(self._agents.get(room.name, {}).pop(participant.identity, ""))
+        if job is not None:  # taken now: a closing room forgets its jobs right after
+            self._spawn(self._terminate(job, agent_left=True))
 
-    async def _terminate_jobs(self, record: _Dispatch) -> None:
+    async def _end_dispatch_jobs(self, room_name: str, record: _Dispatch) -> None:
+        """A deleted dispatch's jobs: terminated, and their agents removed if they stay."""
         for job_id in record.job_ids:
             job = self._jobs.get(job_id)
-            if job is None or job.job.state.status in _ENDED:
+            if job is None:
                 continue
-            worker = self.workers.get(job.worker_id)
-            if worker is not None:
-                await worker.send(
-                    proto_agent.ServerMessage(termination=proto_agent.JobTermination(job_id=job_id))
-                )
-                logger.info(
-                    "agent job termination sent",
-                    extra={"room": job.job.room.name, "job_id": job_id, "worker_id": worker.id},
-                )
+            identity = job.assigned.state.participant_identity
+            self._agents.get(room_name, {}).pop(identity, None)
+            if not await self._terminate(job, agent_left=False):
+                continue
+            room = self._rooms.get(room_name)
+            deadline = time.monotonic() + TERMINATION_GRACE_S
+            while room is not None and identity in room.participants:
+                if time.monotonic() > deadline:
+                    await room.remove_participant(identity)
+                    break
+                await asyncio.sleep(0.1)
+
+    async def _terminate(self, job: _Job, *, agent_left: bool) -> bool:
+        """Tell the job's worker to end it; False when its worker is gone or it already ended."""
+        worker = self.workers.get(job.worker_id)
+        if worker is None or job.job.state.status in _ENDED:
+            return False
+        job_id = job.job.id
+        await worker.send(
+            proto_agent.ServerMessage(termination=proto_agent.JobTermination(job_id=job_id))
+        )
+        if agent_left:
+            self._set_status(job, proto_agent.JobStatus.JS_FAILED, "agent worker left the room")
+        else:
+            self._set_status(job, proto_agent.JobStatus.JS_SUCCESS, "")
+        logger.info(
+            "agent job termination sent",
+            extra={
+                "room": job.room,
+                "job_id": job_id,
+                "worker_id": worker.id,
+                "agent_left_room": agent_left,
+            },
+        )
+        return True
 
     # -- jobs ---------------------------------------------------------------------------------
 
@@ -217,16 +264,19 @@ class Dispatcher:
     def _takes_room_jobs(worker: Worker) -> bool:
         return worker.job_type == proto_agent.JobType.JT_ROOM
 
-    def _candidates(self, agent_name: str, tried: set[str]) -> list[Worker]:
+    def _pick(self, agent_name: str, tried: set[str]) -> Worker | None:
+        """A worker for a job: at random, weighted by spare capacity; None if none has any."""
         found = [
             w
             for w in self.workers.values()
-            if w.agent_name == agent_name
-            and self._takes_room_jobs(w)
-            and w.available
-            and w.id not in tried
+            if w.agent_name == agent_name and self._takes_room_jobs(w) and w.id not in tried
         ]
-        return sorted(found, key=lambda w: (w.load, len(w.job_ids)))
+        if not tried and not any(w.spare > 0 and w.load < TARGET_LOAD for w in found):
+            return None  # livekit-server: no node has capacity to spare for the job
+        found = [w for w in found if w.spare > 0]
+        if not found:
+            return None
+        return random.choices(found, weights=[w.spare for w in found])[0]
 
     async def _launch_job(self, room: Room, record: _Dispatch) -> None:
         dispatch = record.proto
@@ -239,42 +289,43 @@ class Dispatcher:
             agent_name=dispatch.agent_name,
             deployment=dispatch.deployment,
             attributes=dict(dispatch.attributes),
-            state=proto_agent.JobState(status=proto_agent.JobStatus.JS_PENDING),
         )
         log = {"room": room.name, "agent_name": dispatch.agent_name, "dispatch_id": dispatch.id}
         tried: set[str] = set()
         while True:
             if self._dispatches.get(room.name, {}).get(dispatch.id) is not record:
                 return  # dispatch deleted or room closed meanwhile
-            candidates = self._candidates(dispatch.agent_name, tried)
-            if not candidates:
+            worker = self._pick(dispatch.agent_name, tried)
+            if worker is None:
                 logger.warning(
                     "no agent worker available for dispatch; it stays without a job",
                     extra={**log, "workers_tried": len(tried)},
                 )
                 return
-            worker = candidates[0]
             tried.add(worker.id)
             answer = await self._offer(worker, job)
-            if answer is None or not answer.available:
+            if isinstance(answer, TimeoutError):
+                logger.warning(
+                    "agent worker did not answer the job offer; the job is not launched",
+                    extra={**log, "worker_id": worker.id, "job_id": job.id},
+                )
+                return
+            if answer is None or not answer.available:  # gone, or declined: try another
                 logger.info(
                     "agent worker declined job",
-                    extra={
-                        **log,
-                        "worker_id": worker.id,
-                        "job_id": job.id,
-                        "answered": bool(answer),
-                    },
+                    extra={**log, "worker_id": worker.id, "job_id": job.id},
                 )
-                if answer is not None and answer.terminate:
-                    return
                 continue
+            if answer.terminate:
+                logger.info("agent worker ended the job at once", extra={**log, "job_id": job.id})
+                return
             if await self._assign(worker, room, record, job, answer):
                 return
 
     async def _offer(
         self, worker: Worker, job: proto_agent.Job
-    ) -> proto_agent.AvailabilityResponse | None:
+    ) -> proto_agent.AvailabilityResponse | TimeoutError | None:
+        """The worker's answer; None if its connection is gone."""
         future: asyncio.Future[proto_agent.AvailabilityResponse | None] = (
             asyncio.get_running_loop().create_future()
         )
@@ -284,8 +335,8 @@ class Dispatcher:
             if not await worker.send(proto_agent.ServerMessage(availability=request)):
                 return None
             return await asyncio.wait_for(future, AVAILABILITY_TIMEOUT_S)
-        except TimeoutError:
-            return None
+        except TimeoutError as e:
+            return e
         finally:
             worker.offers.pop(job.id, None)
 
@@ -297,18 +348,27 @@ class Dispatcher:
         job: proto_agent.Job,
         answer: proto_agent.AvailabilityResponse,
     ) -> bool:
-        identity = answer.participant_identity or f"agent-{job.id}"
-        job.state.participant_identity = identity
-        job.state.worker_id = worker.id
-        job.state.updated_at = _now_ns()
+        identity = answer.participant_identity
+        now = _now_ns()
+        job.state.CopyFrom(
+            proto_agent.JobState(
+                status=proto_agent.JobStatus.JS_RUNNING,  # as livekit-server marks it assigned
+                participant_identity=identity,
+                worker_id=worker.id,
+                started_at=now,
+                updated_at=now,
+            )
+        )
         token = self._job_token(worker, room.name, identity, answer)
+        # no URL: the worker joins through the one it registered with, as with livekit-server
         assignment = proto_agent.JobAssignment(job=job, token=token)
-        url = _room_url(self._app.get(PUBLIC_URL, ""))
-        if url:  # unset: the worker joins through the URL it registered with
-            assignment.url = url
         if not await worker.send(proto_agent.ServerMessage(assignment=assignment)):
             return False
-        self._jobs[job.id] = _Job(job=job, worker_id=worker.id)
+        running = proto_agent.Job()
+        running.CopyFrom(job)
+        self._jobs[job.id] = _Job(job=running, assigned=job, room=room.name, worker_id=worker.id)
+        if identity:
+            self._agents.setdefault(room.name, {})[identity] = job.id
         record.job_ids.append(job.id)
         worker.job_ids.add(job.id)
         logger.info(
@@ -331,25 +391,26 @@ class Dispatcher:
         identity: str,
         answer: proto_agent.AvailabilityResponse,
     ) -> str:
+        # the grants livekit-server gives a job (protocol agent/token.go)
         perms = worker.permissions
-        sources = [_SOURCE_NAMES[s] for s in perms.can_publish_sources if s in _SOURCE_NAMES]
         grants = api.VideoGrants(
             room_join=True,
             room=room_name,
             can_publish=perms.can_publish,
             can_subscribe=perms.can_subscribe,
             can_publish_data=perms.can_publish_data,
-            can_publish_sources=sources or None,
             can_update_own_metadata=perms.can_update_metadata,
+            can_subscribe_metrics=perms.can_subscribe_metrics,
             hidden=perms.hidden,
             agent=True,
         )
+        attributes = {**answer.participant_attributes, AGENT_NAME_ATTRIBUTE: worker.agent_name}
         return (
             api.AccessToken(worker.api_key, self._app[KEYS][worker.api_key])
             .with_identity(identity)
             .with_name(answer.participant_name)
             .with_metadata(answer.participant_metadata)
-            .with_attributes(dict(answer.participant_attributes))
+            .with_attributes(attributes)
             .with_kind("agent")
             .with_grants(grants)
             .with_ttl(JOB_TOKEN_TTL)
@@ -512,7 +573,8 @@ async def _worker_socket(request: web.Request) -> web.StreamResponse:
         return web.Response(status=e.status, text=e.reason)
     if not (claims.video and claims.video.agent):
         logger.info("agent worker refused", extra={"reason": "no agent grant"})
-        return web.Response(status=403, text="permissions denied: token lacks the agent grant")
+        # livekit-server answers a missing grant as 401, like a bad token
+        return web.Response(status=401, text="permissions denied: token lacks the agent grant")
     # verified above, so the issuer is a known API key
     api_key = jwt.decode(token, options={"verify_signature": False})["iss"]
 
@@ -551,15 +613,6 @@ async def _worker_socket(request: web.Request) -> web.StreamResponse:
     finally:
         dispatcher.unregister(worker)
     return ws
-
-
-def _room_url(public_url: str) -> str:
-    """The server's WebSocket URL for job assignments; "" when it names no reachable host."""
-    parsed = urllib.parse.urlsplit(public_url)
-    if parsed.hostname in (None, "", "0.0.0.0", "::"):
-        return ""
-    scheme = {"http": "ws", "https": "wss"}.get(parsed.scheme, parsed.scheme)
-    return urllib.parse.urlunsplit(parsed._replace(scheme=scheme))
 
 
 def _parse(raw: WSMessage) -> proto_agent.WorkerMessage | None:

@@ -2,7 +2,8 @@
 
 Tokens are LiveKit JWTs: HS256, issuer = API key, `exp` required. Failures carry the HTTP status
 livekit-server answers with (401 for a missing, malformed, badly signed or expired token and for
-missing join grants) and a one-sentence reason that is sent back to the client.
+a missing roomJoin grant, 400 for a token that names no room or no identity) and a one-sentence
+reason that is sent back to the client.
 """
 
 from __future__ import annotations
@@ -56,9 +57,9 @@ def check_join_grant(claims: api.Claims, room_query: str = "") -> str:
         raise AuthError(401, "permissions denied: the token has no roomJoin grant")
     room = video.room or room_query
     if not room:
-        raise AuthError(401, "permissions denied: the token names no room")
+        raise AuthError(400, "no room name: the token names no room")
     if room_query and video.room and room_query != video.room:
         raise AuthError(401, f"permissions denied: the token is for room {video.room!r}")
     if not claims.identity:
-        raise AuthError(401, "permissions denied: the token has no identity")
+        raise AuthError(400, "identity cannot be empty: the token has no identity")
     return room

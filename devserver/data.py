@@ -4,7 +4,10 @@ User packets, chat, transcriptions, RPC request/ack/response and data-stream hea
 trailer packets are all DataPackets; the server only stamps the sender (identity and sid, as
 livekit-server does, so receivers can trust them) and delivers each packet to its
 `destination_identities`, or to everyone else when that list is empty, over the same kind of
-channel (reliable/lossy) it came in on.
+channel (reliable/lossy) it came in on. As in livekit-server (pkg/rtc/participant.go), only
+agents may send transcription packets (others' are dropped), and an agent may open a text
+stream on behalf of another participant (a transcription of the candidate): its header keeps
+that identity and is marked generated.
 """
 
 from __future__ import annotations
@@ -33,10 +36,20 @@ def parse_packet(raw: bytes) -> models.DataPacket:
 
 
 def stamp_sender(packet: models.DataPacket, sender: Participant) -> None:
-    """Fill in who sent the packet; clients must not be able to claim another identity."""
-    packet.participant_identity = sender.identity
-    packet.participant_sid = sender.sid
+    """Fill in who sent the packet; clients must not be able to claim another identity, except
+    an agent's text stream on behalf of someone."""
     value = packet.WhichOneof("value")
+    on_behalf = (
+        value == "stream_header"
+        and sender.permission.agent
+        and packet.participant_identity not in ("", sender.identity)
+        and packet.stream_header.WhichOneof("content_header") == "text_header"
+    )
+    if on_behalf:
+        packet.stream_header.text_header.generated = True
+    else:
+        packet.participant_identity = sender.identity
+    packet.participant_sid = sender.sid
     if value == "user":
         packet.user.participant_identity = sender.identity
         packet.user.participant_sid = sender.sid
@@ -79,5 +92,7 @@ def handle_incoming(room: Room, sender: Participant, raw: bytes, *, reliable: bo
         return  # nothing a client may send to others (speaker updates come from the server)
     if not sender.permission.can_publish_data:
         raise DataError(f"participant {sender.identity!r} may not publish data")
+    if value == "transcription" and not sender.permission.agent:
+        return  # livekit-server forwards transcriptions from agents only, silently
     stamp_sender(packet, sender)
     route_packet(room, sender, packet, reliable=reliable)

@@ -106,6 +106,9 @@ class ParticipantMedia:
         self._offer_id = 0
         self._deferred: list[tuple[Participant, PublishedTrack]] = []
         self._closed = False
+        # whether a peer connection ever connected: a participant whose signal connection drops
+        # before that is gone at once, one after that is kept for a while (signal_join.py)
+        self.has_connected = False
         self._observed_unmuted: set[str] = set()  # published tracks unmuted at the last look
         # Data goes to the client over channels the server opens on the subscriber connection.
         self.reliable = self.subscriber.createDataChannel("_reliable", ordered=True)
@@ -127,6 +130,8 @@ class ParticipantMedia:
     def _state_logger(self, name: str, pc: RTCPeerConnection) -> Callable[[], None]:
         def log_state() -> None:
             state = pc.connectionState
+            if state == "connected":
+                self.has_connected = True
             level = logging.WARNING if state == "failed" else logging.DEBUG
             logger.log(level, "peer connection %s", state, extra={**self._log, "pc": name})
 

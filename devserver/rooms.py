@@ -4,11 +4,19 @@ The registry owns `Room`s; a `Room` owns its `Participant`s. A connected partici
 `session` (the signal connection, see signal.py) through which the room pushes updates, tracks
 and data. Room-level events are emitted on the registry (`room_created`, `room_closed`,
 `participant_joined`, `participant_left`) for the agent dispatcher and for logging.
+
+Lifetimes follow livekit-server (pkg/rtc/room.go): once a second every room is checked; a room
+with no person in it (agents and egress do not count) closes as ROOM_CLOSED `departure_timeout`
+after the last departure of any participant, or `empty_timeout` after its creation while no
+person has joined yet. A participant whose signal connection drops without leaving is kept for
+`RoomSettings.dropped_participant_timeout_s` (livekit-server keeps it until its media transport
+times out), then removed as CONNECTION_TIMEOUT; a rejoin with its identity replaces it sooner.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -26,6 +34,29 @@ from devserver.speakers import SpeakerMonitor
 logger = logging.getLogger("devserver.rooms")
 
 _SID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+
+
+# Protocol 12 clients reconnect by identity: livekit-server does not tell them that a participant
+# was replaced by a newer connection of its identity (they see the new sid instead).
+_IDENTITY_RECONNECT_PROTOCOL = 12
+
+
+class JoinRefused(Exception):
+    """A join the room cannot take (closed, full): the reason is sent back to the client."""
+
+
+@dataclass(frozen=True)
+class RoomSettings:
+    """livekit.yaml's `room:` keys the dev server honours, with livekit-server's defaults, and how
+    long a participant whose signal connection dropped is kept."""
+
+    auto_create: bool = True  # joining a missing room creates it (else 404, unless roomCreate)
+    empty_timeout: int = 300
+    departure_timeout: int = 20
+    max_participants: int = 0  # people only; 0 is no limit
+    # livekit-server keeps such a participant until ICE gives up (10 s disconnected + 5 s
+    # failed) plus 5 s of cleanup (pkg/rtc/transport.go, participant.go)
+    dropped_participant_timeout_s: float = 20.0
 
 
 def new_sid(prefix: str) -> str:
@@ -78,10 +109,13 @@ class Participant:
     tracks: dict[str, PublishedTrack] = field(default_factory=dict)  # by track sid
     version: int = 0
     client_protocol: int = 0
+    protocol: int = 0  # the signal protocol version the client speaks
     capabilities: list[int] = field(default_factory=list)  # models.ClientInfo.Capability
     session: ParticipantSession | None = None
     # why it left (models.DisconnectReason), told to the others with its departure
     disconnect_reason: int = models.DisconnectReason.UNKNOWN_REASON
+    # set while its signal connection is gone and it waits to be removed (Room.keep_dropped)
+    drop_task: asyncio.Task[None] | None = None
 
     @property
     def hidden(self) -> bool:
@@ -89,8 +123,13 @@ class Participant:
 
     @property
     def is_dependent(self) -> bool:
-        """Agents and egress are there for the others; they do not keep a room open."""
-        return self.kind in (models.ParticipantInfo.Kind.AGENT, models.ParticipantInfo.Kind.EGRESS)
+        """Agents, egress and recorders are there for the others: they do not keep a room open
+        nor count towards its participant limit (livekit-server's IsDependent)."""
+        return (
+            self.kind in (models.ParticipantInfo.Kind.AGENT, models.ParticipantInfo.Kind.EGRESS)
+            or self.permission.agent
+            or self.permission.recorder
+        )
 
     def to_proto(self) -> models.ParticipantInfo:
         return models.ParticipantInfo(
@@ -135,7 +174,10 @@ class Room:
         self.creation_time_ms = int(time.time() * 1000)
         self.participants: dict[str, Participant] = {}
         self.closed = False
-        self._close_timer: asyncio.TimerHandle | None = None
+        # monotonic times for the idle check: when a person first joined, when anyone last left
+        self._created_at = time.monotonic()
+        self._first_joined_at = 0.0
+        self._last_left_at = 0.0
         self.speakers = SpeakerMonitor(self)
         self.quality = ConnectionQualityMonitor(self)
 
@@ -149,7 +191,8 @@ class Room:
             max_participants=self.max_participants,
             creation_time=self.creation_time,
             creation_time_ms=self.creation_time_ms,
-            num_participants=sum(1 for p in self.participants.values() if not p.hidden),
+            # people only, as livekit-server counts them
+            num_participants=sum(1 for p in self.participants.values() if not p.is_dependent),
             num_publishers=sum(1 for p in self.participants.values() if p.tracks),
         )
 
@@ -161,18 +204,20 @@ class Room:
 
     async def add_participant(self, participant: Participant) -> None:
         """Admit a participant; an existing one with the same identity is replaced (as LiveKit
-        does when the same identity joins twice)."""
+        does when the same identity joins twice). Raises JoinRefused."""
         if self.closed:
-            raise RuntimeError(f"room {self.name!r} is closed")
+            raise JoinRefused(f"room {self.name!r} is closed")
         old = self.participants.get(participant.identity)
         if old is not None:
             await self.remove_participant(
                 old.identity, reason=models.DisconnectReason.DUPLICATE_IDENTITY
             )
-        if self.max_participants and len(self.participants) >= self.max_participants:
-            raise RuntimeError(f"room {self.name!r} is full ({self.max_participants})")
-        if not participant.is_dependent:
-            self._cancel_close_timer()
+        if self.max_participants and not participant.is_dependent:
+            people = sum(1 for p in self.participants.values() if not p.is_dependent)
+            if people >= self.max_participants:
+                raise JoinRefused("room has exceeded its max participants")
+        if not participant.is_dependent and not self._first_joined_at:
+            self._first_joined_at = time.monotonic()
         self.participants[participant.identity] = participant
         self.speakers.start()
         self.quality.start()
@@ -193,12 +238,19 @@ class Room:
         participant = self.participants.pop(identity, None)
         if participant is None:
             return False
+        if participant.drop_task is not None:
+            participant.drop_task.cancel()
+            participant.drop_task = None
+        self._last_left_at = time.monotonic()  # any departure restarts the departure timeout
         for track in list(participant.tracks.values()):
             self.unpublish_track(participant, track.info.sid, keep=True)
         participant.state = models.ParticipantInfo.State.DISCONNECTED
         participant.disconnect_reason = reason
         participant.version += 1
-        self.broadcast_participant(participant)
+        if reason == models.DisconnectReason.DUPLICATE_IDENTITY:
+            self.broadcast_participant(participant, max_protocol=_IDENTITY_RECONNECT_PROTOCOL - 1)
+        else:
+            self.broadcast_participant(participant)
         session, participant.session = participant.session, None
         if session is not None:
             await session.close(reason)
@@ -207,11 +259,27 @@ class Room:
             extra={"room": self.name, "identity": identity, "reason": reason},
         )
         self.registry.emit("participant_left", self, participant)
-        if not self.participants or (
-            not participant.is_dependent and not self._has_independent_participants()
-        ):
-            self._schedule_close(self.departure_timeout)
         return True
+
+    def keep_dropped(self, participant: Participant, timeout_s: float) -> None:
+        """`participant`'s signal connection ended without a leave: it stays (the others still
+        see it, its tracks stay published) until it rejoins or `timeout_s` has passed."""
+        if participant.drop_task is not None:
+            return
+
+        async def expire() -> None:
+            await asyncio.sleep(timeout_s)
+            participant.drop_task = None  # not cancelled by its own removal
+            if self.participants.get(participant.identity) is participant:
+                await self.remove_participant(
+                    participant.identity, reason=models.DisconnectReason.CONNECTION_TIMEOUT
+                )
+
+        participant.drop_task = asyncio.ensure_future(expire())
+        logger.info(
+            "participant dropped; kept until it rejoins or times out",
+            extra={"room": self.name, "identity": participant.identity, "timeout_s": timeout_s},
+        )
 
     async def update_participant(
         self,
@@ -302,9 +370,10 @@ class Room:
     # -- messaging --------------------------------------------------------------------------
 
     def broadcast_participant(
-        self, participant: Participant, *, include_self: bool = False
+        self, participant: Participant, *, include_self: bool = False, max_protocol: int = 0
     ) -> None:
-        """Tell everyone (the participant too, if asked) about the participant's new state."""
+        """Tell everyone (the participant too, if asked; with `max_protocol`, only clients of
+        that protocol version or older) about the participant's new state."""
         update = proto_rtc.SignalResponse(
             update=proto_rtc.ParticipantUpdate(participants=[participant.to_proto()])
         )
@@ -312,6 +381,8 @@ class Room:
             if other.session is None or (other is participant and not include_self):
                 continue
             if participant.hidden and other is not participant:
+                continue
+            if max_protocol and other.protocol > max_protocol:
                 continue
             other.session.send_signal(update)
 
@@ -339,44 +410,36 @@ class Room:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def _schedule_close(self, delay: int) -> None:
-        self._cancel_close_timer()
-        loop = asyncio.get_running_loop()
-        self._close_timer = loop.call_later(
-            max(delay, 0), lambda: asyncio.ensure_future(self._close_if_empty())
-        )
+    def idle_too_long(self, now: float) -> bool:
+        """Whether the once-a-second check closes the room now (livekit-server's CloseIfEmpty):
+        only agents (or nobody) left, and the departure or empty timeout has run out."""
+        if self.closed or any(not p.is_dependent for p in self.participants.values()):
+            return False
+        if self._first_joined_at and self._last_left_at:
+            return now - self._last_left_at >= self.departure_timeout
+        return now - self._created_at >= self.empty_timeout
 
-    def _cancel_close_timer(self) -> None:
-        if self._close_timer is not None:
-            self._close_timer.cancel()
-            self._close_timer = None
-
-    def _has_independent_participants(self) -> bool:
-        return any(not p.is_dependent for p in self.participants.values())
-
-    async def _close_if_empty(self) -> None:
-        # Agents (and egress) do not keep a room alive, as in livekit-server: once only they
-        # remain the room closes, which ends their jobs.
-        if not self.closed and not self._has_independent_participants():
-            await self.registry.delete(self.name)
-
-    async def close(self) -> None:
-        self._cancel_close_timer()
+    async def close(self, reason: int) -> None:
+        """Send everyone away with `reason` (ROOM_DELETED, ROOM_CLOSED or SERVER_SHUTDOWN)."""
         self.closed = True
         await self.speakers.stop()
         await self.quality.stop()
         for identity in list(self.participants):
-            await self.remove_participant(identity, reason=models.DisconnectReason.ROOM_DELETED)
+            await self.remove_participant(identity, reason=reason)
 
 
 class RoomRegistry(EventEmitter):
     """All rooms of one server. Emits room_created(room, agents), room_closed(room),
     participant_joined(room, participant), participant_left(room, participant)."""
 
-    def __init__(self) -> None:
+    IDLE_CHECK_INTERVAL_S = 1.0  # as livekit-server's room ticker
+
+    def __init__(self, settings: RoomSettings | None = None) -> None:
         super().__init__()
+        self.settings = settings or RoomSettings()
         self._rooms: dict[str, Room] = {}
         self._lock = asyncio.Lock()
+        self._idle_check: asyncio.Task[None] | None = None
 
     def get(self, name: str) -> Room | None:
         return self._rooms.get(name)
@@ -389,11 +452,13 @@ class RoomRegistry(EventEmitter):
         name: str,
         *,
         metadata: str = "",
-        empty_timeout: int = 300,
-        departure_timeout: int = 20,
+        empty_timeout: int = 0,
+        departure_timeout: int = 0,
         max_participants: int = 0,
         agents: Sequence[models.RoomAgentDispatch] = (),
     ) -> Room:
+        """The room called `name`, created if missing; zero timeouts and limits mean the
+        server's settings."""
         async with self._lock:
             room = self._rooms.get(name)
             if room is not None:
@@ -402,21 +467,48 @@ class RoomRegistry(EventEmitter):
                 self,
                 name,
                 metadata=metadata,
-                empty_timeout=empty_timeout or 300,
-                departure_timeout=departure_timeout or 20,
-                max_participants=max_participants,
+                empty_timeout=empty_timeout or self.settings.empty_timeout,
+                departure_timeout=departure_timeout or self.settings.departure_timeout,
+                max_participants=max_participants or self.settings.max_participants,
             )
             self._rooms[name] = room
-            room._schedule_close(room.empty_timeout)
+            if self._idle_check is None:
+                self._idle_check = asyncio.ensure_future(self._close_idle_rooms())
         logger.info("room created", extra={"room": name, "sid": room.sid, "agents": len(agents)})
         self.emit("room_created", room, list(agents))
         return room
 
-    async def delete(self, name: str) -> bool:
+    async def delete(
+        self, name: str, *, reason: int = models.DisconnectReason.ROOM_DELETED
+    ) -> bool:
         room = self._rooms.pop(name, None)
         if room is None:
             return False
-        await room.close()
-        logger.info("room closed", extra={"room": name, "sid": room.sid})
+        await room.close(reason)
+        logger.info(
+            "room closed",
+            extra={"room": name, "sid": room.sid, "reason": models.DisconnectReason.Name(reason)},
+        )
         self.emit("room_closed", room)
         return True
+
+    async def _close_idle_rooms(self) -> None:
+        while True:
+            await asyncio.sleep(self.IDLE_CHECK_INTERVAL_S)
+            now = time.monotonic()
+            for room in self.list():
+                if room.idle_too_long(now):
+                    try:
+                        await self.delete(room.name, reason=models.DisconnectReason.ROOM_CLOSED)
+                    except Exception:  # one room failing to close must not stop the checks
+                        logger.exception("closing an idle room failed", extra={"room": room.name})
+
+    async def close(self) -> None:
+        """Stop the idle check and send everyone away (server shutdown)."""
+        if self._idle_check is not None:
+            self._idle_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._idle_check
+            self._idle_check = None
+        for room in self.list():
+            await self.delete(room.name, reason=models.DisconnectReason.SERVER_SHUTDOWN)

@@ -10,19 +10,19 @@ import logging
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from livekit.protocol import models
 
 from devserver import agents, twirp
 from devserver.appkeys import KEYS, PUBLIC_URL, ROOMS
 from devserver.media_forward import FORWARDING_STATS
-from devserver.rooms import RoomRegistry
+from devserver.rooms import RoomRegistry, RoomSettings
 from devserver.signal_join import handle_rtc, handle_validate
 
 logger = logging.getLogger("devserver")
 
 
 async def _not_found(request: web.Request) -> web.Response:
-    # livekit-client and the Python SDK try the v1 signal path first and fall back on a 404.
+    # livekit-client 2.x and the Python SDK try the v1 (single peer connection) signal path
+    # first and, on a 404, join through /rtc at once: no retry, no delay worth measuring.
     return web.Response(status=404, text="v1 signal path not supported by the dev server")
 
 
@@ -70,16 +70,16 @@ async def _stats(request: web.Request) -> web.Response:
 
 
 async def _shutdown(app: web.Application) -> None:
-    registry: RoomRegistry = app[ROOMS]
-    for room in registry.list():
-        for identity in list(room.participants):
-            await room.remove_participant(identity, reason=models.DisconnectReason.SERVER_SHUTDOWN)
-        await registry.delete(room.name)
+    await app[ROOMS].close()
 
 
-def build_app(keys: dict[str, str], *, public_url: str) -> web.Application:
+def build_app(
+    keys: dict[str, str], *, public_url: str, settings: RoomSettings | None = None
+) -> web.Application:
+    """The dev server; `settings` are livekit.yaml's `room:` keys (livekit-server's defaults if
+    None, as `livekit-server --dev`)."""
     app = web.Application(middlewares=[_cors])
-    app[ROOMS] = RoomRegistry()
+    app[ROOMS] = RoomRegistry(settings)
     app[KEYS] = keys
     app[PUBLIC_URL] = public_url
     app.router.add_get("/", _health)

@@ -3,7 +3,8 @@
 One `SignalSession` per connected participant. It turns `SignalRequest`s into room and media
 actions and pushes `SignalResponse`s through a single writer task so they keep their order. A
 malformed message or a protocol error closes this connection only; the participant is then
-removed from its room like any other departure.
+treated like any other that lost its connection (signal_join.py). After `signal_lost()` the
+session keeps the participant's media running but sends nothing more, until the room closes it.
 """
 
 from __future__ import annotations
@@ -67,8 +68,10 @@ class SignalSession:
         self.participant = participant
         self.auto_subscribe = auto_subscribe
         self._outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
-        self._writer = asyncio.ensure_future(self._write_loop())
+        # started once the WebSocket is up (start()); messages queue until then
+        self._writer: asyncio.Future[None] | None = None
         self._closing = False
+        self._signal_gone = False
         self._last_heard = time.monotonic()  # any signal message from the client
         self.media = ParticipantMedia(
             participant,
@@ -86,7 +89,7 @@ class SignalSession:
     # -- ParticipantSession (called by the room) --------------------------------------------
 
     def send_signal(self, message: proto_rtc.SignalResponse) -> None:
-        if not self._closing:
+        if not (self._closing or self._signal_gone):
             self._outbox.put_nowait(message.SerializeToString())
 
     def send_data(
@@ -129,6 +132,11 @@ class SignalSession:
             samples=tuple(await self.media.link_samples()),
         )
 
+    def signal_lost(self) -> None:
+        """The WebSocket is gone: send nothing more; the media stays until close()."""
+        self._signal_gone = True
+        self._outbox.put_nowait(None)
+
     async def close(self, reason: int) -> None:
         if self._closing:
             return
@@ -146,8 +154,9 @@ class SignalSession:
             )
         self._closing = True
         self._outbox.put_nowait(None)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._writer, 2)
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._writer, 2)
         await self.media.close()
         await self.ws.close()
 
@@ -205,6 +214,7 @@ class SignalSession:
         )
 
     async def start(self) -> None:
+        self._writer = asyncio.ensure_future(self._write_loop())
         self.send_signal(self.join_response())
         self.room.mark_active(self.participant)
         self.media.negotiate()  # the first subscriber offer carries the data channels

@@ -2,8 +2,15 @@
 
 `livekit-api` posts protobuf bodies to ``/twirp/livekit.<Service>/<Method>`` with a bearer access
 token; other SDKs post JSON. Answers use the request's encoding; errors are Twirp JSON errors
-with the HTTP status LiveKit uses. Grants are checked as livekit-server does: roomCreate for
-CreateRoom/DeleteRoom, roomList for ListRooms, roomAdmin on the named room for the rest.
+with livekit-server's status and code. Grants are checked as livekit-server does: roomCreate for
+CreateRoom/DeleteRoom, roomList for ListRooms, roomAdmin on the named room for the rest; a
+missing grant is 401 unauthenticated there. A room that does not exist: ListParticipants lists
+nobody, the participant calls answer 404, and the calls livekit-server routes to the room's node
+(SendData, the dispatch calls) answer 503 unavailable, as no node answers for it. Dispatching
+to a missing room does not create it.
+
+Deliberately unlike livekit-server: an empty room name is refused (400) where livekit-server
+creates a room called "", and the RoomService methods the product does not use answer 501.
 """
 
 from __future__ import annotations
@@ -78,15 +85,16 @@ def _authorize(request: web.Request, grant: _Grant, body: Message) -> api.Claims
     except AuthError as e:
         raise TwirpError("unauthenticated", e.reason) from None
     video = claims.video or api.VideoGrants()
+    # livekit-server answers a missing grant as unauthenticated (401), not permission_denied
     if not getattr(video, grant.flag):
         camel = "".join(w.capitalize() if i else w for i, w in enumerate(grant.flag.split("_")))
-        raise TwirpError("permission_denied", f"permissions denied: token lacks the {camel} grant")
+        raise TwirpError("unauthenticated", f"permissions denied: token lacks the {camel} grant")
     if grant.room_field:
         room = getattr(body, grant.room_field)
         # As livekit-server: roomAdmin is for exactly the named room (no wildcard).
         if video.room != room:
             raise TwirpError(
-                "permission_denied",
+                "unauthenticated",
                 f"permissions denied: the token's roomAdmin grant is for room {video.room!r}, "
                 f"not {room!r}",
             )
@@ -128,20 +136,29 @@ def _required(value: str, field: str) -> str:
     return value
 
 
-def _room(app: web.Application, name: str) -> Room:
+def _room(app: web.Application, name: str, *, code: str = "not_found") -> Room:
+    """The named room; a missing one is a Twirp error with `code`."""
     room = app[ROOMS].get(_required(name, "room"))
     if room is None:
-        raise TwirpError("not_found", f"requested room {name!r} does not exist")
+        raise TwirpError(code, f"requested room {name!r} does not exist")
     return room
 
 
-def _participant(room: Room, identity: str) -> Participant:
-    participant = room.participants.get(_required(identity, "identity"))
-    if participant is None:
+def _routed_room(app: web.Application, name: str) -> Room:
+    """The room for a call livekit-server routes to the room's node: none answers for a missing
+    room, so it is 503 unavailable there."""
+    return _room(app, name, code="unavailable")
+
+
+def _participant(app: web.Application, room_name: str, identity: str) -> tuple[Room, Participant]:
+    """The room and the participant; either missing is 404, as livekit-server's store says."""
+    room = app[ROOMS].get(_required(room_name, "room"))
+    participant = room.participants.get(_required(identity, "identity")) if room else None
+    if room is None or participant is None:
         raise TwirpError(
-            "not_found", f"participant {identity!r} does not exist in room {room.name!r}"
+            "not_found", f"participant {identity!r} does not exist in room {room_name!r}"
         )
-    return participant
+    return room, participant
 
 
 # -- RoomService ----------------------------------------------------------------------------
@@ -177,23 +194,22 @@ async def _delete_room(app: web.Application, req: proto_room.DeleteRoomRequest) 
 async def _list_participants(
     app: web.Application, req: proto_room.ListParticipantsRequest
 ) -> Message:
-    room = _room(app, req.room)
-    return proto_room.ListParticipantsResponse(
-        participants=[p.to_proto() for p in room.participants.values()]
-    )
+    # a room that does not exist lists nobody (livekit-server's store), it is not an error
+    room = app[ROOMS].get(_required(req.room, "room"))
+    participants = room.participants.values() if room else ()
+    return proto_room.ListParticipantsResponse(participants=[p.to_proto() for p in participants])
 
 
 async def _get_participant(
     app: web.Application, req: proto_room.RoomParticipantIdentity
 ) -> Message:
-    return _participant(_room(app, req.room), req.identity).to_proto()
+    return _participant(app, req.room, req.identity)[1].to_proto()
 
 
 async def _remove_participant(
     app: web.Application, req: proto_room.RoomParticipantIdentity
 ) -> Message:
-    room = _room(app, req.room)
-    _participant(room, req.identity)
+    room, _ = _participant(app, req.room, req.identity)
     await room.remove_participant(req.identity)
     logger.info("participant removed by API", extra={"room": room.name, "identity": req.identity})
     return proto_room.RemoveParticipantResponse()
@@ -202,8 +218,7 @@ async def _remove_participant(
 async def _update_participant(
     app: web.Application, req: proto_room.UpdateParticipantRequest
 ) -> Message:
-    room = _room(app, req.room)
-    _participant(room, req.identity)
+    room, _ = _participant(app, req.room, req.identity)
     # As in livekit-server, empty fields mean "leave unchanged".
     participant = await room.update_participant(
         req.identity,
@@ -216,7 +231,7 @@ async def _update_participant(
 
 
 async def _send_data(app: web.Application, req: proto_room.SendDataRequest) -> Message:
-    room = _room(app, req.room)
+    room = _routed_room(app, req.room)
     identities = list(req.destination_identities)
     # destination_sids is deprecated but still honoured by livekit-server.
     by_sid = {p.sid: p.identity for p in room.participants.values()}
@@ -236,18 +251,8 @@ async def _send_data(app: web.Application, req: proto_room.SendDataRequest) -> M
 async def _create_dispatch(
     app: web.Application, req: proto_dispatch.CreateAgentDispatchRequest
 ) -> Message:
-    _required(req.room, "room")
-    spec = _room_agent(req)
-    dispatcher = app[AGENT_DISPATCHER]
-    room = app[ROOMS].get(req.room)
-    if room is None:
-        # As in LiveKit, dispatching to a missing room creates it; the dispatch then rides on
-        # the room's creation so the room gets no automatic dispatch besides this one.
-        room = await app[ROOMS].get_or_create(req.room, agents=[spec])
-        created = dispatcher.list_dispatches(room.name)
-        if created:
-            return created[-1]
-    return dispatcher.create_dispatch(room, spec)
+    room = _routed_room(app, req.room)
+    return app[AGENT_DISPATCHER].create_dispatch(room, _room_agent(req))
 
 
 def _room_agent(
@@ -266,8 +271,8 @@ def _room_agent(
 async def _list_dispatch(
     app: web.Application, req: proto_dispatch.ListAgentDispatchRequest
 ) -> Message:
-    _required(req.room, "room")
-    dispatches = app[AGENT_DISPATCHER].list_dispatches(req.room)
+    room = _routed_room(app, req.room)
+    dispatches = app[AGENT_DISPATCHER].list_dispatches(room.name)
     if req.dispatch_id:
         dispatches = [d for d in dispatches if d.id == req.dispatch_id]
     return proto_dispatch.ListAgentDispatchResponse(agent_dispatches=dispatches)
@@ -276,9 +281,9 @@ async def _list_dispatch(
 async def _delete_dispatch(
     app: web.Application, req: proto_dispatch.DeleteAgentDispatchRequest
 ) -> Message:
-    _required(req.room, "room")
+    room = _routed_room(app, req.room)
     _required(req.dispatch_id, "dispatch_id")
-    dispatch = await app[AGENT_DISPATCHER].delete_dispatch(req.room, req.dispatch_id)
+    dispatch = await app[AGENT_DISPATCHER].delete_dispatch(room.name, req.dispatch_id)
     if dispatch is None:
         raise TwirpError(
             "not_found", f"dispatch {req.dispatch_id!r} does not exist in room {req.room!r}"

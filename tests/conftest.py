@@ -145,12 +145,17 @@ def _real_livekit_server(tmp_path_factory) -> Iterator[LiveKitServer]:
 
 
 def _dev_server(tmp_path_factory) -> Iterator[LiveKitServer]:
+    from agent.livekit_server import production_room_settings
+    from devserver.__main__ import room_flags
+
     port = free_loopback_port()
     log_path = tmp_path_factory.mktemp("devserver") / "devserver.log"
     root = pathlib.Path(__file__).resolve().parent.parent
+    # livekit.yaml's room settings, as the real server gets them (rooms created by the API only)
+    command = [sys.executable, "-m", "devserver", "--port", str(port), "--keys", "devkey: secret"]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "devserver", "--port", str(port), "--keys", "devkey: secret"],
+            [*command, *room_flags(production_room_settings())],
             cwd=root,
             stdout=log,
             stderr=subprocess.STDOUT,
