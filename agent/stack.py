@@ -22,7 +22,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
+from devserver.__main__ import room_flags
+
 from .env import whole_number
+from .livekit_server import (
+    LiveKitServerMissing,
+    LocalServerOptions,
+    production_room_settings,
+    server_binary,
+)
 from .ports import http_ok, port_in_use
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +50,10 @@ class StackOptions:
     web_port: int = 8080
     api_key: str = "devkey"
     api_secret: str = "secret"
-    livekit_url: str = ""  # an existing server: no dev server is started
+    livekit_url: str = ""  # an existing server: no LiveKit server is started
+    # the LiveKit server started here: "devserver" (this repository's, zero-install) or
+    # "livekit" (the real livekit-server that set-up builds, with livekit.yaml's room settings)
+    server: str = "devserver"
     web: bool = True
     avatar: bool = True
     avatar_capacity: int | None = None
@@ -102,7 +115,10 @@ class Stack:
         )
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
         if o.avatar_capacity is not None:
+            # interviews this host holds: avatar sessions, and the load the worker reports
+            # (agent/capacity.py), so LiveKit gives the host that many and no more
             env["AVATAR_SERVICE_CAPACITY"] = str(o.avatar_capacity)
+            env["INTERVIEW_HOST_CAPACITY"] = str(o.avatar_capacity)
         env.update(o.extra_env)
         return env
 
@@ -110,12 +126,16 @@ class Stack:
         o, py = self.options, sys.executable
         processes = _ready_processes()
         parts: list[Component] = []
-        if not o.livekit_url:
+        if not o.livekit_url and o.server == "livekit":
+            parts.append(self._livekit_server())
+        elif not o.livekit_url:
             parts.append(
                 Component(
                     "devserver",
+                    # livekit.yaml's room settings: rooms created by the interview API only
                     [py, "-m", "devserver", "--host", o.host, "--port", str(o.livekit_port),
-                     "--keys", f"{o.api_key}: {o.api_secret}"],
+                     "--keys", f"{o.api_key}: {o.api_secret}",
+                     *room_flags(production_room_settings())],
                     o.livekit_port,
                     lambda c: port_in_use(o.host, o.livekit_port),
                 )
@@ -138,7 +158,7 @@ class Stack:
                 # registered, and its processes kept ready have their models loaded (worker.py
                 # prewarm): the first interviews do not load them while their greetings play
                 lambda c: _worker_ready(c.log_tail(200_000), processes),
-                needs=() if o.livekit_url else ("devserver",),
+                needs=() if o.livekit_url else (self.server_name,),
             )
         )
         if o.web and web_available():
@@ -151,6 +171,32 @@ class Stack:
                 )
             )
         return parts
+
+    @property
+    def server_name(self) -> str:
+        """The name of the LiveKit server component this stack starts."""
+        return "livekit-server" if self.options.server == "livekit" else "devserver"
+
+    def _livekit_server(self) -> Component:
+        """The real livekit-server on this host's loopback ports, its config written next to
+        the logs (agent/livekit_server.py)."""
+        o = self.options
+        config = LocalServerOptions(
+            host=o.host, port=o.livekit_port, keys={o.api_key: o.api_secret}
+        ).resolved()
+        path = self.log_dir / "livekit.yaml"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(config.config()), encoding="utf-8")
+        try:
+            binary = server_binary()
+        except LiveKitServerMissing as e:
+            raise StackError(str(e)) from None
+        return Component(
+            "livekit-server",
+            [str(binary), "--config", str(path)],
+            o.livekit_port,
+            lambda c: port_in_use(o.host, o.livekit_port),
+        )
 
     def start(self, announce: Callable[[str], None] = lambda _m: None) -> None:
         parts = self.plan()
@@ -286,7 +332,14 @@ def main(argv: list[str]) -> int:
     p.add_argument("--web-port", type=int, default=8080)
     p.add_argument("--no-web", action="store_true", help="do not start the web app")
     p.add_argument("--no-avatar", action="store_true", help="audio-only interviews")
-    p.add_argument("--livekit-url", default="", help="use this LiveKit server, start no devserver")
+    p.add_argument("--livekit-url", default="", help="use this LiveKit server, start none")
+    p.add_argument(
+        "--server",
+        choices=("devserver", "livekit"),
+        default="devserver",
+        help="the LiveKit server to start: the dev server, or the real livekit-server (set-up "
+        "builds it into .tools/; LIVEKIT_SERVER_BIN names another)",
+    )
     args = p.parse_args(argv)
     options = StackOptions(
         host=args.host,
@@ -294,6 +347,7 @@ def main(argv: list[str]) -> int:
         avatar_port=args.avatar_port,
         web_port=args.web_port,
         livekit_url=args.livekit_url,
+        server=args.server,
         web=not args.no_web,
         avatar=not args.no_avatar,
         data_dir=Path(os.environ.get("INTERVIEW_DATA_DIR", "./data")),

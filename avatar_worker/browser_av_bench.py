@@ -2,9 +2,12 @@
 
 The candidate watches in Chromium (web/client, livekit-client), whose audio path buffers more
 than its video path, so the offset it sees differs from the one the Python SDK receiver of
-room_bench measures. This starts a dev server and an avatar service on free loopback ports, and
-for each video delay in turn (alternating, so load drifts hit every delay alike) runs one avatar
-session driven by a stand-in agent (room_bench's helpers) in a fresh room, watched at once by
+room_bench measures. This starts a LiveKit server (`--server devserver`, this repository's, or
+`--server livekit`, the real livekit-server that set-up builds; both with livekit.yaml's room
+settings, so each room is created through the server API before anyone joins) and an avatar
+service on free loopback ports, and for each video delay in turn (alternating, so load drifts
+hit every delay alike) runs one avatar session driven by a stand-in agent (room_bench's helpers)
+in a fresh room, watched at once by
 
 - headless Chromium: a page (browser_av/index.html) that joins with livekit-client, plays the
   avatar's tracks as livekit-client attaches them and records audio energy (WebAudio analyser,
@@ -35,8 +38,16 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
+from livekit import api
 
+from agent.livekit_server import (
+    LiveKitServerMissing,
+    LocalLiveKitServer,
+    LocalServerOptions,
+    production_room_settings,
+)
 from agent.ports import free_loopback_port, http_ok, port_in_use
+from devserver.__main__ import room_flags
 
 from .headless_chromium import CHROMIUM, CHROMIUM_ARGS
 from .room_bench import SPEECH, _token, frame_drops, start_avatar, stream_speech
@@ -63,6 +74,7 @@ LIVEKIT_CLIENT = [
 # the page must play audio without a user gesture
 BENCH_CHROMIUM_ARGS = [*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"]
 KEY, SECRET = "devkey", "secret"
+SERVER_KINDS = ("devserver", "livekit")
 
 
 class BenchError(RuntimeError):
@@ -70,25 +82,56 @@ class BenchError(RuntimeError):
 
 
 class Servers:
-    """A dev server and an avatar service as child processes, logs in `work`."""
+    """A LiveKit server (`kind`: the dev server or the real livekit-server) and an avatar service
+    as child processes, logs in `work`."""
 
-    def __init__(self, work: Path) -> None:
-        self.lk_port, self.avatar_port = free_loopback_port(), free_loopback_port()
-        self.url = f"ws://127.0.0.1:{self.lk_port}"
+    def __init__(self, work: Path, kind: str = "devserver") -> None:
+        self.kind = kind
+        self.avatar_port = free_loopback_port()
         self.avatar_url = f"http://127.0.0.1:{self.avatar_port}"
         self.work = work
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.livekit: LocalLiveKitServer | None = None
+        if kind == "livekit":
+            try:
+                self.livekit = LocalLiveKitServer(
+                    LocalServerOptions(keys={KEY: SECRET}), workdir=work / "livekit-server"
+                )
+            except LiveKitServerMissing as e:
+                raise BenchError(str(e)) from None
+            self.url = self.livekit.url
+        else:
+            self.lk_port = free_loopback_port()
+            self.url = f"ws://127.0.0.1:{self.lk_port}"
 
     def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()  # what did start
+            raise
+
+    def _start(self) -> None:
         py = sys.executable
-        plan = [
-            ("devserver", [py, "-m", "devserver", "--port", str(self.lk_port),
-                           "--keys", f"{KEY}: {SECRET}", "--log-level", "WARNING"],
-             lambda: port_in_use("127.0.0.1", self.lk_port)),
+        if self.livekit is not None:
+            try:
+                self.livekit.start()
+            except RuntimeError as e:
+                raise BenchError(f"livekit-server did not start ({e})") from None
+            plan = []
+        else:
+            # livekit.yaml's room settings, as the real server gets them
+            plan = [
+                ("devserver", [py, "-m", "devserver", "--port", str(self.lk_port),
+                               "--keys", f"{KEY}: {SECRET}", "--log-level", "WARNING",
+                               *room_flags(production_room_settings())],
+                 lambda: port_in_use("127.0.0.1", self.lk_port)),
+            ]  # fmt: skip
+        plan.append(
             ("avatar-service", [py, "-m", "avatar_worker", "serve",
                                 "--port", str(self.avatar_port), "--capacity", "2"],
              lambda: http_ok(f"{self.avatar_url}/health")),
-        ]  # fmt: skip
+        )  # fmt: skip
         for name, argv, ready in plan:
             log = (self.work / f"{name}.log").open("wb")
             self.procs.append(
@@ -107,6 +150,13 @@ class Servers:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if self.livekit is not None:
+            self.livekit.stop()
+
+    def server_api(self) -> api.LiveKitAPI:
+        """The server API (rooms are created through it: livekit.yaml's `auto_create: false`
+        refuses joins to rooms that do not exist)."""
+        return api.LiveKitAPI(self.url.replace("ws", "http", 1), KEY, SECRET)
 
 
 async def _serve_page() -> tuple[web.AppRunner, str]:
@@ -146,6 +196,8 @@ async def one_session(
 ) -> dict[str, Any]:
     """One avatar session at `delay_ms`, watched by the page and a Python receiver."""
     room = f"avbench-{uuid.uuid4().hex[:6]}"
+    async with servers.server_api() as lk:
+        await lk.room.create_room(api.CreateRoomRequest(name=room))
     probe = RoomProbe()
     await probe.connect(servers.url, _token(KEY, SECRET, "py-candidate", room))
     box = [*_MOUTH_BOX, _SWAY, DARK_Y]
@@ -176,6 +228,8 @@ async def one_session(
         await page.evaluate("avBench.leave()")
         await probe.aclose()
         await agent.disconnect()
+        async with servers.server_api() as lk:  # else kept for departure_timeout
+            await lk.room.delete_room(api.DeleteRoomRequest(room=room))
     py = next(r for r in probe.received.values() if r.identity.startswith("avatar-"))
     published = sessions.get(info["id"], {}).get("av_offset_published_ms", {})
     _fps_in, _missing, stalls = frame_drops(py, py.video[0].t, py.video[-1].t)
@@ -213,13 +267,15 @@ def _summary(lags_s: list[float]) -> dict[str, Any]:
     }
 
 
-async def run(delays: list[int], rounds: int, speeches: int) -> dict[str, Any]:
+async def run(
+    delays: list[int], rounds: int, speeches: int, server: str = "devserver"
+) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     work = Path(tempfile.mkdtemp(prefix="browser-av-"))
     pcm = await espeak(SPEECH, "en", work / "speech.wav")
     assert pcm.size > AUDIO_RATE
-    servers = Servers(work)
+    servers = Servers(work, server)
     await asyncio.to_thread(servers.start)
     runner, page_url = await _serve_page()
     runs: dict[int, list[dict[str, Any]]] = {d: [] for d in delays}
@@ -240,6 +296,7 @@ async def run(delays: list[int], rounds: int, speeches: int) -> dict[str, Any]:
         await asyncio.to_thread(servers.stop)
     return {
         "note": "positive: video late; shared 2-core machine, figures are noisy",
+        "server": server,
         "load_before": load_before,
         "load_after": [round(x, 2) for x in os.getloadavg()],
         "by_delay_ms": {
@@ -274,13 +331,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--delays", type=_delay, nargs="+", default=[0, 40, 80], help="video delays, ms")
     p.add_argument("--rounds", type=int, default=3, help="sessions per delay (alternating)")
     p.add_argument("--speeches", type=int, default=2, help="sentences spoken per session")
+    p.add_argument(
+        "--server",
+        choices=SERVER_KINDS,
+        default="devserver",
+        help="the LiveKit server started: the dev server or the real livekit-server",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object")
     args = p.parse_args(argv)
     if not Path(CHROMIUM).exists():
         print(f"error: Chromium is not installed at {CHROMIUM}", file=sys.stderr)
         return 1
     try:
-        result = asyncio.run(run(args.delays, args.rounds, args.speeches))
+        result = asyncio.run(run(args.delays, args.rounds, args.speeches, args.server))
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -132,6 +132,9 @@ async def avatar_sessions(
     """N avatar sessions at once driven by stand-in agents; see the module docstring."""
     pcm = await espeak(SPEECH, "en", work / "speech.wav")
     rooms = [f"bench-{uuid.uuid4().hex[:6]}" for _ in range(n)]
+    async with api.LiveKitAPI(url, key, secret) as lk:  # the real server creates none on join
+        for room in rooms:
+            await lk.room.create_room(api.CreateRoomRequest(name=room))
     agents, probes, outs = [], [], []
     for room in rooms:
         probe = RoomProbe()
@@ -381,6 +384,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     work = Path(tempfile.mkdtemp(prefix="room-bench-"))
     options = StackOptions(
+        server=args.server,
         livekit_port=free_port(),
         avatar_port=free_port(),
         web=False,
@@ -393,6 +397,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "note": "shared 2-core machine: figures are noisy",
         # the logs, transcripts and each interview's recording as received (received.npz)
         "work_dir": str(work),
+        "server": args.server,
         "load_before": [round(x, 2) for x in os.getloadavg()],
     }
     try:
@@ -454,6 +459,12 @@ def main(argv: list[str] | None = None) -> int:
         "and every interviewer replying at the same moments, the worst case)",
     )
     p.add_argument("--no-fallback", dest="fallback", action="store_false")
+    p.add_argument(
+        "--server",
+        choices=("devserver", "livekit"),
+        default="devserver",
+        help="the LiveKit server the stack starts: the dev server or the real livekit-server",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object")
     args = p.parse_args(argv)
     result = asyncio.run(run(args))
