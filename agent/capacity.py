@@ -8,11 +8,14 @@ host's CPU use over a few seconds, reaches 1 for a moment whenever a Whisper dec
 speech or a process loading its models fills both cores of a small host, and a booking that
 arrives then is lost for good (seen on the real server with a browser test beside the stack).
 
-The load is the larger of
+A worker is full at `FULL_LOAD`, 0.7, not at 1: livekit-server sends a job request only to
+nodes whose workers have load under its `agents.target_load` (0.7 by default,
+pkg/service/agentservice.go `JobRequestAffinity`), and livekit-agents' production
+`load_threshold` is 0.7 too. So the load is FULL_LOAD times the larger of
 - the interviews this worker runs over the interviews a host holds (`INTERVIEW_HOST_CAPACITY`,
   by default the avatar service's own default: one per usable CPU core), and
-- the co-located avatar service's own load (1 when it is full), so a host whose avatar service
-  is full receives no interviews.
+- the co-located avatar service's own share of its capacity,
+and 1 when the avatar service is full, so such a host receives no interviews.
 """
 
 from __future__ import annotations
@@ -35,10 +38,17 @@ def host_capacity(env: Mapping[str, str] | None = None, error: type[Exception] =
     return default_capacity()
 
 
+# livekit-server's default agents.target_load and livekit-agents' production load_threshold
+FULL_LOAD = 0.7
+
+
 def host_load(running: int, capacity: int, avatar_load: float) -> float:
-    """The load to report, 0..1: 1 once the host runs `capacity` interviews or its avatar
-    service is full."""
-    return min(1.0, max(running / max(capacity, 1), avatar_load, 0.0))
+    """The load to report: under FULL_LOAD while the host has room for one more interview,
+    FULL_LOAD once it runs `capacity`, 1 when its avatar service is full."""
+    if avatar_load >= 1.0:
+        return 1.0
+    share = max(running / max(capacity, 1), avatar_load, 0.0)
+    return min(1.0, FULL_LOAD * share)
 
 
 class HostLoad:

@@ -40,9 +40,10 @@ LOST: InterviewerState = "lost"
 @dataclass(frozen=True)
 class WatchOptions:
     interval_s: float = 2.0
-    # booked this long ago with no job for it: no worker took it (livekit-server gives a worker
-    # 10 s to accept, pkg/agent/worker.go AssignJobTimeout, and never asks another)
-    dispatch_timeout_s: float = 10.0
+    # booked this long ago with no job for it: no worker took it. livekit-server gives up on an
+    # offer no worker answered within 3 s and never asks another, but lists a job it did assign
+    # only ~5 s later (measured, v1.13.5): 15 s leaves a loaded host room for both
+    dispatch_timeout_s: float = 15.0
     # a worker took the job but no interviewer began this long after booking: a job process
     # that starts cold loads its models first (agent/worker.py allows it 60 s)
     start_timeout_s: float = 75.0
@@ -57,7 +58,7 @@ class WatchOptions:
     def from_env(cls, env: Mapping[str, str], error: type[Exception]) -> WatchOptions:
         return cls(
             dispatch_timeout_s=float(
-                whole_number(env, "INTERVIEW_DISPATCH_TIMEOUT_S", 10, 3, 600, error)
+                whole_number(env, "INTERVIEW_DISPATCH_TIMEOUT_S", 15, 3, 600, error)
             ),
             heartbeat_timeout_s=float(
                 whole_number(env, "INTERVIEW_HEARTBEAT_TIMEOUT_S", 6, 3, 600, error)

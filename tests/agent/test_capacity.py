@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import pytest
 
-from agent.capacity import HostLoad, host_capacity, host_load
+from agent.capacity import FULL_LOAD, HostLoad, host_capacity, host_load
 
 
-def test_the_load_is_the_share_of_interviews_running():
+def test_a_host_with_room_reports_under_the_servers_target_load():
+    # livekit-server offers jobs only below its agents.target_load (0.7)
     assert host_load(0, 2, 0.0) == 0.0
-    assert host_load(1, 2, 0.0) == 0.5
-    assert host_load(2, 2, 0.0) == 1.0
+    assert host_load(1, 2, 0.0) == pytest.approx(0.35)
+    assert host_load(3, 4, 0.0) < FULL_LOAD  # room for a fourth
+    assert host_load(2, 2, 0.0) == pytest.approx(FULL_LOAD)  # full: no more offers
     assert host_load(5, 2, 0.0) == 1.0  # never above 1
 
 
 def test_a_full_avatar_service_makes_the_host_full_whatever_runs():
     assert host_load(0, 4, 1.0) == 1.0
-    assert host_load(1, 4, 0.5) == 0.5
+    assert host_load(1, 4, 0.5) == pytest.approx(0.35)
 
 
 def test_the_host_load_asks_the_avatar_service_each_time():
     avatar = iter([0.0, 1.0])
     load = HostLoad(3, lambda: next(avatar))
-    assert load(1) == pytest.approx(1 / 3)
+    assert load(1) == pytest.approx(FULL_LOAD / 3)
     assert load(1) == 1.0
 
 
