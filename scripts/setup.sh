@@ -23,7 +23,7 @@ fi
 
 stamp=".setup-stamp"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "setup: installing Python packages (pinned; torch only with the `train` extra)"
+    echo "setup: installing Python packages (pinned; torch only with the train extra)"
     python3 -m pip install -q -e '.[dev]'
     touch "$stamp"
 fi
