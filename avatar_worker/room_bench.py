@@ -422,7 +422,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
             )
             # frames the dev server itself did not forward, over the whole run, by reason
-            forwarding = (await dev_server_stats(url)).get("forwarding", {})
+            forwarding = (await dev_server_stats(url, key, secret)).get("forwarding", {})
             out["interviews"]["video_dropped_at_the_dev_server"] = forwarding.get("video_dropped")
             # and the video frames it received whole and sent on (to every subscriber)
             out["interviews"]["video_frames_through_the_dev_server"] = {

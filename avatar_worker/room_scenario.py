@@ -237,12 +237,12 @@ def _first_gap(rec: Received, t: float, gap: float, starts_by: float) -> tuple[f
     return float(times[i]), float(times[i + 1])
 
 
-async def _get_json(url: str) -> Any:
+async def _get_json(url: str, headers: dict[str, str] | None = None) -> Any:
     """The JSON at `url`, None when it cannot be had (a service gone, or another server)."""
     import aiohttp
 
     try:
-        async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        async with aiohttp.ClientSession() as http, http.get(url, headers=headers) as resp:
             return await resp.json(content_type=None)  # livekit-server sends no JSON type
     except (aiohttp.ClientError, OSError, ValueError):
         return None
@@ -260,18 +260,22 @@ async def _avatar_session(service_url: str, room: str) -> dict[str, Any]:
     return next(iter(await _avatar_sessions(service_url, room)), {})
 
 
-async def dev_server_stats(url: str) -> dict[str, Any]:
+async def dev_server_stats(url: str, api_key: str, api_secret: str) -> dict[str, Any]:
     """The dev server's `/debug/stats` (rooms, tracks, forwarding), {} from another server."""
     http_url = url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
-    stats = await _get_json(f"{http_url.rstrip('/')}/debug/stats")
+    token = api.AccessToken(api_key, api_secret).with_grants(api.VideoGrants(room_list=True))
+    headers = {"Authorization": f"Bearer {token.to_jwt()}"}
+    stats = await _get_json(f"{http_url.rstrip('/')}/debug/stats", headers)
     return stats if isinstance(stats, dict) else {}
 
 
-async def _room_tracks(url: str, room: str) -> dict[str, dict[str, list[str]]]:
+async def _room_tracks(
+    url: str, room: str, api_key: str, api_secret: str
+) -> dict[str, dict[str, list[str]]]:
     """Who publishes and subscribes to which tracks in this room: from the dev server's stats,
     else from livekit-server's `/debug/rooms` (served in its development mode, as the tests run
     it: agent/livekit_server.py)."""
-    tracks = (await dev_server_stats(url)).get("rooms", {}).get(room, {})
+    tracks = (await dev_server_stats(url, api_key, api_secret)).get("rooms", {}).get(room, {})
     if tracks:
         return tracks  # type: ignore[no-any-return]
     http_url = url.replace("ws://", "http://", 1).replace("wss://", "https://", 1)
@@ -303,7 +307,7 @@ def livekit_room_tracks(debug_room: dict[str, Any]) -> dict[str, dict[str, list[
 
 
 async def _note_the_room(
-    r: ScenarioResult, probe: RoomProbe, url: str, service_url: str | None
+    r: ScenarioResult, probe: RoomProbe, url: str, keys: tuple[str, str], service_url: str | None
 ) -> None:
     """The avatar's session as its service reports it, who publishes and subscribes to what,
     and how the avatar's video arrived: at the end of the interview, or just before the avatar
@@ -311,7 +315,7 @@ async def _note_the_room(
     r.video_receiver = await probe.video_receiver(r.avatar_identity)
     if service_url:
         r.avatar_session = await _avatar_session(service_url, r.room)
-    r.room_tracks = await _room_tracks(url, r.room)
+    r.room_tracks = await _room_tracks(url, r.room, *keys)
 
 
 async def _avatar_stops(service_url: str, room: str) -> list[dict[str, float | str]]:
@@ -404,7 +408,8 @@ async def run_scenario(
     await probe.connect(url, _token(api_key, api_secret, "candidate", room))
     await probe.start_microphone()
     try:
-        await _drive(url, probe, result, answers, barge, backchannel, avatar_service_pid,
+        await _drive(url, (api_key, api_secret), probe, result, answers, barge, backchannel,
+                     avatar_service_pid,
                      avatar_service_url, barge_in, late_barge_in, probe_security,
                      turn_timeout_s)  # fmt: skip
     finally:
@@ -414,6 +419,7 @@ async def run_scenario(
 
 async def _drive(
     url: str,
+    keys: tuple[str, str],
     probe: RoomProbe,
     r: ScenarioResult,
     answers: list[np.ndarray],
@@ -545,11 +551,12 @@ async def _drive(
                 r.notes.append("the third turn ended before the late barge-in")
         await until(lambda: _quiet_since(av, reply, TURN_GAP_S) is not None, turn_s, "reply end")
         r.turns.append(Turn(reply, _quiet_since(av, reply, TURN_GAP_S) or 0.0))
-        await _note_the_room(r, probe, url, service_url)  # the avatar's own figures among them
+        # the avatar's own figures among them
+        await _note_the_room(r, probe, url, keys, service_url)
         return
     # mid-sentence: 0.4 s into the reply, while its audio is still arriving
     await until(lambda: time.perf_counter() > reply + 0.4, 5, "kill time")
-    await _note_the_room(r, probe, url, service_url)
+    await _note_the_room(r, probe, url, keys, service_url)
     r.killed_at = time.perf_counter()
     os.kill(service_pid, signal.SIGKILL)
     agent = r.agent

@@ -195,10 +195,14 @@ async def run(
         video_frames[0] = 0
         first_burst = len(sent_at)
         stats_url = f"http://127.0.0.1:{port}/debug/stats"
+        stats_token = api.AccessToken("devkey", "secret").with_grants(
+            api.VideoGrants(room_list=True)
+        )
+        stats_auth = {"Authorization": f"Bearer {stats_token.to_jwt()}"}
         async with aiohttp.ClientSession() as http:
 
             async def server_forwarding() -> dict[str, Any]:
-                async with http.get(stats_url) as resp:
+                async with http.get(stats_url, headers=stats_auth) as resp:
                     return (await resp.json())["forwarding"]
 
             video_bytes0 = (await server_forwarding()).get("video", {}).get("bytes", 0)

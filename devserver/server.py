@@ -13,6 +13,7 @@ from aiohttp.typedefs import Handler
 
 from devserver import agents, twirp
 from devserver.appkeys import KEYS, PUBLIC_URL, ROOMS
+from devserver.auth import AuthError, token_from_request, verify_token
 from devserver.media_forward import FORWARDING_STATS
 from devserver.rooms import RoomRegistry, RoomSettings
 from devserver.signal_join import handle_rtc, handle_validate
@@ -40,7 +41,10 @@ _CORS = {
 
 @web.middleware
 async def _cors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Browsers call /rtc/validate (and Twirp) from the app's own origin, as with livekit-server."""
+    """Browsers call /rtc/validate (and Twirp) from the app's own origin, as with livekit-server.
+    The debug statistics get no CORS header: no web page may read who is in which room."""
+    if request.path.startswith("/debug/"):
+        return await handler(request)
     if request.method == "OPTIONS":
         return web.Response(status=204, headers=_CORS)
     try:
@@ -54,7 +58,17 @@ async def _cors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def _stats(request: web.Request) -> web.Response:
-    """GET /debug/stats: rooms, participants, tracks and forwarding latency (dev server only)."""
+    """GET /debug/stats: rooms, participants, tracks and forwarding latency (dev server only).
+    Room names are interview ids and identities name candidates, so it needs a token signed
+    with one of the server's API keys and the roomList grant, as RoomService.ListRooms does."""
+    try:
+        claims = verify_token(token_from_request(request), request.app[KEYS])
+    except AuthError as e:
+        return web.json_response({"error": e.reason}, status=e.status)
+    if claims.video is None or not claims.video.room_list:
+        return web.json_response(
+            {"error": "permissions denied: the token lacks the roomList grant"}, status=401
+        )
     registry: RoomRegistry = request.app[ROOMS]
     rooms = {
         room.name: {
