@@ -71,6 +71,10 @@ class AvatarServiceSettings:
     api_key: str = "devkey"
     api_secret: str = "secret"
     request_timeout_s: float = 3.0
+    # starting a session may first build its avatar: a 512 px portrait the service has not
+    # drawn yet takes ~4 s on an idle 2-core host, ~18 s with both cores busy with other work
+    # (avatar_worker/build_bench.py); given up sooner, the interview went audio-only for good
+    start_timeout_s: float = 30.0
     join_timeout_s: float = 15.0  # from the request until the avatar's video track is seen
     watch_silence_s: float = WATCH_SILENCE_S  # a silent watch stream: the service is hung
 
@@ -377,7 +381,9 @@ class ServiceAvatar(AvatarSession):
                     url,
                     json=body,
                     headers=s.headers(),
-                    timeout=aiohttp.ClientTimeout(total=s.request_timeout_s),
+                    timeout=aiohttp.ClientTimeout(
+                        total=s.start_timeout_s, connect=s.request_timeout_s
+                    ),
                 ) as resp,
             ):
                 text = await resp.text()

@@ -1,8 +1,9 @@
-"""Numeric settings read from the environment: the value in range, or one sentence naming the
-setting. The interviewer's providers and the web API read theirs through it."""
+"""Numeric settings (and listen addresses) read from the environment: the value in range, or one
+sentence naming the setting. The interviewer's providers and the web API read theirs through it."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import TypeVar
 
@@ -55,3 +56,21 @@ def _in_range(
     if not low <= value <= high:
         raise error(f"{name} must be {what} from {low} to {high}, not {raw!r}")
     return value
+
+
+def listen_address(
+    env: Mapping[str, str], name: str, default: str, error: type[Exception] = ValueError
+) -> str:
+    """The IP address (or `localhost`) in env[name] for a server to listen on, `default` when
+    unset or blank; anything else raises `error` with one sentence naming `name`."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if raw != "localhost":
+        try:
+            ipaddress.ip_address(raw)
+        except ValueError:
+            raise error(
+                f"{name} must be an IP address to listen on (127.0.0.1, 0.0.0.0, ::), not {raw!r}"
+            ) from None
+    return raw

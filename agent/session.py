@@ -24,6 +24,7 @@ from .barge_in import BargeInOptions, ObservedVAD, VoiceActivityPause
 from .config import InterviewConfig
 from .evaluation.live import LiveAssessment
 from .flow import InterviewState, StageAgent, first_agent
+from .log_redaction import keep_conversation_out_of_logs
 from .plan import InterviewPlan, build_plan
 from .providers import ProviderChoices, build_llm, build_stt, build_tts, choose_providers
 from .providers.stt import WhisperSTT
@@ -214,4 +215,7 @@ def create_interview(
         env=env,
         log_extra=log_extra,
     )
+    # what the candidate and the interviewer say never reaches a log, which erasing the
+    # interview cannot reach (installed last: the providers' plugins have their loggers now)
+    keep_conversation_out_of_logs()
     return interview

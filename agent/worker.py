@@ -31,7 +31,7 @@ from .avatar import avatar_service_load, start_avatar
 from .capacity import HostLoad, host_capacity
 from .config import ConfigError, InterviewConfig, parse_config
 from .ending import BY_AGENT, Heartbeat, job_end_reason
-from .env import whole_number
+from .env import listen_address, whole_number
 from .flow import StageAgent
 from .hearing import HearingMonitor
 from .providers import ProviderError, warm_offline_stt
@@ -296,11 +296,18 @@ def load(server: AgentServer) -> float:
     return HOST_LOAD(len(server.active_jobs))
 
 
+# livekit-agents' worker HTTP server (GET / health, GET /worker: the agent's name, its jobs and
+# load) listens on every interface unless told otherwise; here on loopback, and
+# INTERVIEW_HEALTH_HOST=0.0.0.0 opens it for a container's health check (port: 8081 under
+# `start`, a free one under `dev`)
+HEALTH_HOST = listen_address(os.environ, "INTERVIEW_HEALTH_HOST", "127.0.0.1", SystemExit)
+
 server = AgentServer(
     setup_fnc=prewarm,
     load_fnc=load,
     num_idle_processes=IDLE_PROCESSES,
     initialize_process_timeout=INITIALIZE_PROCESS_TIMEOUT_S,
+    host=HEALTH_HOST,
 )
 server.rtc_session(entrypoint, agent_name=AGENT_NAME)
 

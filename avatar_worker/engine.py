@@ -126,7 +126,7 @@ class FrameComposer:
     def __init__(self, art: AvatarArt, shared_frames: int = 24) -> None:
         self.art = art
         self.size = art.size
-        self._bases: dict[Pose, bytes] = {}
+        self._bases: dict[Pose, np.ndarray] = {}  # I420 planes of each pose, one flat array
         self._sprites: dict[tuple[str, int, int, int], _Sprite] = {}
         self._mouth_rgb: dict[int, np.ndarray] = {}
         self._eye_rgb: dict[int, np.ndarray] = {}
@@ -147,11 +147,16 @@ class FrameComposer:
                 self._sprite("eyes", eyes, ox + self.art.eye_box.x, oy + self.art.eye_box.y)
         self.warm = True
 
-    def _base(self, pose: Pose) -> bytes:
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled (protocol 5) to leave the process that built it (avatars.py), its arrays out
+        of band; the shared frames stay behind (rtc.VideoFrame; made again on use)."""
+        return {**self.__dict__, "_frames": OrderedDict()}
+
+    def _base(self, pose: Pose) -> np.ndarray:
         base = self._bases.get(pose)
         if base is None:
-            y, u, v = rgb_to_i420(self.art.base_rgb(pose))
-            base = y.tobytes() + u.tobytes() + v.tobytes()
+            # an array, not bytes: it travels out of band when pickled (see __getstate__)
+            base = np.concatenate([plane.ravel() for plane in rgb_to_i420(self.art.base_rgb(pose))])
             self._bases[pose] = base
         return base
 

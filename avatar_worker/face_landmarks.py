@@ -9,6 +9,7 @@ protobuf < 5 and numpy < 2). Nothing is downloaded at run time.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -68,11 +69,18 @@ def _interpreter(path: Path):  # type: ignore[no-untyped-def]
     return interpreter
 
 
+_MODELS_LOCK = threading.Lock()
+
+
 def _run(path: Path, tensor: np.ndarray) -> list[np.ndarray]:
-    it = _interpreter(path)
-    it.set_tensor(it.get_input_details()[0]["index"], tensor[None].astype(np.float32))
-    it.invoke()
-    return [it.get_tensor(d["index"]) for d in it.get_output_details()]
+    # one model run at a time: the interpreter is shared, and portraits are prepared in
+    # threads (the web API's uploads); two at once raised RuntimeError in LiteRT's invoke, or
+    # could read each other's results
+    with _MODELS_LOCK:
+        it = _interpreter(path)
+        it.set_tensor(it.get_input_details()[0]["index"], tensor[None].astype(np.float32))
+        it.invoke()
+        return [it.get_tensor(d["index"]) for d in it.get_output_details()]
 
 
 @cache

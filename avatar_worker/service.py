@@ -9,7 +9,15 @@ Each avatar's renderer is loaded once and shared by all its sessions. A small HT
   DELETE /sessions/{id}   stop one
   GET    /sessions/{id}/watch  the session's heartbeat: one JSON line every 250 ms while it
                           lives, a last `{"state": "closed", "reason": ...}` line when it ends
-  GET    /health          status, sessions, capacity, load (no secret needed, no room names)
+  GET    /health          status, sessions, capacity, load, built-in avatars (no secret
+                          needed: no room names, no portrait ids)
+
+`avatar` is a built-in character or the id of a portrait prepared under
+INTERVIEW_DATA_DIR/avatars/ (by the web API's upload or `python -m avatar_worker prepare`),
+never a path; `size` is a multiple of 4 from 64 to MAX_SESSION_SIZE (768) px. No route serves
+a portrait's image. An avatar not built yet is built in a process of its own (avatars.py), so
+the sessions running keep their frames meanwhile; a start waiting for it counts against the
+capacity, and a portrait's renderer is let go when its last session ends.
 
 Requests other than /health carry `Authorization: Bearer <AVATAR_SERVICE_SECRET>` when a secret
 is set; without one the service only listens on a loopback address. At capacity a new session is
@@ -45,8 +53,17 @@ from aiohttp import web
 
 from agent.ports import listen_refusal
 
-from .avatars import AvatarError, available, get_composer, get_composer_async
+from .avatars import (
+    AvatarBuildError,
+    AvatarError,
+    check_avatar_id,
+    get_composer,
+    get_composer_async,
+    release_composer,
+    trim_heap,
+)
 from .session import RoomSession, SessionError, SessionOptions
+from .stylized import CHARACTERS
 
 logger = logging.getLogger("avatar_worker.service")
 
@@ -61,6 +78,10 @@ MAX_VIDEO_DELAY_MS = 200
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CORES_PER_SESSION = 1
 PRELOAD = ("woman", "man")
+# the largest frame a session may ask for: a renderer caches 105 head poses and the sprites at
+# that size, ~70 MB at 512 px (the default), ~135 MB at 768, ~280 MB at 1024 (2048 px grew the
+# service by 1.1 GB), and a session's frames cost the CPU in proportion (the capacity assumes 512)
+MAX_SESSION_SIZE = 768
 # the watch's heartbeat period; the agent gives up on a service silent for three of them
 WATCH_INTERVAL_S = 0.25
 # a watcher that takes no data for this long (its process hung, its host gone) is let go
@@ -182,6 +203,9 @@ class AvatarService:
     warmed: set[tuple[str, int]] = field(default_factory=set)
     started_at: float = field(default_factory=time.time)
     watchers: int = 0  # open watch streams
+    # (avatar, size) of each session being started (its renderer must stay)
+    starting: list[tuple[str, int]] = field(default_factory=list)
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -206,6 +230,23 @@ class AvatarService:
 
     def _forget(self, session: RoomSession) -> None:
         self.sessions.pop(session.session_id, None)
+        self._release_unused(session.options.avatar, session.options.size)
+
+    def _release_unused(self, avatar: str, size: int) -> None:
+        """Let an avatar's renderer go when no session (running or starting) uses it and it is
+        not preloaded: every interview may bring its own portrait, and each renderer holds
+        tens of MB."""
+        key = (avatar, size)
+        if key in self.starting or (avatar in self.options.preload and size == self.options.size):
+            return
+        if any((s.options.avatar, s.options.size) == key for s in self.sessions.values()):
+            return
+        if release_composer(avatar, size):
+            self.warmed.discard(key)
+            logger.info("avatar renderer released", extra={"avatar": avatar, "size": size})
+            task = asyncio.get_running_loop().create_task(asyncio.to_thread(trim_heap))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     # ---- figures -------------------------------------------------------------------------
     @property
@@ -221,7 +262,7 @@ class AvatarService:
             "watchers": self.watchers,
             "capacity": self.options.capacity,
             "load": round(self.load, 3),
-            "avatars": available(),
+            "avatars": list(CHARACTERS),  # not the portraits: their ids are their uploaders'
             "uptime_s": round(time.time() - self.started_at, 1),
         }
 
@@ -264,29 +305,41 @@ class AvatarService:
                 f"at capacity: {len(self.sessions)} of {self.options.capacity} sessions running",
                 reason="capacity",
             )
+        key = (options.avatar, options.size)
+        # counted from here: a start waiting seconds for its avatar holds its place
+        self.pending += 1
+        self.starting.append(key)
+        session_id = ""
         try:
-            # each avatar (and size) is loaded and warmed once, then shared by its sessions; a
-            # new one is drawn off the event loop, which keeps the running sessions' frames and
-            # watch heartbeats on time (a photo portrait takes seconds)
-            key = (options.avatar, options.size)
-            if key in self.warmed:
-                composer = get_composer(*key)
-            else:
-                composer = await get_composer_async(*key)
+            # each avatar (and size) is built and warmed once, then shared by its sessions; a
+            # new one is built in a process of its own (avatars.py), which keeps the running
+            # sessions' frames and watch heartbeats on time
+            composer = await get_composer_async(*key)
             self.warmed.add(key)
+            if request.transport is None or request.transport.is_closing():
+                # the agent gave up waiting (it runs audio-only now): an avatar joining its
+                # room anyway would be a face nobody speaks through
+                logger.warning(
+                    "session start abandoned: the requester left while its avatar was built",
+                    extra={"avatar": options.avatar},
+                )
+                return _error(408, "the requester went away while the avatar was built")
+            session_id = uuid.uuid4().hex[:12]
+            session = RoomSession(session_id, options, composer, on_closed=self._forget)
+            await session.connect()
+            self.sessions[session_id] = session
         except AvatarError as e:
             return _error(400, str(e))
-        session_id = uuid.uuid4().hex[:12]
-        session = RoomSession(session_id, options, composer, on_closed=self._forget)
-        self.pending += 1
-        try:
-            await session.connect()
+        except AvatarBuildError as e:
+            return _error(503, str(e), reason="avatar_build")
         except SessionError as e:
             logger.warning("session refused", extra={"session": session_id, "error": str(e)})
             return _error(502, str(e), reason="livekit")
         finally:
             self.pending -= 1
-        self.sessions[session_id] = session
+            self.starting.remove(key)
+            if session_id not in self.sessions:  # refused, or the request went away
+                self._release_unused(*key)
         return web.json_response(session.info(), status=201)
 
     async def handle_stop(self, request: web.Request) -> web.Response:
@@ -355,9 +408,15 @@ class AvatarService:
         avatar = body.get("avatar", "woman")
         if not isinstance(avatar, str) or not avatar:
             raise ValueError("avatar must be a non-empty string")
+        check_avatar_id(avatar)  # an id, never a path (AvatarError is a ValueError)
         size = body.get("size", self.options.size)
-        if not isinstance(size, int) or size < 64 or size > 2048 or size % 4:
-            raise ValueError("size must be a multiple of 4 between 64 and 2048")
+        if (
+            not isinstance(size, int)
+            or isinstance(size, bool)
+            or not 64 <= size <= MAX_SESSION_SIZE
+            or size % 4
+        ):
+            raise ValueError(f"size must be a multiple of 4 between 64 and {MAX_SESSION_SIZE}")
         fps = body.get("fps", self.options.fps)
         if not isinstance(fps, int | float) or not 5 <= fps <= 60:
             raise ValueError("fps must be between 5 and 60")
@@ -416,7 +475,7 @@ async def serve(options: ServiceOptions) -> None:
     print(
         f"avatar service on http://{options.host}:{options.port} "
         f"(capacity {options.capacity}, video delay {options.video_delay_ms} ms, "
-        f"avatars {', '.join(available())})",
+        f"avatars {', '.join(CHARACTERS)} and prepared portraits)",
         flush=True,
     )
     try:

@@ -70,6 +70,9 @@ class SingleLayerAvatarRunner(AvatarRunner):
         **kwargs: object,
     ) -> None:
         super().__init__(*args, video_gen=video_gen, **kwargs)  # type: ignore[arg-type]
+        # livekit-agents 1.8.9 sets this in start() only, but its aclose() reads it: closing a
+        # runner that never started (its agent never came) raised AttributeError there
+        self._read_audio_atask: asyncio.Task[None] | None = None
         self._lipsync = video_gen
         self._video_bitrate = video_bitrate
         stock = self._av_sync
@@ -501,11 +504,15 @@ class RoomSession:
                 await asyncio.gather(self._run_task, return_exceptions=True)
             if self._runner is not None:
                 await self._runner.aclose()
-            # the receiver registers its RPC handler per caller on the class: drop ours
-            DataStreamAudioReceiver._clear_buffer_handlers.pop(self.agent_identity, None)
-            await self.room.disconnect()
         except Exception:
             logger.exception("error while closing the avatar session", extra=self.log_extra)
+        try:
+            # the receiver registers its RPC handler per caller on the class: drop ours
+            DataStreamAudioReceiver._clear_buffer_handlers.pop(self.agent_identity, None)
+            # whatever failed above, the room connection is let go
+            await self.room.disconnect()
+        except Exception:
+            logger.exception("error leaving the avatar's room", extra=self.log_extra)
         finally:
             stalls = self._runner.video_stalls() if self._runner else {}
             logger.info(

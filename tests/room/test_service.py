@@ -1,8 +1,10 @@
 """The avatar service's control API and the agent's view of it, without a LiveKit server.
 
 The real aiohttp app runs in-process on a free port: health, the shared secret, request
-validation, refusal at capacity; and the agent side (`ServiceAvatar`, the worker load) against
-it, an unreachable service and a full one.
+validation (sizes, avatar ids never paths), refusal at capacity (a start waiting for its
+avatar's build included), what no route gives away (portrait ids, images); and the agent side
+(`ServiceAvatar`, the worker load) against it, an unreachable service, a full one and one still
+building the avatar.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from livekit import rtc
 from agent import avatar as agent_avatar
 from agent.avatar import AvatarServiceSettings, AvatarUnavailable, ServiceAvatar
 from agent.ports import free_loopback_port
+from avatar_worker import avatars
 from avatar_worker.service import (
     DEFAULT_VIDEO_DELAY_MS,
+    MAX_SESSION_SIZE,
     AvatarService,
     ServiceConfigError,
     ServiceOptions,
@@ -78,6 +82,7 @@ async def test_control_requests_need_the_shared_secret(service):
         ({"token": "t"}, "livekit_url"),
         ({"livekit_url": "ws://127.0.0.1:1"}, "token"),
         ({"livekit_url": "ws://127.0.0.1:1", "token": "t", "size": 102}, "size"),
+        ({"livekit_url": "ws://127.0.0.1:1", "token": "t", "size": 2048}, "size"),
         ({"livekit_url": "ws://127.0.0.1:1", "token": "t", "fps": 500}, "fps"),
         ({"livekit_url": "ws://127.0.0.1:1", "token": "t", "colour": "red"}, "colour"),
         ({"livekit_url": "ws://127.0.0.1:1", "token": "t", "avatar": "nobody"}, "nobody"),
@@ -272,3 +277,181 @@ async def test_the_agent_keeps_its_avatar_through_its_own_rejoin_but_not_a_real_
     avatar._room.remote_participants.clear()  # type: ignore[union-attr]
     avatar._on_reconnected()
     assert reasons[-1] == "the avatar was gone when the agent's connection came back"
+
+
+# ---- what the service takes and what it gives away ----------------------------------------
+SECRET = {"Authorization": "Bearer s3cret"}
+
+
+def _portrait(avatar_id: str = "p-0123456789ab") -> tuple[str, bytes]:
+    """A prepared portrait's files as the web API's upload leaves them (contents unchecked
+    here: only whether the id names one)."""
+    directory = avatars.avatars_dir() / avatar_id
+    directory.mkdir(parents=True)
+    (directory / "portrait.json").write_text("{}")
+    png = b"\x89PNG\r\n\x1a\n-candidate-face-"
+    (directory / "source.png").write_bytes(png)
+    return avatar_id, png
+
+
+async def test_a_size_beyond_the_maximum_is_refused_naming_the_field(service):
+    _svc, url = service
+    body = {"livekit_url": "ws://127.0.0.1:1", "token": "t", "size": MAX_SESSION_SIZE + 4}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{url}/sessions", json=body, headers=SECRET) as resp,
+    ):
+        assert resp.status == 400
+        error = (await resp.json())["error"]
+    assert error.startswith("size ") and str(MAX_SESSION_SIZE) in error
+
+
+async def test_avatars_are_ids_never_paths_even_with_the_secret(service, tmp_path):
+    _svc, url = service
+    avatar_id, _ = _portrait()
+    photo = tmp_path / "face.png"
+    photo.write_bytes(b"not read")
+    paths = [
+        str(photo),  # an image on the service's disk
+        str(avatars.avatars_dir() / avatar_id),  # the prepared portrait by its path
+        f"../avatars/{avatar_id}",
+        "/etc/passwd",
+        "./woman",
+    ]
+    async with aiohttp.ClientSession() as http:
+        for path in paths:
+            body = {"livekit_url": "ws://127.0.0.1:1", "token": "t", "avatar": path}
+            async with http.post(f"{url}/sessions", json=body, headers=SECRET) as resp:
+                assert resp.status == 400, path
+                error = (await resp.json())["error"]
+            assert error.startswith("avatar ") and "not a path" in error, (path, error)
+
+
+async def test_an_unknown_avatar_id_lists_the_built_ins_not_the_portraits(service):
+    _svc, url = service
+    avatar_id, _ = _portrait()
+    body = {"livekit_url": "ws://127.0.0.1:1", "token": "t", "avatar": "p-fffffffffff0"}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{url}/sessions", json=body, headers=SECRET) as resp,
+    ):
+        assert resp.status == 400
+        error = (await resp.json())["error"]
+    assert "p-fffffffffff0" in error and "woman, man" in error and avatar_id not in error
+
+
+async def test_no_route_lists_a_portrait_or_serves_its_image(service):
+    """Every route of the service, with and without the secret: the public health lists the
+    built-in avatars only, and nothing answers with a prepared portrait's image."""
+    svc, url = service
+    avatar_id, png = _portrait()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/health") as resp:
+            health = await resp.json()
+        assert health["avatars"] == ["woman", "man"]
+        for route in svc.app().router.routes():
+            info = route.resource.get_info() if route.resource else {}
+            path = info.get("path") or info.get("formatter", "")
+            path = path.replace("{session_id}", avatar_id)
+            for candidate in (path, f"/avatars/{avatar_id}/source.png", f"/{avatar_id}"):
+                for headers in ({}, SECRET):
+                    async with http.request(
+                        route.method, f"{url}{candidate}", headers=headers
+                    ) as r:
+                        body = await r.read()
+                        assert not r.content_type.startswith("image/"), candidate
+                        assert png not in body, candidate
+                        if candidate != "/health" and r.status < 400:
+                            assert avatar_id not in body.decode(errors="replace"), candidate
+
+
+async def _slow_builds(monkeypatch, delay_s: float) -> asyncio.Event:
+    """Test double: every build the service starts takes `delay_s` longer (a portrait drawn
+    for the first time on a busy host); the event is set when a build has ended."""
+    real = avatars._build_elsewhere
+    built = asyncio.Event()
+
+    async def slow(avatar_id: str, size: int):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(delay_s)
+        try:
+            return await real(avatar_id, size)
+        finally:
+            built.set()
+
+    monkeypatch.setattr(avatars, "_build_elsewhere", slow)
+    return built
+
+
+async def test_a_start_waiting_for_its_avatar_holds_its_place(monkeypatch):
+    """Before, a start counted against the capacity only once its avatar was built: while a
+    portrait was drawn for seconds, more starts were let in than the host can run."""
+    await _slow_builds(monkeypatch, 2.0)
+    avatars.release_composer("man", 136)
+    svc = AvatarService(ServiceOptions(secret="s3cret", capacity=1, preload=()))
+    async for url in _serve(svc):
+        body = {"livekit_url": f"ws://127.0.0.1:{free_loopback_port()}", "token": "t"}
+        async with aiohttp.ClientSession() as http:
+            first = asyncio.ensure_future(
+                http.post(
+                    f"{url}/sessions", json={**body, "avatar": "man", "size": 136}, headers=SECRET
+                )
+            )
+            await asyncio.sleep(0.5)  # its avatar is being built
+            async with http.get(f"{url}/health") as resp:
+                health = await resp.json()
+            assert health["starting"] == 1 and health["status"] == "full"
+            async with http.post(f"{url}/sessions", json=body, headers=SECRET) as resp:
+                assert resp.status == 503 and (await resp.json())["reason"] == "capacity"
+            async with await first as resp:
+                assert resp.status == 502  # built, then the (absent) LiveKit server
+        assert svc.pending == 0 and not svc.starting
+    avatars.release_composer("man", 136)
+
+
+async def test_a_start_whose_requester_left_during_the_build_does_not_join(monkeypatch):
+    built = await _slow_builds(monkeypatch, 1.5)
+    avatars.release_composer("man", 140)
+    joins: list[str] = []
+
+    async def connect(session):  # type: ignore[no-untyped-def]
+        joins.append(session.session_id)
+
+    monkeypatch.setattr("avatar_worker.service.RoomSession.connect", connect)
+    svc = AvatarService(ServiceOptions(secret="s3cret", capacity=2, preload=()))
+    async for url in _serve(svc):
+        body = {"livekit_url": "ws://127.0.0.1:1", "token": "t", "avatar": "man", "size": 140}
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(TimeoutError):
+                async with http.post(
+                    f"{url}/sessions",
+                    json=body,
+                    headers=SECRET,
+                    timeout=aiohttp.ClientTimeout(total=0.5),
+                ):
+                    pass
+        await asyncio.wait_for(built.wait(), 30)
+        await asyncio.sleep(0.5)  # the start goes on (or not) with its avatar
+        assert svc.pending == 0 and not svc.sessions and not joins
+    avatars.release_composer("man", 140)
+
+
+async def test_the_agent_waits_for_its_avatar_to_be_built(monkeypatch):
+    """A portrait drawn for the first time took longer than the agent's 3 s request timeout:
+    the interview went audio-only for good (and the avatar joined anyway)."""
+    await _slow_builds(monkeypatch, 3.5)
+    avatars.release_composer("man", 144)
+    svc = AvatarService(ServiceOptions(secret="s3cret", capacity=2, preload=(), size=144))
+    async for url in _serve(svc):
+        avatar = ServiceAvatar(
+            "man",
+            AvatarServiceSettings(
+                service_url=url,
+                secret="s3cret",
+                livekit_url=f"ws://127.0.0.1:{free_loopback_port()}",
+            ),
+        )
+        avatar._identity, avatar._agent_identity = "avatar-agent-x", "agent-x"
+        # built, then refused for the LiveKit server this test does not run: the agent waited
+        with pytest.raises(AvatarUnavailable, match=r"refused \(502\)"):
+            await avatar._request_session("room-1")
+    avatars.release_composer("man", 144)
