@@ -24,6 +24,8 @@ from web.settings import REPO_ROOT
 
 OPTS = WatchOptions(notice_delay_s=0.0)
 T0 = 1_800_000_000.0
+# just past the time a worker has to take a booking
+PAST_DISPATCH = OPTS.dispatch_timeout_s + 0.5
 
 
 def _session(age_s: float = 0.0) -> OpenSession:
@@ -41,15 +43,20 @@ def _at(t: float) -> datetime:
     ("age", "room", "seen", "verdict"),
     [
         (30.0, None, False, "wait"),  # LiveKit not reached: nothing concluded
-        (5.0, RoomView(True, jobs=0), False, "wait"),  # a worker has 10 s to take it
-        (10.5, RoomView(True, jobs=0), False, "none_available"),
-        (10.5, RoomView(True, jobs=1), False, "wait"),  # taken; the interviewer is coming
-        (10.5, RoomView(True, jobs=1, jobs_ended=True), False, "none_available"),
+        (5.0, RoomView(True, jobs=0), False, "wait"),  # a worker has time to take it
+        (PAST_DISPATCH, RoomView(True, jobs=0), False, "none_available"),
+        (PAST_DISPATCH, RoomView(True, jobs=1), False, "wait"),  # taken; the interviewer is coming
+        (PAST_DISPATCH, RoomView(True, jobs=1, jobs_ended=True), False, "none_available"),
         (60.0, RoomView(True, jobs=1), False, "wait"),  # a cold process loads its models
         (80.0, RoomView(True, jobs=1), False, "none_available"),
-        (10.5, RoomView(True, interviewer=True, jobs=1), False, "wait"),
-        (10.5, RoomView(True, jobs=1), True, "none_available"),  # came and left, never began
-        (10.5, RoomView(False), False, "none_available"),  # the room is gone
+        (PAST_DISPATCH, RoomView(True, interviewer=True, jobs=1), False, "wait"),
+        (
+            PAST_DISPATCH,
+            RoomView(True, jobs=1),
+            True,
+            "none_available",
+        ),  # came and left, never began
+        (PAST_DISPATCH, RoomView(False), False, "none_available"),  # the room is gone
         (2.0, RoomView(False), False, "wait"),  # being created
     ],
 )
@@ -157,7 +164,7 @@ async def test_a_booking_no_worker_takes_is_ended_and_the_candidate_told(rig):
     await _look(watcher)
     assert "ListDispatch" not in livekit.calls and not livekit.closed
     assert registry.status(registry.get(sid)).interviewer == "pending"
-    clock.t += 5.5
+    clock.t += PAST_DISPATCH - 5
     await _look(watcher)
     assert livekit.closed == [sid]
     [(room, identity, notice)] = livekit.notices

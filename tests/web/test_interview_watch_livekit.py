@@ -13,6 +13,7 @@ from livekit import api, rtc
 from web_support import CONFIG
 
 from web.interview_watch import NOTICE_TOPIC
+from web.interviewer import WatchOptions
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +53,9 @@ def test_a_booking_no_interviewer_takes_is_told_within_seconds(make_client, live
 
     notices, ended_after, disconnect = asyncio.run(candidate())
     assert ended_after is not None, "the session never said no interviewer is available"
-    assert ended_after <= 15.0, f"said so after {ended_after:.1f} s"
+    # told once the time a worker has to take it is over, at the watch's next look or so
+    limit = WatchOptions().dispatch_timeout_s + 2 * WatchOptions().interval_s + 1.0
+    assert ended_after <= limit, f"said so after {ended_after:.1f} s"
     st = client.get(f"/api/sessions/{sid}", headers=auth).json()
     assert (st["status"], st["interviewer"], st["end_reason"]) == (
         "ended",
