@@ -27,7 +27,14 @@ from browser_webrtc import (
 )
 from chromium_flags import CHROMIUM, CHROMIUM_ARGS, FAKE_MEDIA
 from livekit import api
-from web_stack import LiveKitServerInfo, Stack, running_stack, session_auth
+from web_stack import (
+    LiveKitServerInfo,
+    Stack,
+    running_stack,
+    session_auth,
+    shot,
+    wait_until,
+)
 
 from agent.hearing import HEARING_ATTRIBUTE
 from web.livekit_ops import _agent_identities
@@ -35,7 +42,6 @@ from web.livekit_ops import _agent_identities
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "web"
 AUTOPLAY = "--autoplay-policy=no-user-gesture-required"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -147,23 +153,8 @@ def playwright_instance():
         yield p
 
 
-def _shot(page, name: str, full_page: bool = False) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
-
-
 def _texts(page, speaker: str) -> list[str]:
     return page.locator(f".caption[data-speaker={speaker}] p").all_inner_texts()
-
-
-def _wait_until(page, predicate, timeout_s: float, what: str, stack: Stack) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        page.wait_for_timeout(500)
-    _shot(page, f"failed_{what.replace(' ', '_')}")
-    pytest.fail(f"{what} did not happen within {timeout_s:.0f} s\n{stack.tail()}")
 
 
 def _caption_follows_speech(page, stack: Stack) -> dict[str, float]:
@@ -228,9 +219,9 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         page.wait_for_selector("img[src='/api/avatars/woman/image']")
         page.wait_for_function("document.querySelector('.avatar-choice img').naturalWidth > 0")
         assert page.locator("h1").inner_text() == "면접 준비"
-        _shot(page, "setup_desktop", full_page=True)
+        shot(page, "setup_desktop", full_page=True)
         page.set_viewport_size(PHONE)
-        _shot(page, "setup_phone", full_page=True)
+        shot(page, "setup_phone", full_page=True)
         page.set_viewport_size(DESKTOP)
 
         page.fill("input[name=candidate_name]", "김민준")
@@ -256,7 +247,7 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         assert len({f["fp"] for f in frames}) > 1, "the avatar video is frozen"
 
         # the interviewer's first question in the captions, its state shown
-        _wait_until(
+        wait_until(
             page,
             lambda: any("김민준" in t for t in _texts(page, "interviewer")),
             60,
@@ -265,9 +256,9 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         )
         # mid-greeting: its caption is live (growing with the voice), screenshot it
         if page.locator(".caption.live").count():
-            _shot(page, "interview_caption_live")
+            shot(page, "interview_caption_live")
         states = set()
-        _wait_until(
+        wait_until(
             page,
             lambda: (
                 states.add(page.get_attribute("[data-testid=agent-state]", "data-state"))
@@ -279,7 +270,7 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         )
         # the server's connection quality reaches the indicator (no longer "checking")
         quality = page.locator("[data-testid=quality]")
-        _wait_until(
+        wait_until(
             page, lambda: quality.inner_text().strip() != "확인 중", 20, "connection quality", stack
         )
         assert quality.inner_text().strip() in ("매우 좋음", "좋음"), quality.inner_text()
@@ -292,13 +283,13 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         # totalAudioEnergy: mean square level x seconds played (the greeting gives ~3; a silent
         # track ~1e-8)
         assert any(a["energy"] > 0.1 for a in webrtc["received_audio"]), webrtc
-        _shot(page, "interview_desktop")
+        shot(page, "interview_desktop")
         page.set_viewport_size(PHONE)
-        _shot(page, "interview_phone")
+        shot(page, "interview_phone")
         page.set_viewport_size(DESKTOP)
 
         # the fake microphone answers; the candidate's words come back as captions
-        _wait_until(
+        wait_until(
             page, lambda: any(t.strip() for t in _texts(page, "candidate")), 90, "answer", stack
         )
 
@@ -310,8 +301,8 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
             assert status["status"] == "in_progress", status
             return status["candidate_turns"] >= 2
 
-        _wait_until(page, answered, 120, "two stored answers", stack)
-        _shot(page, "interview_answered_desktop")
+        wait_until(page, answered, 120, "two stored answers", stack)
+        shot(page, "interview_answered_desktop")
 
         # end the interview; the report page follows once the agent has written the report
         page.click("[data-testid=end-button]")
@@ -330,9 +321,9 @@ def test_full_interview_in_the_browser(stack, answer_wav, playwright_instance):
         assert page.locator("[data-testid=question] .criterion").count() >= 1  # a scored answer
         assert page.locator("[data-testid=score-chart] rect").count() >= 2
         assert page.locator("h1").inner_text() == "면접 피드백 보고서"
-        _shot(page, "report_desktop", full_page=True)
+        shot(page, "report_desktop", full_page=True)
         page.set_viewport_size(PHONE)
-        _shot(page, "report_phone", full_page=True)
+        shot(page, "report_phone", full_page=True)
 
         status = httpx.get(f"{stack.web_url}/api/sessions/{session_id}", headers=auth).json()
         assert status["status"] == "ended" and status["report_ready"] is True
@@ -399,7 +390,7 @@ def test_problems_are_said_in_words(stack, playwright_instance, tmp_path):
         page.goto(stack.web_url + "/docs")
         page.locator(".swagger-ui .title", has_text="Interview Avatar API").wait_for(timeout=20_000)
         page.locator(".opblock-summary-path", has_text="/api/sessions").first.wait_for()
-        _shot(page, "api_docs")
+        shot(page, "api_docs")
         page.goto(stack.web_url + "/")
         page.click("[data-testid=ui-language]")  # English UI
         assert page.locator("h1").inner_text() == "Set up your interview"
@@ -414,7 +405,7 @@ def test_problems_are_said_in_words(stack, playwright_instance, tmp_path):
         page.set_input_files("[data-testid=resume-input]", str(resume))
         page.locator(".file-chip", has_text="resume.txt").wait_for(timeout=20_000)
         page.wait_for_function("[...document.images].every(i => i.complete && i.naturalWidth)")
-        _shot(page, "setup_uploads_desktop", full_page=True)
+        shot(page, "setup_uploads_desktop", full_page=True)
 
         page.fill("input[name=candidate_name]", "Alex Kim")
         page.fill("input[name=role]", "Data engineer")
@@ -435,9 +426,9 @@ def test_problems_are_said_in_words(stack, playwright_instance, tmp_path):
         try:
             denied.wait_for(timeout=20_000)
         except Exception:
-            _shot(page, "failed_mic_denied")
+            shot(page, "failed_mic_denied")
             raise
-        _shot(page, "interview_mic_denied")
+        shot(page, "interview_mic_denied")
 
         # the interviewer hears the candidate late (it reports its receive buffer; with no
         # microphone it reports nothing, so the value set here stays): the page says so
@@ -445,7 +436,7 @@ def test_problems_are_said_in_words(stack, playwright_instance, tmp_path):
         _report_hearing(stack.livekit, session_id, "1500")
         late.wait_for(timeout=20_000)
         assert "1.5 s late" in late.inner_text()
-        _shot(page, "interview_hearing_late")
+        shot(page, "interview_hearing_late")
         _report_hearing(stack.livekit, session_id, "120")
         late.wait_for(state="detached", timeout=20_000)
         auth = session_auth(page, session_id)
@@ -479,7 +470,7 @@ def test_audio_only_when_the_avatar_service_is_down(stack, answer_wav, playwrigh
         page.wait_for_url("**/interview/iv-*", timeout=20_000)
         session_id = page.url.rsplit("/", 1)[1]
         page.locator(".notice", has_text="음성으로만").wait_for(timeout=60_000)
-        _wait_until(
+        wait_until(
             page,
             lambda: any("김민준" in t for t in _texts(page, "interviewer")),
             60,
@@ -487,7 +478,7 @@ def test_audio_only_when_the_avatar_service_is_down(stack, answer_wav, playwrigh
             stack,
         )
         assert page.locator("video").count() == 0
-        _shot(page, "interview_audio_only_desktop")
+        shot(page, "interview_audio_only_desktop")
         auth = session_auth(page, session_id)
         httpx.delete(f"{stack.web_url}/api/sessions/{session_id}", headers=auth, timeout=40)
     finally:

@@ -20,14 +20,20 @@ import httpx
 import pytest
 from chromium_flags import CHROMIUM, CHROMIUM_ARGS, FAKE_MEDIA
 from livekit import api
-from web_stack import LiveKitServerInfo, Stack, running_stack, session_auth
+from web_stack import (
+    LiveKitServerInfo,
+    Stack,
+    running_stack,
+    session_auth,
+    shot,
+    wait_until,
+)
 
 from web.livekit_ops import _agent_identities
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "web"
 DESKTOP = {"width": 1280, "height": 800}
 TOKEN_TTL_S = 10
 REJOIN_WINDOW_S = 15
@@ -73,11 +79,6 @@ def playwright_instance():
         yield p
 
 
-def _shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
 def _lk_call(server: LiveKitServerInfo, call):
     """Run `await call(lk)` with a LiveKit API client, on a thread of its own (Playwright's
     sync API keeps an event loop running on this one)."""
@@ -108,16 +109,6 @@ def _room_exists(server: LiveKitServerInfo, room: str) -> bool:
     return _lk_call(server, call)
 
 
-def _wait_until(page, predicate, timeout_s: float, what: str, stack: Stack) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        page.wait_for_timeout(500)
-    _shot(page, f"failed_{what.replace(' ', '_')}")
-    pytest.fail(f"{what} did not happen within {timeout_s:.0f} s\n{stack.tail()}")
-
-
 def _book(page, stack: Stack, english: bool = False) -> tuple[str, dict]:
     """Book an interview on the setup page; (session id, the POST answer)."""
     page.goto(stack.web_url + "/")
@@ -138,7 +129,7 @@ def _book(page, stack: Stack, english: bool = False) -> tuple[str, dict]:
 
 def _interviewer_in_room(page, stack: Stack, session_id: str) -> str:
     """Wait until the page shows the interviewer; its identity in the room."""
-    _wait_until(
+    wait_until(
         page,
         lambda: (
             page.get_attribute("[data-testid=agent-state]", "data-state")
@@ -196,7 +187,7 @@ def test_a_reload_after_the_booking_token_expired_rejoins_the_same_interview(sta
     assert fresh["token"] != booking["token"] and not _refused(stack, fresh["token"])
     # the same interview: same room, the candidate back, the same interviewer still there
     assert page.url.endswith(f"/interview/{session_id}")
-    _wait_until(
+    wait_until(
         page,
         lambda: candidate in {p.identity for p in _participants(stack.livekit, session_id)},
         30,
@@ -213,7 +204,7 @@ def test_a_reload_after_the_booking_token_expired_rejoins_the_same_interview(sta
     timer = page.locator("[data-testid=timer]").inner_text()
     minutes, seconds = (int(x) for x in timer.split("/")[0].strip().split(":"))
     assert minutes * 60 + seconds >= 60, timer
-    _shot(page, "interview_after_reload")
+    shot(page, "interview_after_reload")
     assert not errors, errors
 
     # the key went only into headers: no server log holds it
@@ -248,19 +239,19 @@ def test_a_room_that_is_gone_says_the_interview_has_ended(stack, browser):
     ended.wait_for(timeout=20_000)
     assert "This interview has ended" in ended.inner_text()
     assert "unreachable" not in ended.inner_text()
-    _shot(page, "interview_ended")
+    shot(page, "interview_ended")
 
     # the way to the report: its link holds the key in the fragment only
     page.click("[data-testid=to-report]")
     page.wait_for_url(lambda url: f"/report/{session_id}#key=" in url, timeout=10_000)
     report_url = page.url
     page.wait_for_selector("[data-testid=report]", timeout=180_000)
-    _shot(page, "report_after_ended")
+    shot(page, "report_after_ended")
     page.click("[data-testid=full-report]")
     frame = page.frame_locator("[data-testid=report-html]")
     frame.locator("h1").first.wait_for(timeout=20_000)
     assert page.get_attribute("[data-testid=report-html]", "sandbox") == ""
-    _shot(page, "report_html_in_page")
+    shot(page, "report_html_in_page")
     page.click("[data-testid=close-report]")
 
     # the link works for its holder in another browser (no booking kept there), and not
@@ -271,7 +262,7 @@ def test_a_room_that_is_gone_says_the_interview_has_ended(stack, browser):
     other.goto(report_url.split("#", 1)[0])
     # (in Korean: this browser never chose a language)
     other.locator("[role=alert]", has_text="#key=").wait_for(timeout=10_000)
-    _shot(other, "report_link_without_key")
+    shot(other, "report_link_without_key")
     other.context.close()
     for log in stack.logs.values():
         assert key not in log.read_text(errors="replace"), log
@@ -292,7 +283,7 @@ def test_a_room_that_is_gone_says_the_interview_has_ended(stack, browser):
         try:
             page.locator("[data-testid=no-room][data-phase=ended]").wait_for(timeout=30_000)
         except Exception:
-            _shot(page, "failed_join_refused")
+            shot(page, "failed_join_refused")
             raise AssertionError("\n".join(console[-30:])) from None
         page.unroute(f"**/api/sessions/{session_id}/token")
 
@@ -310,7 +301,7 @@ def test_a_room_that_is_gone_says_the_interview_has_ended(stack, browser):
         shown = page.locator(f"[data-testid=no-room][data-phase={phase}]")
         shown.wait_for(timeout=20_000)
         assert words in shown.inner_text()
-        _shot(page, f"interview_{phase}")
+        shot(page, f"interview_{phase}")
         page.unroute(f"**/api/sessions/{session_id}")
     page.locator("[data-testid=to-setup], [data-testid=to-report]").first.wait_for()
     context.close()

@@ -135,3 +135,24 @@ def session_auth(page, session_id: str) -> dict[str, str]:
     )
     assert stored and stored.get("session_key"), f"no key kept for {session_id}: {stored}"
     return {"Authorization": f"Bearer {stored['session_key']}"}
+
+
+ARTIFACTS = ROOT / "test-artifacts" / "web"
+
+
+def shot(page, name: str, full_page: bool = False) -> None:
+    """A screenshot of the page into test-artifacts/web/, to look at after the run."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)
+
+
+def wait_until(page, predicate, timeout_s: float, what: str, stack: Stack) -> None:
+    """Poll `predicate` every 0.5 s; past `timeout_s` a screenshot and a failure naming `what`
+    with the stack's log tails."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        page.wait_for_timeout(500)
+    shot(page, f"failed_{what.replace(' ', '_')}")
+    pytest.fail(f"{what} did not happen within {timeout_s:.0f} s\n{stack.tail()}")
