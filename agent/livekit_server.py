@@ -10,6 +10,7 @@ API only, their timeouts, the participant limit), so what they show holds on the
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Mapping
@@ -67,7 +68,7 @@ class LocalServerOptions:
         return LocalServerOptions(
             host=self.host,
             port=self.port or free_loopback_port(),
-            rtc_udp_port=self.rtc_udp_port or _free_udp_port(),
+            rtc_udp_port=self.rtc_udp_port or free_loopback_port(socket.SOCK_DGRAM),
             keys=self.keys,
             room=self.room,
             redis_address=self.redis_address,
@@ -106,14 +107,6 @@ class LocalServerOptions:
     @property
     def url(self) -> str:
         return f"ws://{self.host}:{self.port}"
-
-
-def _free_udp_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class LocalLiveKitServer:

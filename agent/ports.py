@@ -26,9 +26,10 @@ def listen_refusal(host: str, port: int) -> str | None:
     return None
 
 
-def free_loopback_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on now (benchmarks start their own stack)."""
-    with socket.socket() as sock:
+def free_loopback_port(kind: socket.SocketKind = socket.SOCK_STREAM) -> int:
+    """A port on 127.0.0.1 that nothing listens on now (benchmarks start their own stack);
+    `socket.SOCK_DGRAM` for a UDP one (livekit-server's media port)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
