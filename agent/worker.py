@@ -28,6 +28,7 @@ from livekit.agents.utils.hw import get_cpu_monitor
 from livekit.agents.worker import ServerEnvOption, _DefaultLoadCalc
 
 from .avatar import avatar_service_load, start_avatar
+from .booking import AGENT_NAME
 from .capacity import HostLoad, host_capacity
 from .config import ConfigError, InterviewConfig, parse_config
 from .ending import BY_AGENT, Heartbeat, job_end_reason
@@ -44,7 +45,6 @@ from .warmup import LANGUAGES, warm_interview_process
 
 logger = logging.getLogger("interview.worker")
 
-AGENT_NAME = "interviewer"
 ERROR_TOPIC = "interview.error"
 ERROR_ATTRIBUTE = "interview.error"
 STAGE_ATTRIBUTE = "interview.stage"

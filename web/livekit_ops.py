@@ -17,11 +17,12 @@ import time
 import aiohttp
 from livekit import api
 
+from agent.booking import AGENT_NAME, interview_room
+
 from .settings import WebSettings
 
 logger = logging.getLogger("web.livekit")
 
-AGENT_NAME = "interviewer"
 CONTROL_TOPIC = "interview.control"
 PUBLISH_ON_BEHALF = "lk.publish_on_behalf"
 MAX_PARTICIPANTS = 4  # candidate, interviewer, avatar, one spare for a reconnect
@@ -64,20 +65,19 @@ class LiveKitRooms:
     async def start_interview(self, room: str, metadata: str) -> None:
         """Create the room with the interviewer dispatched in it, the config as job metadata.
 
-        The dispatch rides on the room's creation (`CreateRoomRequest.agents`), as LiveKit
-        recommends: livekit-server gives a room created without agents a default dispatch for
-        unnamed agents besides any made afterwards (pkg/rtc/room.go). The room waits
+        Booked as agent/booking.py books every interview (the dispatch rides on the room's
+        creation). The room waits
         `join_window_s` for its candidate and stays `rejoin_window_s` after they leave, for a
         reload or a lost network (settings.py); it is never created again on a join (the
         server's auto_create is off), so a room gone means the interview has ended."""
         try:
             await self.lk.room.create_room(
-                api.CreateRoomRequest(
-                    name=room,
+                interview_room(
+                    room,
+                    metadata,
                     empty_timeout=self.settings.join_window_s,
                     departure_timeout=self.settings.rejoin_window_s,
                     max_participants=MAX_PARTICIPANTS,
-                    agents=[api.RoomAgentDispatch(agent_name=AGENT_NAME, metadata=metadata)],
                 )
             )
         except (aiohttp.ClientError, TimeoutError, api.TwirpError) as e:
